@@ -1,0 +1,151 @@
+//! Who is calling and what they may do: the authorisation rules every route applies.
+//!
+//! Rules answer "may this principal act on that tenant?"; callers turn a `false` for a resource
+//! in another tenant into "not found", so that another tenant's ids are never confirmed.
+
+use crate::ids::{FederationId, OrganisationId, PracticeId};
+use crate::role::{Role, RoleLevel, ServiceScope};
+use uuid::Uuid;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PrincipalKind {
+    User,
+    ServiceAccount,
+}
+
+/// The authenticated caller, as stated by a verified access token.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Principal {
+    pub kind: PrincipalKind,
+    /// The user or service account id.
+    pub subject: Uuid,
+    pub federation_id: Option<FederationId>,
+    pub practice_id: Option<PracticeId>,
+    pub organisation_id: Option<OrganisationId>,
+    pub roles: Vec<Role>,
+    pub scopes: Vec<ServiceScope>,
+}
+
+impl Principal {
+    pub fn has_role(&self, role: Role) -> bool {
+        self.roles.contains(&role)
+    }
+
+    pub fn has_scope(&self, scope: ServiceScope) -> bool {
+        self.kind == PrincipalKind::ServiceAccount && self.scopes.contains(&scope)
+    }
+
+    pub fn is_platform_admin(&self) -> bool {
+        self.has_role(Role::PlatformAdmin)
+    }
+
+    /// True when the caller belongs to `federation` at any level below the platform.
+    pub fn belongs_to(&self, federation: FederationId) -> bool {
+        self.federation_id == Some(federation)
+    }
+
+    pub fn is_federation_admin(&self) -> bool {
+        self.federation_id.is_some() && self.has_role(Role::FederationAdmin)
+    }
+
+    /// Federation admins and commissioners see the whole federation's list of practices; practice
+    /// staff see their own practice only.
+    pub fn can_read_practice(&self, practice: PracticeId) -> bool {
+        self.federation_id.is_some()
+            && (self.has_role(Role::FederationAdmin)
+                || self.has_role(Role::Commissioner)
+                || self.practice_id == Some(practice))
+    }
+
+    pub fn can_list_practices(&self) -> bool {
+        self.federation_id.is_some()
+            && (self.has_role(Role::FederationAdmin) || self.has_role(Role::Commissioner))
+    }
+
+    /// Federation admins manage every user of their federation; practice admins manage the users
+    /// of their own practice.
+    pub fn can_manage_users_of(&self, practice: Option<PracticeId>) -> bool {
+        if self.is_federation_admin() {
+            return true;
+        }
+        self.has_role(Role::PracticeAdmin) && practice.is_some() && practice == self.practice_id
+    }
+
+    /// Which roles this caller may hand out: never platform_admin (that is done from the command
+    /// line), and only practice roles for a practice admin.
+    pub fn may_grant(&self, role: Role) -> bool {
+        match role.level() {
+            RoleLevel::Platform => false,
+            RoleLevel::Federation | RoleLevel::Organisation => self.is_federation_admin(),
+            RoleLevel::Practice => self.is_federation_admin() || self.has_role(Role::PracticeAdmin),
+        }
+    }
+
+    /// The practice a user listing is restricted to, if any: a practice admin sees their own.
+    pub fn user_listing_scope(&self) -> Option<PracticeId> {
+        if self.is_federation_admin() {
+            None
+        } else {
+            self.practice_id
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn user(roles: &[Role], practice: Option<PracticeId>) -> Principal {
+        Principal {
+            kind: PrincipalKind::User,
+            subject: Uuid::now_v7(),
+            federation_id: Some(FederationId::new()),
+            practice_id: practice,
+            organisation_id: None,
+            roles: roles.to_vec(),
+            scopes: vec![],
+        }
+    }
+
+    #[test]
+    fn practice_staff_read_only_their_own_practice() {
+        let own = PracticeId::new();
+        let other = PracticeId::new();
+        let clinician = user(&[Role::Clinician], Some(own));
+        assert!(clinician.can_read_practice(own));
+        assert!(!clinician.can_read_practice(other));
+        assert!(!clinician.can_list_practices());
+        let admin = user(&[Role::FederationAdmin], None);
+        assert!(admin.can_read_practice(other));
+    }
+
+    #[test]
+    fn practice_admins_manage_their_own_practice_users_with_practice_roles_only() {
+        let own = PracticeId::new();
+        let admin = user(&[Role::PracticeAdmin], Some(own));
+        assert!(admin.can_manage_users_of(Some(own)));
+        assert!(!admin.can_manage_users_of(Some(PracticeId::new())));
+        assert!(!admin.can_manage_users_of(None));
+        assert!(admin.may_grant(Role::Clinician));
+        assert!(!admin.may_grant(Role::FederationAdmin));
+        assert!(!admin.may_grant(Role::Provider));
+        assert_eq!(admin.user_listing_scope(), Some(own));
+    }
+
+    #[test]
+    fn nobody_grants_platform_admin_through_the_api() {
+        let federation_admin = user(&[Role::FederationAdmin], None);
+        assert!(!federation_admin.may_grant(Role::PlatformAdmin));
+        assert!(federation_admin.may_grant(Role::Commissioner));
+        assert!(federation_admin.can_manage_users_of(None));
+    }
+
+    #[test]
+    fn scopes_belong_to_service_accounts_only() {
+        let mut principal = user(&[], None);
+        principal.scopes = vec![ServiceScope::StatsRead];
+        assert!(!principal.has_scope(ServiceScope::StatsRead));
+        principal.kind = PrincipalKind::ServiceAccount;
+        assert!(principal.has_scope(ServiceScope::StatsRead));
+    }
+}

@@ -1,0 +1,20 @@
+//! Waymark's domain: the types and rules of social prescribing across a federation of GP practices.
+//!
+//! Everything here is pure: no I/O, no database, no HTTP. Values are parsed once at the edge
+//! (`parse` constructors returning `Result`) so that code past the edge cannot hold bad data.
+
+pub mod access;
+pub mod etag;
+pub mod federation;
+pub mod ids;
+pub mod login_throttle;
+pub mod pagination;
+pub mod practice;
+pub mod role;
+pub mod user;
+pub mod validation;
+
+pub use access::{Principal, PrincipalKind};
+pub use ids::{FederationId, OrganisationId, PracticeId, ServiceAccountId, UserId};
+pub use role::{Role, ServiceScope};
+pub use validation::{FieldError, ValidationErrors};
