@@ -1,1 +1,136 @@
-fn main() {}
+//! The `waymark` command: serve the API, migrate the database, seed demo data, print the OpenAPI
+//! document, mint access tokens and make signing keys. Configuration comes from the environment
+//! (see README.md); every subcommand reads the same variables.
+
+mod cli_token;
+mod seed;
+mod telemetry;
+
+use anyhow::{bail, Context};
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use waymark_http::auth::SigningKeys;
+use waymark_http::{Application, Settings};
+
+#[derive(Parser)]
+#[command(
+    name = "waymark",
+    version,
+    about = "Social prescribing across a federation of GP practices"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the API on WAYMARK_ADDR.
+    Serve {
+        /// Apply pending migrations before serving.
+        #[arg(long)]
+        migrate: bool,
+    },
+    /// Apply pending database migrations.
+    Migrate,
+    /// Create (or find) the demo federation, practices and users; print their ids and tokens as JSON.
+    SeedDemo,
+    /// Print the OpenAPI document.
+    Openapi,
+    /// Mint an access token for local use.
+    Token(cli_token::TokenArgs),
+    /// Write a new Ed25519 signing key (PKCS#8 PEM) to PATH.
+    Keygen {
+        path: PathBuf,
+        /// Replace an existing file.
+        #[arg(long)]
+        force: bool,
+    },
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Openapi => {
+            let doc = waymark_http::document();
+            println!(
+                "{}",
+                doc.to_pretty_json()
+                    .context("rendering the OpenAPI document")?
+            );
+            Ok(())
+        }
+        Command::Keygen { path, force } => keygen(&path, force),
+        command => {
+            let settings = Settings::from_env()?;
+            telemetry::init();
+            actix_web::rt::System::new().block_on(run(command, settings))
+        }
+    }
+}
+
+async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
+    match command {
+        Command::Serve { migrate } => {
+            if migrate {
+                waymark_persistence::migrate(&settings.database_url)
+                    .await
+                    .context("migrating")?;
+            }
+            let app = Application::build(settings.clone()).await?;
+            tracing::info!(addr = %settings.addr, port = app.port(), "serving; API docs at /docs");
+            app.run_until_stopped().await?;
+            tracing::info!("stopped");
+            Ok(())
+        }
+        Command::Migrate => {
+            waymark_persistence::migrate(&settings.database_url)
+                .await
+                .context("migrating")?;
+            tracing::info!("migrations applied");
+            Ok(())
+        }
+        Command::SeedDemo => {
+            let seeded = seed::seed_demo(&settings).await?;
+            println!("{}", serde_json::to_string_pretty(&seeded)?);
+            Ok(())
+        }
+        Command::Token(args) => {
+            println!("{}", cli_token::mint(&settings, args).await?);
+            Ok(())
+        }
+        Command::Openapi | Command::Keygen { .. } => unreachable!("handled without a runtime"),
+    }
+}
+
+fn keygen(path: &PathBuf, force: bool) -> anyhow::Result<()> {
+    if path.exists() && !force {
+        bail!("{} exists; pass --force to replace it", path.display());
+    }
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("creating {}", parent.display()))?;
+    }
+    write_private(path, SigningKeys::generate_pem().as_bytes())
+        .with_context(|| format!("writing {}", path.display()))?;
+    eprintln!("wrote a new Ed25519 signing key to {}", path.display());
+    Ok(())
+}
+
+#[cfg(unix)]
+fn write_private(path: &PathBuf, contents: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)?;
+    file.write_all(contents)
+}
+
+#[cfg(not(unix))]
+fn write_private(path: &PathBuf, contents: &[u8]) -> std::io::Result<()> {
+    std::fs::write(path, contents)
+}

@@ -66,8 +66,13 @@ mod tests {
 
     #[test]
     fn slugs() {
-        assert_eq!(Slug::parse("north-charnwood").unwrap().as_str(), "north-charnwood");
-        for bad in ["", "ab", "North", "-abc", "abc-", "a--b", "1abc", "ab c", "ab_c"] {
+        assert_eq!(
+            Slug::parse("north-charnwood").unwrap().as_str(),
+            "north-charnwood"
+        );
+        for bad in [
+            "", "ab", "North", "-abc", "abc-", "a--b", "1abc", "ab c", "ab_c",
+        ] {
             assert!(Slug::parse(bad).is_err(), "{bad:?} should be refused");
         }
     }

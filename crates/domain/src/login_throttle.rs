@@ -64,8 +64,17 @@ mod tests {
     #[test]
     fn at_either_limit_attempts_wait_for_the_window_to_slide() {
         let throttle = LoginThrottle::default();
-        assert_eq!(throttle.check(failures(5, 0, 60)), Err(Duration::from_secs(840)));
-        assert_eq!(throttle.check(failures(0, 20, 899)), Err(Duration::from_secs(1)));
-        assert_eq!(throttle.check(failures(5, 0, 5_000)), Err(Duration::from_secs(1)));
+        assert_eq!(
+            throttle.check(failures(5, 0, 60)),
+            Err(Duration::from_secs(840))
+        );
+        assert_eq!(
+            throttle.check(failures(0, 20, 899)),
+            Err(Duration::from_secs(1))
+        );
+        assert_eq!(
+            throttle.check(failures(5, 0, 5_000)),
+            Err(Duration::from_secs(1))
+        );
     }
 }

@@ -66,7 +66,11 @@ impl Cursor {
 }
 
 /// Splits a fetched probe (up to `limit + 1` rows) into the page and the next page's cursor.
-pub fn into_page<T>(mut rows: Vec<T>, limit: Limit, id_of: impl Fn(&T) -> Uuid) -> (Vec<T>, Option<Cursor>) {
+pub fn into_page<T>(
+    mut rows: Vec<T>,
+    limit: Limit,
+    id_of: impl Fn(&T) -> Uuid,
+) -> (Vec<T>, Option<Cursor>) {
     let page_size = limit.get() as usize;
     if rows.len() > page_size {
         rows.truncate(page_size);

@@ -85,7 +85,13 @@ mod tests {
 
     #[test]
     fn changes_validate_only_what_is_given() {
-        assert_eq!(PracticeChanges::parse(None, Some(false)).unwrap().active, Some(false));
-        assert_eq!(PracticeChanges::parse(Some(""), None).unwrap_err().0[0].field, "name");
+        assert_eq!(
+            PracticeChanges::parse(None, Some(false)).unwrap().active,
+            Some(false)
+        );
+        assert_eq!(
+            PracticeChanges::parse(Some(""), None).unwrap_err().0[0].field,
+            "name"
+        );
     }
 }

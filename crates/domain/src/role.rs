@@ -119,7 +119,11 @@ impl ServiceScope {
 
     /// The OAuth `scope` form of a list of scopes.
     pub fn join(scopes: &[ServiceScope]) -> String {
-        scopes.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(" ")
+        scopes
+            .iter()
+            .map(|s| s.as_str())
+            .collect::<Vec<_>>()
+            .join(" ")
     }
 }
 
@@ -159,7 +163,10 @@ mod tests {
     #[test]
     fn scope_lists_parse_sorted_and_deduplicated() {
         let scopes = ServiceScope::parse_list("stats:read directory:write stats:read").unwrap();
-        assert_eq!(scopes, vec![ServiceScope::DirectoryWrite, ServiceScope::StatsRead]);
+        assert_eq!(
+            scopes,
+            vec![ServiceScope::DirectoryWrite, ServiceScope::StatsRead]
+        );
         assert_eq!(ServiceScope::join(&scopes), "directory:write stats:read");
         assert_eq!(ServiceScope::parse_list("").unwrap(), vec![]);
         assert_eq!(

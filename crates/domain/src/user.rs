@@ -99,7 +99,11 @@ impl RoleAssignment {
             errors.add("roles", "required", "at least one role is required");
         }
         if sorted.contains(&Role::PlatformAdmin) {
-            errors.add("roles", "not_assignable", "platform_admin cannot be assigned here");
+            errors.add(
+                "roles",
+                "not_assignable",
+                "platform_admin cannot be assigned here",
+            );
         }
         let levels: Vec<RoleLevel> = sorted
             .iter()
@@ -127,7 +131,11 @@ impl RoleAssignment {
                 _ => {}
             }
             if *level != RoleLevel::Practice && practice_id.is_some() {
-                errors.add("practice_id", "not_allowed", "only practice roles belong to a practice");
+                errors.add(
+                    "practice_id",
+                    "not_allowed",
+                    "only practice roles belong to a practice",
+                );
             }
             if *level != RoleLevel::Organisation && organisation_id.is_some() {
                 errors.add(
@@ -167,7 +175,8 @@ impl NewUser {
     ) -> Result<Self, ValidationErrors> {
         let mut errors = ValidationErrors::new();
         let email = errors.check("email", Email::parse(email));
-        let display_name = errors.check("display_name", bounded_text(display_name, DISPLAY_NAME_MAX));
+        let display_name =
+            errors.check("display_name", bounded_text(display_name, DISPLAY_NAME_MAX));
         let password = errors.check("password", Password::parse(password));
         let assignment = match RoleAssignment::parse(roles, practice_id, organisation_id) {
             Ok(assignment) => Some(assignment),
@@ -191,8 +200,20 @@ mod tests {
 
     #[test]
     fn emails_are_lower_cased_and_shape_checked() {
-        assert_eq!(Email::parse(" Ann@Example.ORG ").unwrap().as_str(), "ann@example.org");
-        for bad in ["", "ann", "@example.org", "ann@", "ann@example", "a b@example.org", "ann@.org", "a@b@c.org"] {
+        assert_eq!(
+            Email::parse(" Ann@Example.ORG ").unwrap().as_str(),
+            "ann@example.org"
+        );
+        for bad in [
+            "",
+            "ann",
+            "@example.org",
+            "ann@",
+            "ann@example",
+            "a b@example.org",
+            "ann@.org",
+            "a@b@c.org",
+        ] {
             assert!(Email::parse(bad).is_err(), "{bad:?} should be refused");
         }
     }
@@ -200,7 +221,10 @@ mod tests {
     #[test]
     fn passwords_have_bounds_and_never_print() {
         assert_eq!(Password::parse("short").unwrap_err().code, "too_short");
-        assert_eq!(Password::parse(&"x".repeat(129)).unwrap_err().code, "too_long");
+        assert_eq!(
+            Password::parse(&"x".repeat(129)).unwrap_err().code,
+            "too_long"
+        );
         let password = Password::parse("correct horse battery").unwrap();
         assert!(!format!("{password:?}").contains("horse"));
     }
@@ -208,7 +232,12 @@ mod tests {
     #[test]
     fn practice_roles_need_a_practice() {
         let practice = Some(PracticeId::new());
-        let ok = RoleAssignment::parse(&[Role::Volunteer, Role::Clinician, Role::Volunteer], practice, None).unwrap();
+        let ok = RoleAssignment::parse(
+            &[Role::Volunteer, Role::Clinician, Role::Volunteer],
+            practice,
+            None,
+        )
+        .unwrap();
         assert_eq!(ok.roles, vec![Role::Clinician, Role::Volunteer]);
         let missing = RoleAssignment::parse(&[Role::Clinician], None, None).unwrap_err();
         assert_eq!(missing.0[0].field, "practice_id");
@@ -216,15 +245,20 @@ mod tests {
 
     #[test]
     fn levels_cannot_be_mixed_or_misattached() {
-        let mixed = RoleAssignment::parse(&[Role::FederationAdmin, Role::Clinician], None, None).unwrap_err();
+        let mixed = RoleAssignment::parse(&[Role::FederationAdmin, Role::Clinician], None, None)
+            .unwrap_err();
         assert_eq!(mixed.0[0].code, "mixed_levels");
-        let attached = RoleAssignment::parse(&[Role::Commissioner], Some(PracticeId::new()), None).unwrap_err();
+        let attached = RoleAssignment::parse(&[Role::Commissioner], Some(PracticeId::new()), None)
+            .unwrap_err();
         assert_eq!(attached.0[0].code, "not_allowed");
         let provider = RoleAssignment::parse(&[Role::Provider], None, None).unwrap_err();
         assert_eq!(provider.0[0].field, "organisation_id");
         assert!(RoleAssignment::parse(&[], None, None).is_err());
         assert_eq!(
-            RoleAssignment::parse(&[Role::PlatformAdmin], None, None).unwrap_err().0[0].code,
+            RoleAssignment::parse(&[Role::PlatformAdmin], None, None)
+                .unwrap_err()
+                .0[0]
+                .code,
             "not_assignable"
         );
     }

@@ -23,13 +23,22 @@ impl ValidationErrors {
         Self::default()
     }
 
-    pub fn single(field: impl Into<String>, code: &'static str, message: impl Into<String>) -> Self {
+    pub fn single(
+        field: impl Into<String>,
+        code: &'static str,
+        message: impl Into<String>,
+    ) -> Self {
         let mut errors = Self::new();
         errors.add(field, code, message);
         errors
     }
 
-    pub fn add(&mut self, field: impl Into<String>, code: &'static str, message: impl Into<String>) {
+    pub fn add(
+        &mut self,
+        field: impl Into<String>,
+        code: &'static str,
+        message: impl Into<String>,
+    ) {
         self.0.push(FieldError {
             field: field.into(),
             code,
@@ -81,10 +90,16 @@ pub fn bounded_text(raw: &str, max: usize) -> Result<String, FieldError> {
         return Err(FieldError::new("required", "must not be empty"));
     }
     if text.chars().count() > max {
-        return Err(FieldError::new("too_long", format!("must be at most {max} characters")));
+        return Err(FieldError::new(
+            "too_long",
+            format!("must be at most {max} characters"),
+        ));
     }
     if text.chars().any(char::is_control) {
-        return Err(FieldError::new("invalid_format", "must not contain control characters"));
+        return Err(FieldError::new(
+            "invalid_format",
+            "must not contain control characters",
+        ));
     }
     Ok(text.to_owned())
 }
@@ -104,7 +119,10 @@ mod tests {
     #[test]
     fn check_collects_every_error_with_its_field() {
         let mut errors = ValidationErrors::new();
-        assert_eq!(errors.check("name", bounded_text("ok", 5)), Some("ok".to_owned()));
+        assert_eq!(
+            errors.check("name", bounded_text("ok", 5)),
+            Some("ok".to_owned())
+        );
         assert_eq!(errors.check("code", bounded_text("", 5)), None);
         assert_eq!(errors.0.len(), 1);
         assert_eq!(errors.0[0].field, "code");

@@ -1,1 +1,21 @@
+//! Waymark's HTTP API: an actix-web application over the persistence and domain crates.
+//!
+//! [`Application::build`] is what the binary serves and what the black-box tests spawn;
+//! [`document`] is the OpenAPI description of exactly the routes it serves.
 
+pub mod application;
+pub mod auth;
+pub mod concurrency;
+pub mod json_body;
+pub mod metrics;
+pub mod openapi;
+pub mod pagination;
+pub mod problem;
+pub mod request_context;
+pub mod routes;
+pub mod schemas;
+pub mod settings;
+pub mod state;
+
+pub use application::{document, Application};
+pub use settings::Settings;

@@ -1,1 +1,20 @@
+//! Waymark's PostgreSQL layer: connection pool, migrations, tenant-scoped transactions and one
+//! repository module per aggregate.
+//!
+//! Repository functions take a `&mut PgConnection` inside a transaction opened by
+//! [`tenant::begin`], so the caller decides the transaction's boundary and the tenant it is
+//! scoped to; row-level security then checks every row against that tenant again.
 
+pub mod credentials;
+pub mod error;
+pub mod federations;
+pub mod health;
+pub mod pool;
+pub mod practices;
+pub mod service_accounts;
+pub mod tenant;
+pub mod users;
+
+pub use error::StoreError;
+pub use pool::{connect, migrate, Database, MIGRATOR};
+pub use tenant::{begin, commit, TenantScope, Tx};

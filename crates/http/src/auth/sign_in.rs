@@ -1,0 +1,141 @@
+//! Signing in: throttle, check the credential, load the principal it belongs to.
+//!
+//! A wrong login and a wrong secret are refused alike (and take about as long), so the answer
+//! never confirms that an account exists.
+
+use super::password::{verify_client_secret, verify_password};
+use crate::problem::ApiError;
+use crate::state::AppState;
+use actix_web::web;
+use waymark_domain::user::Email;
+use waymark_domain::{
+    FederationId, OrganisationId, PracticeId, Principal, PrincipalKind, ServiceAccountId,
+    ServiceScope, UserId,
+};
+use waymark_persistence::credentials::{self, Credential};
+use waymark_persistence::{service_accounts, users, TenantScope};
+
+/// Signs a user in with their e-mail address and password.
+pub async fn with_password(
+    state: &AppState,
+    username: &str,
+    password: String,
+    address: &str,
+) -> Result<Principal, ApiError> {
+    // Logins are stored lower-case; an unparseable one still counts as a failure against itself.
+    let login = Email::parse(username)
+        .map(|e| e.as_str().to_owned())
+        .unwrap_or_else(|_| username.trim().to_lowercase());
+    let credential = throttled_lookup(state, &login, address).await?;
+    let hash = match &credential {
+        Some(c) if c.user_id.is_some() => c.secret_hash.clone(),
+        _ => state.decoy_password_hash.clone(),
+    };
+    let verified = web::block(move || verify_password(&password, &hash))
+        .await
+        .map_err(ApiError::internal)?;
+    let (id, federation) = match credential {
+        Some(Credential {
+            user_id: Some(id),
+            federation_id,
+            ..
+        }) if verified => (UserId::from(id), federation_id),
+        _ => return refuse(state, &login, address).await,
+    };
+    let scope = match federation {
+        Some(f) => TenantScope::federation(FederationId::from(f)),
+        None => TenantScope::platform(),
+    };
+    let mut tx = state.begin(scope).await?;
+    let user = users::find_for_sign_in(&mut tx, id).await?;
+    credentials::clear_failures(&mut tx, &login).await?;
+    waymark_persistence::commit(tx).await?;
+    if !user.active {
+        return Err(ApiError::InvalidCredentials);
+    }
+    Ok(Principal {
+        kind: PrincipalKind::User,
+        subject: user.id,
+        federation_id: user.federation_id.map(FederationId::from),
+        practice_id: user.practice_id.map(PracticeId::from),
+        organisation_id: user.organisation_id.map(OrganisationId::from),
+        roles: user.roles,
+        scopes: vec![],
+    })
+}
+
+/// Signs a service account in with its client id and secret, granting the requested scopes
+/// (all of its scopes when none are requested).
+pub async fn with_client_credentials(
+    state: &AppState,
+    client_id: &str,
+    client_secret: &str,
+    requested: Option<Vec<ServiceScope>>,
+    address: &str,
+) -> Result<Principal, ApiError> {
+    let login = client_id.trim().to_lowercase();
+    let credential = throttled_lookup(state, &login, address).await?;
+    let (id, federation) = match credential {
+        Some(Credential {
+            service_account_id: Some(id),
+            federation_id: Some(federation),
+            secret_hash,
+            ..
+        }) if verify_client_secret(client_secret, &secret_hash) => {
+            (ServiceAccountId::from(id), FederationId::from(federation))
+        }
+        _ => return refuse(state, &login, address).await,
+    };
+    let mut tx = state.begin(TenantScope::federation(federation)).await?;
+    let account = service_accounts::find(&mut tx, federation, id).await?;
+    credentials::clear_failures(&mut tx, &login).await?;
+    waymark_persistence::commit(tx).await?;
+    if !account.active {
+        return Err(ApiError::InvalidCredentials);
+    }
+    let scopes = match requested {
+        None => account.scopes,
+        Some(requested) => {
+            if let Some(extra) = requested.iter().find(|s| !account.scopes.contains(s)) {
+                return Err(ApiError::bad_request(
+                    "invalid_scope",
+                    format!("this client is not granted the scope {extra}"),
+                ));
+            }
+            requested
+        }
+    };
+    Ok(Principal {
+        kind: PrincipalKind::ServiceAccount,
+        subject: account.id,
+        federation_id: Some(federation),
+        practice_id: None,
+        organisation_id: None,
+        roles: vec![],
+        scopes,
+    })
+}
+
+/// Refuses with 429 when the login or address has failed too often; otherwise finds the credential.
+async fn throttled_lookup(
+    state: &AppState,
+    login: &str,
+    address: &str,
+) -> Result<Option<Credential>, ApiError> {
+    let mut tx = state.begin(TenantScope::none()).await?;
+    let recent =
+        credentials::recent_failures(&mut tx, login, address, state.login_throttle.window).await?;
+    if let Err(retry_after) = state.login_throttle.check(recent) {
+        return Err(ApiError::TooManyRequests { retry_after });
+    }
+    let credential = credentials::find(&mut tx, login).await?;
+    waymark_persistence::commit(tx).await?;
+    Ok(credential)
+}
+
+async fn refuse<T>(state: &AppState, login: &str, address: &str) -> Result<T, ApiError> {
+    let mut tx = state.begin(TenantScope::none()).await?;
+    credentials::record_failure(&mut tx, login, address).await?;
+    waymark_persistence::commit(tx).await?;
+    Err(ApiError::InvalidCredentials)
+}

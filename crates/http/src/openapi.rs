@@ -1,0 +1,182 @@
+//! The OpenAPI 3.1 document: paths are collected from the routes themselves (utoipa-actix-web),
+//! and the problem responses every operation can give are added here, in one place.
+
+use crate::problem::{Problem, PROBLEM_CONTENT_TYPE};
+use utoipa::openapi::path::{HttpMethod, Operation};
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::{ContentBuilder, OpenApi as OpenApiDoc, Ref, RefOr, ResponseBuilder};
+use utoipa::{Modify, OpenApi};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Waymark API",
+        description = "Social prescribing across a federation of GP practices: clinicians refer patients, \
+volunteers run clinics and refer onward to a shared directory of voluntary and community services, \
+providers are paid per activity from a shared ledger, commissioners see aggregate evidence.\n\n\
+Every error is `application/problem+json` (RFC 9457) with a stable `code`. Lists are cursor-paginated \
+(`limit`, `cursor` → `next_cursor`). Updates need `If-Match` with the `ETag` of your last read. \
+Authenticate with `POST /v1/auth/token` and send `Authorization: Bearer <access_token>`.",
+        license(name = "AGPL-3.0-or-later"),
+        version = env!("CARGO_PKG_VERSION"),
+    ),
+    components(schemas(Problem)),
+    modifiers(&SecurityAndProblems),
+    tags(
+        (name = "auth", description = "Access tokens and the keys that sign them"),
+        (name = "federations", description = "Federations of GP practices (platform administration)"),
+        (name = "practices", description = "GP practices of a federation"),
+        (name = "users", description = "People who sign in, and their roles"),
+        (name = "service-accounts", description = "Integration clients with scoped credentials"),
+        (name = "operations", description = "Health, readiness and metrics"),
+    )
+)]
+pub struct ApiDoc;
+
+pub const BEARER: &str = "bearer";
+
+struct SecurityAndProblems;
+
+/// Problem responses shared by operations, as `(status, component name, description)`.
+const PROBLEMS: [(&str, &str, &str); 12] = [
+    (
+        "400",
+        "BadRequest",
+        "Malformed JSON, path or query parameter",
+    ),
+    (
+        "401",
+        "Unauthorized",
+        "Missing, malformed, expired or otherwise invalid access token",
+    ),
+    ("403", "Forbidden", "The caller's role may not do this"),
+    ("404", "NotFound", "No such resource in the caller's tenant"),
+    (
+        "409",
+        "Conflict",
+        "The request conflicts with the current state (e.g. a duplicate)",
+    ),
+    (
+        "412",
+        "PreconditionFailed",
+        "If-Match names a version that is no longer current",
+    ),
+    (
+        "413",
+        "PayloadTooLarge",
+        "The body is larger than the configured limit",
+    ),
+    (
+        "415",
+        "UnsupportedMediaType",
+        "The body is not sent as JSON",
+    ),
+    (
+        "422",
+        "UnprocessableEntity",
+        "The body is well-formed but invalid; `errors` names the fields",
+    ),
+    ("428", "PreconditionRequired", "The update needs If-Match"),
+    (
+        "429",
+        "TooManyRequests",
+        "Too many attempts; see Retry-After",
+    ),
+    (
+        "500",
+        "InternalError",
+        "A bug on our side; the request id is in X-Request-Id",
+    ),
+];
+
+impl Modify for SecurityAndProblems {
+    fn modify(&self, openapi: &mut OpenApiDoc) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            BEARER,
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .description(Some("An access token from POST /v1/auth/token"))
+                    .build(),
+            ),
+        );
+        for (_, name, description) in PROBLEMS {
+            components.responses.insert(
+                name.to_owned(),
+                RefOr::T(
+                    ResponseBuilder::new()
+                        .description(description)
+                        .content(
+                            PROBLEM_CONTENT_TYPE,
+                            ContentBuilder::new()
+                                .schema(Some(Ref::from_schema_name("Problem")))
+                                .build(),
+                        )
+                        .build(),
+                ),
+            );
+        }
+    }
+}
+
+/// Adds the problem responses an operation can give, judged from its shape, to every operation.
+pub fn add_problem_responses(openapi: &mut OpenApiDoc) {
+    for item in openapi.paths.paths.values_mut() {
+        let operations = [
+            (HttpMethod::Get, item.get.as_mut()),
+            (HttpMethod::Post, item.post.as_mut()),
+            (HttpMethod::Put, item.put.as_mut()),
+            (HttpMethod::Patch, item.patch.as_mut()),
+            (HttpMethod::Delete, item.delete.as_mut()),
+        ];
+        for (method, operation) in operations {
+            if let Some(operation) = operation {
+                for status in statuses_for(&method, operation) {
+                    let (_, name, _) = PROBLEMS
+                        .iter()
+                        .find(|(s, _, _)| *s == status)
+                        .expect("known status");
+                    operation
+                        .responses
+                        .responses
+                        .entry(status.to_owned())
+                        .or_insert_with(|| {
+                            RefOr::Ref(Ref::new(format!("#/components/responses/{name}")))
+                        });
+                }
+            }
+        }
+    }
+}
+
+fn statuses_for(method: &HttpMethod, operation: &Operation) -> Vec<&'static str> {
+    let mut statuses = vec!["500"];
+    let parameters = operation.parameters.as_deref().unwrap_or_default();
+    if !parameters.is_empty() || operation.request_body.is_some() {
+        statuses.push("400");
+    }
+    if operation.security.as_ref().is_some_and(|s| !s.is_empty()) {
+        statuses.extend(["401", "403"]);
+    }
+    let has_path_parameter = parameters
+        .iter()
+        .any(|p| matches!(p.parameter_in, utoipa::openapi::path::ParameterIn::Path));
+    if has_path_parameter {
+        statuses.push("404");
+    }
+    if operation.request_body.is_some() {
+        statuses.extend(["413", "415", "422"]);
+    }
+    if matches!(method, HttpMethod::Post)
+        && operation.request_body.is_some()
+        && operation.security.is_some()
+    {
+        statuses.push("409");
+    }
+    if matches!(method, HttpMethod::Patch | HttpMethod::Put) {
+        statuses.extend(["412", "428"]);
+    }
+    statuses
+}

@@ -1,0 +1,273 @@
+//! RFC 9457 problem details: the one shape of every error response, and the one place that
+//! decides status codes.
+
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError};
+use serde::Serialize;
+use std::time::Duration;
+use utoipa::ToSchema;
+use waymark_domain::{FieldError, ValidationErrors};
+use waymark_persistence::StoreError;
+
+pub const PROBLEM_CONTENT_TYPE: &str = "application/problem+json";
+
+/// An RFC 9457 problem document.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({
+    "type": "https://waymark.example/problems/validation_failed",
+    "title": "Validation failed",
+    "status": 422,
+    "code": "validation_failed",
+    "detail": "1 field is invalid",
+    "errors": [{"field": "ods_code", "code": "invalid_format", "message": "must be a GP practice ODS code: one letter then five digits, e.g. C82010"}]
+}))]
+pub struct Problem {
+    /// A URI naming the kind of problem; its last segment is `code`.
+    #[serde(rename = "type")]
+    pub problem_type: String,
+    pub title: String,
+    pub status: u16,
+    /// Stable, machine-readable code; clients branch on this.
+    pub code: String,
+    /// What went wrong with this request, for people.
+    pub detail: String,
+    /// The fields that failed validation, when that is the problem.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<ProblemField>,
+}
+
+/// One invalid field of a request.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ProblemField {
+    /// Path of the field in the request, e.g. `roles[1]` or `ods_code`.
+    pub field: String,
+    pub code: String,
+    pub message: String,
+}
+
+impl From<FieldError> for ProblemField {
+    fn from(error: FieldError) -> Self {
+        Self {
+            field: error.field,
+            code: error.code.to_owned(),
+            message: error.message,
+        }
+    }
+}
+
+/// Every error the API answers with. Internal causes are logged, never shown.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{detail}")]
+    BadRequest { code: &'static str, detail: String },
+    #[error("{0}")]
+    Unauthorized(String),
+    #[error("the credentials are wrong, or the account is not active")]
+    InvalidCredentials,
+    #[error("{0}")]
+    Forbidden(&'static str),
+    #[error("not found")]
+    NotFound,
+    #[error("{allowed}")]
+    MethodNotAllowed { allowed: String },
+    #[error("{detail}")]
+    Conflict { code: &'static str, detail: String },
+    #[error("the resource has changed since you read it; its current ETag is {current_etag}")]
+    PreconditionFailed { current_etag: String },
+    #[error("this update needs an If-Match header with the ETag from your last read")]
+    PreconditionRequired,
+    #[error("the request body is larger than {limit} bytes")]
+    PayloadTooLarge { limit: usize },
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+    #[error("{}", validation_summary(.0))]
+    Validation(ValidationErrors),
+    #[error("{detail}")]
+    UnprocessableBody {
+        detail: String,
+        field: Option<String>,
+    },
+    #[error("too many attempts; try again in {} seconds", .retry_after.as_secs())]
+    TooManyRequests { retry_after: Duration },
+    #[error("the service is not ready: {0}")]
+    Unavailable(String),
+    #[error("internal error: {0}")]
+    Internal(Box<dyn std::error::Error + Send + Sync>),
+}
+
+fn validation_summary(errors: &ValidationErrors) -> String {
+    match errors.0.len() {
+        1 => "1 field is invalid".to_owned(),
+        n => format!("{n} fields are invalid"),
+    }
+}
+
+impl ApiError {
+    pub fn internal(error: impl std::error::Error + Send + Sync + 'static) -> Self {
+        ApiError::Internal(Box::new(error))
+    }
+
+    pub fn bad_request(code: &'static str, detail: impl Into<String>) -> Self {
+        ApiError::BadRequest {
+            code,
+            detail: detail.into(),
+        }
+    }
+
+    pub fn code(&self) -> &'static str {
+        match self {
+            ApiError::BadRequest { code, .. } => code,
+            ApiError::Unauthorized(_) => "unauthorized",
+            ApiError::InvalidCredentials => "invalid_credentials",
+            ApiError::Forbidden(_) => "forbidden",
+            ApiError::NotFound => "not_found",
+            ApiError::MethodNotAllowed { .. } => "method_not_allowed",
+            ApiError::Conflict { code, .. } => code,
+            ApiError::PreconditionFailed { .. } => "etag_mismatch",
+            ApiError::PreconditionRequired => "if_match_required",
+            ApiError::PayloadTooLarge { .. } => "payload_too_large",
+            ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
+            ApiError::Validation(_) => "validation_failed",
+            ApiError::UnprocessableBody { .. } => "invalid_body",
+            ApiError::TooManyRequests { .. } => "too_many_requests",
+            ApiError::Unavailable(_) => "not_ready",
+            ApiError::Internal(_) => "internal_error",
+        }
+    }
+
+    fn title(&self) -> &'static str {
+        match self {
+            ApiError::BadRequest { .. } => "Bad request",
+            ApiError::Unauthorized(_) | ApiError::InvalidCredentials => "Unauthorized",
+            ApiError::Forbidden(_) => "Forbidden",
+            ApiError::NotFound => "Not found",
+            ApiError::MethodNotAllowed { .. } => "Method not allowed",
+            ApiError::Conflict { .. } => "Conflict",
+            ApiError::PreconditionFailed { .. } => "Precondition failed",
+            ApiError::PreconditionRequired => "Precondition required",
+            ApiError::PayloadTooLarge { .. } => "Payload too large",
+            ApiError::UnsupportedMediaType(_) => "Unsupported media type",
+            ApiError::Validation(_) => "Validation failed",
+            ApiError::UnprocessableBody { .. } => "Invalid request body",
+            ApiError::TooManyRequests { .. } => "Too many requests",
+            ApiError::Unavailable(_) => "Service unavailable",
+            ApiError::Internal(_) => "Internal server error",
+        }
+    }
+
+    fn detail(&self) -> String {
+        match self {
+            ApiError::NotFound => "no such resource here".to_owned(),
+            ApiError::MethodNotAllowed { allowed } => format!("this resource allows {allowed}"),
+            ApiError::Internal(_) => {
+                "something went wrong on our side; it has been logged".to_owned()
+            }
+            other => other.to_string(),
+        }
+    }
+
+    pub fn to_problem(&self) -> Problem {
+        let code = self.code();
+        let errors = match self {
+            ApiError::Validation(errors) => {
+                errors.0.iter().cloned().map(ProblemField::from).collect()
+            }
+            ApiError::UnprocessableBody {
+                field: Some(field),
+                detail,
+            } => vec![ProblemField {
+                field: field.clone(),
+                code: "invalid".to_owned(),
+                message: detail.clone(),
+            }],
+            _ => Vec::new(),
+        };
+        Problem {
+            problem_type: format!("https://waymark.example/problems/{code}"),
+            title: self.title().to_owned(),
+            status: self.status_code().as_u16(),
+            code: code.to_owned(),
+            detail: self.detail(),
+            errors,
+        }
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            ApiError::BadRequest { .. } => StatusCode::BAD_REQUEST,
+            ApiError::Unauthorized(_) | ApiError::InvalidCredentials => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::NotFound => StatusCode::NOT_FOUND,
+            ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::Conflict { .. } => StatusCode::CONFLICT,
+            ApiError::PreconditionFailed { .. } => StatusCode::PRECONDITION_FAILED,
+            ApiError::PreconditionRequired => StatusCode::PRECONDITION_REQUIRED,
+            ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::Validation(_) | ApiError::UnprocessableBody { .. } => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
+            ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        if let ApiError::Internal(cause) = self {
+            tracing::error!(error = %cause, "internal error");
+        }
+        let mut response = HttpResponse::build(self.status_code());
+        response.insert_header((
+            header::CONTENT_TYPE,
+            HeaderValue::from_static(PROBLEM_CONTENT_TYPE),
+        ));
+        match self {
+            ApiError::Unauthorized(_) => {
+                response
+                    .insert_header((header::WWW_AUTHENTICATE, r#"Bearer error="invalid_token""#));
+            }
+            ApiError::MethodNotAllowed { allowed } => {
+                response.insert_header((header::ALLOW, allowed.as_str()));
+            }
+            ApiError::TooManyRequests { retry_after } => {
+                response.insert_header((header::RETRY_AFTER, retry_after.as_secs().to_string()));
+            }
+            _ => {}
+        }
+        let body = serde_json::to_vec(&self.to_problem()).unwrap_or_default();
+        response.body(body)
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::NotFound => ApiError::NotFound,
+            StoreError::Duplicate { field } => ApiError::Conflict {
+                code: "already_exists",
+                detail: format!("{field} is already in use"),
+            },
+            StoreError::MissingReference { field } => {
+                ApiError::Validation(ValidationErrors::single(
+                    field,
+                    "not_found",
+                    "refers to nothing in this federation",
+                ))
+            }
+            StoreError::VersionMismatch { current_version } => ApiError::PreconditionFailed {
+                current_etag: waymark_domain::etag::etag_for(current_version),
+            },
+            StoreError::Database(e) => ApiError::internal(e),
+        }
+    }
+}
+
+impl From<ValidationErrors> for ApiError {
+    fn from(errors: ValidationErrors) -> Self {
+        ApiError::Validation(errors)
+    }
+}

@@ -1,0 +1,46 @@
+//! The routes, one module per resource. Handlers parse, authorise, call persistence and map.
+
+pub mod fallback;
+pub mod federations;
+pub mod health;
+pub mod me;
+pub mod practices;
+pub mod service_accounts;
+pub mod token;
+pub mod users;
+
+use utoipa_actix_web::scope;
+use utoipa_actix_web::service_config::ServiceConfig;
+
+pub fn configure(cfg: &mut ServiceConfig) {
+    cfg.service(health::healthz)
+        .service(health::readyz)
+        .service(health::metrics)
+        .service(token::jwks)
+        .service(
+            scope("/v1")
+                .service(token::issue_token)
+                .service(me::me)
+                .service(federations::create_federation)
+                .service(federations::list_federations)
+                .service(federations::get_federation)
+                .service(federations::create_federation_admin)
+                .service(practices::create_practice)
+                .service(practices::list_practices)
+                .service(practices::get_practice)
+                .service(practices::update_practice)
+                .service(users::create_user)
+                .service(users::list_users)
+                .service(users::get_user)
+                .service(users::update_user)
+                .service(service_accounts::create_service_account)
+                .service(service_accounts::list_service_accounts)
+                .service(service_accounts::get_service_account)
+                .service(service_accounts::update_service_account),
+        );
+}
+
+/// The `Location` of a resource under `/v1`.
+pub(crate) fn location(collection: &str, id: uuid::Uuid) -> String {
+    format!("/v1/{collection}/{id}")
+}

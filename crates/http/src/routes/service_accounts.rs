@@ -1,0 +1,218 @@
+//! Service accounts: integration clients of a federation, managed by federation admins.
+
+use super::location;
+use crate::auth::password::{hash_client_secret, new_client_secret};
+use crate::auth::Caller;
+use crate::concurrency::{with_etag, IfMatch};
+use crate::json_body::JsonBody;
+use crate::pagination::{Page, PageRequest};
+use crate::problem::ApiError;
+use crate::routes::federations::ListQuery;
+use crate::state::AppState;
+use actix_web::http::header;
+use actix_web::{get, patch, post, web, HttpResponse, HttpResponseBuilder};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use uuid::Uuid;
+use waymark_domain::validation::bounded_text;
+use waymark_domain::{ServiceAccountId, ServiceScope, ValidationErrors};
+use waymark_persistence::service_accounts::{self, ServiceAccountRecord};
+use waymark_persistence::{commit, TenantScope};
+
+#[derive(Serialize, ToSchema)]
+pub struct ServiceAccount {
+    /// Also the `client_id` to sign in with.
+    pub id: Uuid,
+    pub federation_id: Uuid,
+    #[schema(example = "directory-sync")]
+    pub name: String,
+    #[schema(schema_with = crate::schemas::scopes)]
+    pub scopes: Vec<ServiceScope>,
+    pub active: bool,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<ServiceAccountRecord> for ServiceAccount {
+    fn from(r: ServiceAccountRecord) -> Self {
+        Self {
+            id: r.id,
+            federation_id: r.federation_id,
+            name: r.name,
+            scopes: r.scopes,
+            active: r.active,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+        }
+    }
+}
+
+/// A new account and its secret. The secret is shown this once and cannot be read again.
+#[derive(Serialize, ToSchema)]
+pub struct CreatedServiceAccount {
+    #[serde(flatten)]
+    pub account: ServiceAccount,
+    pub client_id: String,
+    pub client_secret: String,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewServiceAccountBody {
+    /// Unique within the federation.
+    #[schema(example = "directory-sync")]
+    pub name: String,
+    #[schema(schema_with = crate::schemas::scopes)]
+    pub scopes: Vec<ServiceScope>,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceAccountChangesBody {
+    /// An inactive account cannot sign in; tokens it already holds expire within 15 minutes.
+    pub active: bool,
+}
+
+fn respond(builder: HttpResponseBuilder, record: ServiceAccountRecord) -> HttpResponse {
+    with_etag(builder, record.version).json(ServiceAccount::from(record))
+}
+
+/// Creates a service account and returns its client secret, once (federation administrators).
+#[utoipa::path(
+    tag = "service-accounts",
+    security(("bearer" = [])),
+    request_body = NewServiceAccountBody,
+    responses((status = 201, description = "Created; keep the secret", body = CreatedServiceAccount, headers(("Location" = String))))
+)]
+#[post("/service-accounts")]
+pub async fn create_service_account(
+    state: web::Data<AppState>,
+    caller: Caller,
+    body: JsonBody<NewServiceAccountBody>,
+) -> Result<HttpResponse, ApiError> {
+    let federation = caller.federation()?;
+    caller.require(
+        caller.is_federation_admin(),
+        "only federation administrators manage service accounts",
+    )?;
+    let mut errors = ValidationErrors::new();
+    let name = errors.check("name", bounded_text(&body.0.name, 100));
+    if body.0.scopes.is_empty() {
+        errors.add("scopes", "required", "grant at least one scope");
+    }
+    let name = errors.finish(|| name.expect("checked"))?;
+    let mut scopes = body.0.scopes;
+    scopes.sort();
+    scopes.dedup();
+    let secret = new_client_secret();
+    let mut tx = state.begin(TenantScope::of(&caller)).await?;
+    let record = service_accounts::create(
+        &mut tx,
+        federation,
+        ServiceAccountId::new(),
+        &name,
+        &scopes,
+        &hash_client_secret(&secret),
+    )
+    .await?;
+    commit(tx).await?;
+    Ok(HttpResponse::Created()
+        .insert_header((header::LOCATION, location("service-accounts", record.id)))
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(CreatedServiceAccount {
+            client_id: record.id.to_string(),
+            client_secret: secret,
+            account: record.into(),
+        }))
+}
+
+/// Lists the federation's service accounts (federation administrators).
+#[utoipa::path(
+    tag = "service-accounts",
+    security(("bearer" = [])),
+    params(ListQuery),
+    responses((status = 200, description = "A page of service accounts", body = Page<ServiceAccount>))
+)]
+#[get("/service-accounts")]
+pub async fn list_service_accounts(
+    state: web::Data<AppState>,
+    caller: Caller,
+    query: web::Query<ListQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let federation = caller.federation()?;
+    caller.require(
+        caller.is_federation_admin(),
+        "only federation administrators manage service accounts",
+    )?;
+    let page = PageRequest::parse(query.limit, query.cursor.as_deref())?;
+    let mut tx = state.begin(TenantScope::of(&caller)).await?;
+    let rows = service_accounts::list(&mut tx, federation, page.after, page.probe()).await?;
+    commit(tx).await?;
+    Ok(HttpResponse::Ok().json(page.page(rows, |r| r.id, ServiceAccount::from)))
+}
+
+/// One service account, with its `ETag` (federation administrators).
+#[utoipa::path(
+    tag = "service-accounts",
+    security(("bearer" = [])),
+    params(("service_account_id" = Uuid, Path, description = "The account's id")),
+    responses((status = 200, description = "The account", body = ServiceAccount, headers(("ETag" = String))))
+)]
+#[get("/service-accounts/{service_account_id}")]
+pub async fn get_service_account(
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    let federation = caller.federation_id.ok_or(ApiError::NotFound)?;
+    if !caller.is_federation_admin() {
+        return Err(ApiError::NotFound);
+    }
+    let mut tx = state.begin(TenantScope::of(&caller)).await?;
+    let record = service_accounts::find(
+        &mut tx,
+        federation,
+        ServiceAccountId::from(path.into_inner()),
+    )
+    .await?;
+    commit(tx).await?;
+    Ok(respond(HttpResponse::Ok(), record))
+}
+
+/// Deactivates or reactivates a service account (federation administrators). Needs `If-Match`.
+#[utoipa::path(
+    tag = "service-accounts",
+    security(("bearer" = [])),
+    params(
+        ("service_account_id" = Uuid, Path, description = "The account's id"),
+        ("If-Match" = String, Header, description = "The ETag from your last read"),
+    ),
+    request_body = ServiceAccountChangesBody,
+    responses((status = 200, description = "Updated", body = ServiceAccount, headers(("ETag" = String))))
+)]
+#[patch("/service-accounts/{service_account_id}")]
+pub async fn update_service_account(
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<Uuid>,
+    if_match: IfMatch,
+    body: JsonBody<ServiceAccountChangesBody>,
+) -> Result<HttpResponse, ApiError> {
+    let federation = caller.federation_id.ok_or(ApiError::NotFound)?;
+    if !caller.is_federation_admin() {
+        return Err(ApiError::NotFound);
+    }
+    let version = if_match.version()?;
+    let mut tx = state.begin(TenantScope::of(&caller)).await?;
+    let record = service_accounts::set_active(
+        &mut tx,
+        federation,
+        ServiceAccountId::from(path.into_inner()),
+        version,
+        body.0.active,
+    )
+    .await?;
+    commit(tx).await?;
+    Ok(respond(HttpResponse::Ok(), record))
+}

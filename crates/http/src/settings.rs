@@ -1,0 +1,189 @@
+//! Configuration, read once from environment variables. `serve`, `token` and `seed-demo` read
+//! the same variables, so a token minted by one is accepted by the others.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[derive(Clone)]
+pub struct Settings {
+    /// `DATABASE_URL`: the schema owner's connection; the service switches to `waymark_app`.
+    pub database_url: String,
+    /// `WAYMARK_ADDR`: where to listen.
+    pub addr: String,
+    /// `WAYMARK_SIGNING_KEY_FILE`: Ed25519 private key (PKCS#8 PEM) that signs access tokens.
+    pub signing_key_file: PathBuf,
+    /// `WAYMARK_RETIRED_KEY_FILES`: comma-separated PEM files still accepted for verification.
+    pub retired_key_files: Vec<PathBuf>,
+    /// `WAYMARK_TOKEN_ISSUER`
+    pub issuer: String,
+    /// `WAYMARK_TOKEN_AUDIENCE`
+    pub audience: String,
+    /// `WAYMARK_TOKEN_TTL_SECONDS`, at most 900.
+    pub token_ttl: Duration,
+    /// `WAYMARK_CORS_ALLOWED_ORIGINS`: comma-separated origins allowed to call from a browser.
+    pub cors_allowed_origins: Vec<String>,
+    /// `WAYMARK_MAX_BODY_BYTES`
+    pub max_body_bytes: usize,
+    /// `WAYMARK_WORKERS`: HTTP worker threads; 0 means one per core.
+    pub workers: usize,
+    /// `WAYMARK_DB_MAX_CONNECTIONS`
+    pub db_max_connections: u32,
+    /// `WAYMARK_SHUTDOWN_TIMEOUT_SECONDS`: how long in-flight requests get on SIGTERM/SIGINT.
+    pub shutdown_timeout: Duration,
+}
+
+impl std::fmt::Debug for Settings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The database URL may carry a password.
+        f.debug_struct("Settings")
+            .field("addr", &self.addr)
+            .field("signing_key_file", &self.signing_key_file)
+            .field("issuer", &self.issuer)
+            .field("audience", &self.audience)
+            .field("token_ttl", &self.token_ttl)
+            .field("cors_allowed_origins", &self.cors_allowed_origins)
+            .finish_non_exhaustive()
+    }
+}
+
+pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:55432/waymark";
+pub const DEFAULT_ADDR: &str = "127.0.0.1:8080";
+pub const DEFAULT_SIGNING_KEY_FILE: &str = ".waymark/signing-key.pem";
+
+#[derive(Debug, thiserror::Error)]
+#[error("{variable}: {problem}")]
+pub struct SettingsError {
+    pub variable: &'static str,
+    pub problem: String,
+}
+
+impl Settings {
+    pub fn from_env() -> Result<Self, SettingsError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads settings through `lookup`, so tests can supply their own environment.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, SettingsError> {
+        let text = |name: &str, default: &str| {
+            lookup(name)
+                .filter(|v| !v.is_empty())
+                .unwrap_or_else(|| default.to_owned())
+        };
+        let number = |name: &'static str, default: u64| -> Result<u64, SettingsError> {
+            match lookup(name).filter(|v| !v.is_empty()) {
+                None => Ok(default),
+                Some(raw) => raw.trim().parse().map_err(|_| SettingsError {
+                    variable: name,
+                    problem: format!("expected a whole number, got {raw:?}"),
+                }),
+            }
+        };
+        let list = |name: &str| -> Vec<String> {
+            lookup(name)
+                .unwrap_or_default()
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect()
+        };
+        let token_ttl = number("WAYMARK_TOKEN_TTL_SECONDS", 900)?;
+        if !(1..=900).contains(&token_ttl) {
+            return Err(SettingsError {
+                variable: "WAYMARK_TOKEN_TTL_SECONDS",
+                problem: "must be between 1 and 900 (tokens live at most 15 minutes)".into(),
+            });
+        }
+        Ok(Settings {
+            database_url: text("DATABASE_URL", DEFAULT_DATABASE_URL),
+            addr: text("WAYMARK_ADDR", DEFAULT_ADDR),
+            signing_key_file: PathBuf::from(text(
+                "WAYMARK_SIGNING_KEY_FILE",
+                DEFAULT_SIGNING_KEY_FILE,
+            )),
+            retired_key_files: list("WAYMARK_RETIRED_KEY_FILES")
+                .into_iter()
+                .map(PathBuf::from)
+                .collect(),
+            issuer: text("WAYMARK_TOKEN_ISSUER", "waymark"),
+            audience: text("WAYMARK_TOKEN_AUDIENCE", "waymark-api"),
+            token_ttl: Duration::from_secs(token_ttl),
+            cors_allowed_origins: list("WAYMARK_CORS_ALLOWED_ORIGINS"),
+            max_body_bytes: number("WAYMARK_MAX_BODY_BYTES", 1024 * 1024)? as usize,
+            workers: number("WAYMARK_WORKERS", 0)? as usize,
+            db_max_connections: number("WAYMARK_DB_MAX_CONNECTIONS", 16)? as u32,
+            shutdown_timeout: Duration::from_secs(number("WAYMARK_SHUTDOWN_TIMEOUT_SECONDS", 30)?),
+        })
+    }
+
+    /// The signing keys named by the settings.
+    pub fn load_signing_keys(&self) -> Result<crate::auth::SigningKeys, String> {
+        let read = |path: &PathBuf| {
+            std::fs::read_to_string(path)
+                .map_err(|e| format!("cannot read key file {}: {e}", path.display()))
+        };
+        let active = read(&self.signing_key_file)?;
+        let retired = self
+            .retired_key_files
+            .iter()
+            .map(read)
+            .collect::<Result<Vec<_>, _>>()?;
+        crate::auth::SigningKeys::from_pem(&active, &retired)
+            .map_err(|e| format!("{}: {e}", self.signing_key_file.display()))
+    }
+
+    pub fn token_service(&self) -> Result<crate::auth::TokenService, String> {
+        Ok(crate::auth::TokenService::new(
+            self.load_signing_keys()?,
+            self.issuer.clone(),
+            self.audience.clone(),
+            self.token_ttl,
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn settings(vars: &[(&str, &str)]) -> Result<Settings, SettingsError> {
+        let env: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Settings::from_lookup(|name| env.get(name).cloned())
+    }
+
+    #[test]
+    fn defaults_apply_when_nothing_is_set() {
+        let s = settings(&[]).unwrap();
+        assert_eq!(s.addr, DEFAULT_ADDR);
+        assert_eq!(s.token_ttl, Duration::from_secs(900));
+        assert!(s.cors_allowed_origins.is_empty());
+    }
+
+    #[test]
+    fn lists_and_numbers_are_parsed_and_bad_values_named() {
+        let s = settings(&[
+            (
+                "WAYMARK_CORS_ALLOWED_ORIGINS",
+                "https://a.example, https://b.example",
+            ),
+            ("WAYMARK_WORKERS", "2"),
+        ])
+        .unwrap();
+        assert_eq!(
+            s.cors_allowed_origins,
+            ["https://a.example", "https://b.example"]
+        );
+        assert_eq!(s.workers, 2);
+        assert_eq!(
+            settings(&[("WAYMARK_WORKERS", "many")])
+                .unwrap_err()
+                .variable,
+            "WAYMARK_WORKERS"
+        );
+        assert!(settings(&[("WAYMARK_TOKEN_TTL_SECONDS", "3600")]).is_err());
+    }
+}

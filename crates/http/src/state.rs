@@ -1,0 +1,20 @@
+//! What every handler shares.
+
+use crate::problem::ApiError;
+use waymark_domain::login_throttle::LoginThrottle;
+use waymark_persistence::{Database, TenantScope, Tx};
+
+pub struct AppState {
+    pub db: Database,
+    pub login_throttle: LoginThrottle,
+    /// Verified against when a login names no account, so that unknown and known accounts take
+    /// the same time to refuse.
+    pub decoy_password_hash: String,
+}
+
+impl AppState {
+    /// Opens a transaction scoped to `scope`; row-level security applies to everything in it.
+    pub async fn begin(&self, scope: TenantScope) -> Result<Tx, ApiError> {
+        Ok(waymark_persistence::begin(&self.db.pool, scope).await?)
+    }
+}

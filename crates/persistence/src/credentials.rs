@@ -1,0 +1,146 @@
+//! Sign-in credentials and failed attempts. Read before the tenant is known: the credential says
+//! which federation the following, tenant-scoped queries belong to.
+
+use crate::error::{on_constraint, StoreError};
+use chrono::{DateTime, Utc};
+use sqlx::PgConnection;
+use std::time::Duration;
+use uuid::Uuid;
+use waymark_domain::login_throttle::RecentFailures;
+use waymark_domain::{FederationId, ServiceAccountId, UserId};
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Credential {
+    pub login: String,
+    pub user_id: Option<Uuid>,
+    pub service_account_id: Option<Uuid>,
+    pub federation_id: Option<Uuid>,
+    pub secret_hash: String,
+}
+
+pub async fn find(conn: &mut PgConnection, login: &str) -> Result<Option<Credential>, StoreError> {
+    Ok(sqlx::query_as!(
+        Credential,
+        "SELECT login, user_id, service_account_id, federation_id, secret_hash FROM credentials WHERE login = $1",
+        login,
+    )
+    .fetch_optional(conn)
+    .await?)
+}
+
+pub(crate) async fn create_for_user(
+    conn: &mut PgConnection,
+    login: &str,
+    user: UserId,
+    federation: Option<FederationId>,
+    secret_hash: &str,
+) -> Result<(), StoreError> {
+    sqlx::query!(
+        "INSERT INTO credentials (login, user_id, federation_id, secret_hash) VALUES ($1, $2, $3, $4)",
+        login,
+        user.as_uuid(),
+        federation.map(|f| f.as_uuid()),
+        secret_hash,
+    )
+    .execute(conn)
+    .await
+    .map_err(|e| on_constraint(e, &[("credentials_pkey", StoreError::Duplicate { field: "email" })]))?;
+    Ok(())
+}
+
+pub(crate) async fn create_for_service_account(
+    conn: &mut PgConnection,
+    account: ServiceAccountId,
+    federation: FederationId,
+    secret_hash: &str,
+) -> Result<(), StoreError> {
+    sqlx::query!(
+        "INSERT INTO credentials (login, service_account_id, federation_id, secret_hash) VALUES ($1, $2, $3, $4)",
+        account.as_uuid().to_string(),
+        account.as_uuid(),
+        federation.as_uuid(),
+        secret_hash,
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Replaces the secret of `login` (a password change, or a re-seeded demo user).
+pub async fn set_secret(
+    conn: &mut PgConnection,
+    login: &str,
+    secret_hash: &str,
+) -> Result<(), StoreError> {
+    let updated = sqlx::query!(
+        "UPDATE credentials SET secret_hash = $2, updated_at = now() WHERE login = $1",
+        login,
+        secret_hash,
+    )
+    .execute(conn)
+    .await?;
+    if updated.rows_affected() == 0 {
+        return Err(StoreError::NotFound);
+    }
+    Ok(())
+}
+
+pub async fn record_failure(
+    conn: &mut PgConnection,
+    login: &str,
+    address: &str,
+) -> Result<(), StoreError> {
+    sqlx::query!(
+        "INSERT INTO login_failures (login, address) VALUES ($1, $2)",
+        login,
+        address,
+    )
+    .execute(&mut *conn)
+    .await?;
+    // Old failures no longer count against anyone; keep the table small as it goes.
+    sqlx::query!("DELETE FROM login_failures WHERE failed_at < now() - interval '1 day'")
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Failures within `window` for the login and for the address.
+pub async fn recent_failures(
+    conn: &mut PgConnection,
+    login: &str,
+    address: &str,
+    window: Duration,
+) -> Result<RecentFailures, StoreError> {
+    let window_secs = window.as_secs_f64();
+    let row = sqlx::query!(
+        r#"SELECT
+             count(*) FILTER (WHERE login = $1) AS "for_account!",
+             count(*) FILTER (WHERE address = $2) AS "for_address!",
+             min(failed_at) AS oldest
+           FROM login_failures
+           WHERE (login = $1 OR address = $2)
+             AND failed_at > clock_timestamp() - make_interval(secs => $3)"#,
+        login,
+        address,
+        window_secs,
+    )
+    .fetch_one(conn)
+    .await?;
+    let oldest_age = row
+        .oldest
+        .map(|oldest: DateTime<Utc>| (Utc::now() - oldest).to_std().unwrap_or_default())
+        .unwrap_or_default();
+    Ok(RecentFailures {
+        for_account: u32::try_from(row.for_account).unwrap_or(u32::MAX),
+        for_address: u32::try_from(row.for_address).unwrap_or(u32::MAX),
+        oldest_age,
+    })
+}
+
+/// Forgets the login's failures after a successful sign-in.
+pub async fn clear_failures(conn: &mut PgConnection, login: &str) -> Result<(), StoreError> {
+    sqlx::query!("DELETE FROM login_failures WHERE login = $1", login)
+        .execute(conn)
+        .await?;
+    Ok(())
+}

@@ -1,0 +1,43 @@
+//! The connection pool (running as the unprivileged `waymark_app` role) and migrations (run as
+//! the connecting user, who owns the schema).
+
+use sqlx::migrate::Migrator;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{ConnectOptions, Connection, Executor, PgConnection, PgPool};
+use std::str::FromStr;
+use std::time::Duration;
+
+/// The migrations in `migrations/`, embedded in the binary.
+pub static MIGRATOR: Migrator = sqlx::migrate!("../../migrations");
+
+/// A pool whose every connection has switched to `waymark_app`, so that row-level security
+/// applies to everything the service does.
+#[derive(Clone, Debug)]
+pub struct Database {
+    pub pool: PgPool,
+}
+
+pub async fn connect(url: &str, max_connections: u32) -> Result<Database, sqlx::Error> {
+    let options = PgConnectOptions::from_str(url)?
+        .application_name("waymark")
+        .log_slow_statements(tracing::log::LevelFilter::Warn, Duration::from_millis(500));
+    let pool = PgPoolOptions::new()
+        .max_connections(max_connections)
+        .acquire_timeout(Duration::from_secs(5))
+        .after_connect(|conn, _meta| {
+            Box::pin(async move {
+                conn.execute("SET ROLE waymark_app").await?;
+                Ok(())
+            })
+        })
+        .connect_lazy_with(options);
+    Ok(Database { pool })
+}
+
+/// Applies pending migrations over a connection of the schema owner.
+pub async fn migrate(url: &str) -> Result<(), sqlx::migrate::MigrateError> {
+    let mut conn = PgConnection::connect(url).await?;
+    MIGRATOR.run(&mut conn).await?;
+    conn.close().await?;
+    Ok(())
+}

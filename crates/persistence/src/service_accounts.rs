@@ -1,0 +1,162 @@
+//! Service accounts: integration clients of a federation, with explicit scopes.
+
+use crate::credentials;
+use crate::error::{on_constraint, StoreError};
+use chrono::{DateTime, Utc};
+use sqlx::PgConnection;
+use uuid::Uuid;
+use waymark_domain::{FederationId, ServiceAccountId, ServiceScope};
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServiceAccountRecord {
+    pub id: Uuid,
+    pub federation_id: Uuid,
+    pub name: String,
+    pub scopes: Vec<ServiceScope>,
+    pub active: bool,
+    pub version: i32,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+struct ServiceAccountRow {
+    id: Uuid,
+    federation_id: Uuid,
+    name: String,
+    scopes: Vec<String>,
+    active: bool,
+    version: i32,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+impl TryFrom<ServiceAccountRow> for ServiceAccountRecord {
+    type Error = StoreError;
+
+    fn try_from(row: ServiceAccountRow) -> Result<Self, StoreError> {
+        let scopes = row
+            .scopes
+            .iter()
+            .map(|s| s.parse::<ServiceScope>())
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| StoreError::Database(sqlx::Error::Decode(Box::new(e))))?;
+        Ok(ServiceAccountRecord {
+            id: row.id,
+            federation_id: row.federation_id,
+            name: row.name,
+            scopes,
+            active: row.active,
+            version: row.version,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+        })
+    }
+}
+
+fn scope_names(scopes: &[ServiceScope]) -> Vec<String> {
+    scopes.iter().map(|s| s.as_str().to_owned()).collect()
+}
+
+/// Creates the account and its client credential (the client id is the account id).
+pub async fn create(
+    conn: &mut PgConnection,
+    federation: FederationId,
+    id: ServiceAccountId,
+    name: &str,
+    scopes: &[ServiceScope],
+    secret_hash: &str,
+) -> Result<ServiceAccountRecord, StoreError> {
+    let row = sqlx::query_as!(
+        ServiceAccountRow,
+        r#"INSERT INTO service_accounts (id, federation_id, name, scopes) VALUES ($1, $2, $3, $4)
+           RETURNING id, federation_id, name, scopes, active, version, created_at, updated_at"#,
+        id.as_uuid(),
+        federation.as_uuid(),
+        name,
+        &scope_names(scopes),
+    )
+    .fetch_one(&mut *conn)
+    .await
+    .map_err(|e| {
+        on_constraint(
+            e,
+            &[(
+                "service_accounts_federation_id_name_key",
+                StoreError::Duplicate { field: "name" },
+            )],
+        )
+    })?;
+    credentials::create_for_service_account(conn, id, federation, secret_hash).await?;
+    row.try_into()
+}
+
+pub async fn find(
+    conn: &mut PgConnection,
+    federation: FederationId,
+    id: ServiceAccountId,
+) -> Result<ServiceAccountRecord, StoreError> {
+    sqlx::query_as!(
+        ServiceAccountRow,
+        r#"SELECT id, federation_id, name, scopes, active, version, created_at, updated_at
+           FROM service_accounts WHERE federation_id = $1 AND id = $2"#,
+        federation.as_uuid(),
+        id.as_uuid(),
+    )
+    .fetch_optional(conn)
+    .await?
+    .ok_or(StoreError::NotFound)?
+    .try_into()
+}
+
+pub async fn list(
+    conn: &mut PgConnection,
+    federation: FederationId,
+    after: Option<Uuid>,
+    probe: i64,
+) -> Result<Vec<ServiceAccountRecord>, StoreError> {
+    sqlx::query_as!(
+        ServiceAccountRow,
+        r#"SELECT id, federation_id, name, scopes, active, version, created_at, updated_at
+           FROM service_accounts WHERE federation_id = $1 AND ($2::uuid IS NULL OR id > $2)
+           ORDER BY id LIMIT $3"#,
+        federation.as_uuid(),
+        after,
+        probe,
+    )
+    .fetch_all(conn)
+    .await?
+    .into_iter()
+    .map(ServiceAccountRecord::try_from)
+    .collect()
+}
+
+/// Activates or deactivates the account if it is still at `expected_version`.
+pub async fn set_active(
+    conn: &mut PgConnection,
+    federation: FederationId,
+    id: ServiceAccountId,
+    expected_version: i32,
+    active: bool,
+) -> Result<ServiceAccountRecord, StoreError> {
+    let updated = sqlx::query_as!(
+        ServiceAccountRow,
+        r#"UPDATE service_accounts SET active = $4, version = version + 1, updated_at = now()
+           WHERE federation_id = $1 AND id = $2 AND version = $3
+           RETURNING id, federation_id, name, scopes, active, version, created_at, updated_at"#,
+        federation.as_uuid(),
+        id.as_uuid(),
+        expected_version,
+        active,
+    )
+    .fetch_optional(&mut *conn)
+    .await?;
+    match updated {
+        Some(row) => row.try_into(),
+        None => {
+            let current = find(conn, federation, id).await?;
+            Err(StoreError::VersionMismatch {
+                current_version: current.version,
+            })
+        }
+    }
+}
