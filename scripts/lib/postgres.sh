@@ -33,26 +33,34 @@ waymark_ensure_postgres() {
     export DATABASE_URL
     return 0
   fi
-  local root bin dir
+  local root bin dir sockets
   root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
   waymark_install_postgres || return 1
   bin=$(waymark_pg_bin)
   dir="$root/.pgdata"
+  # The server runs as postgres, which must be able to reach the folder; a checkout under a
+  # private home directory keeps its cluster in a temporary folder instead.
+  if [ "$(id -u)" = 0 ] && ! runuser -u postgres -- test -x "$root"; then
+    dir="${TMPDIR:-/tmp}/waymark-pgdata-$(printf '%s' "$root" | md5sum | cut -c1-12)"
+  fi
+  # Unix socket paths are limited to about 100 bytes.
+  sockets="$dir"
+  [ "${#dir}" -lt 80 ] || sockets=/tmp
   if [ "$(id -u)" = 0 ]; then
     install -d -o postgres -g postgres "$dir"
   else
     mkdir -p "$dir"
   fi
   if [ ! -f "$dir/PG_VERSION" ]; then
-    waymark_as_cluster_owner "$bin/initdb" -D "$dir" -A trust -U postgres --no-instructions >"$root/.pgdata.initdb.log" 2>&1 || {
-      cat "$root/.pgdata.initdb.log" >&2
+    waymark_as_cluster_owner "$bin/initdb" -D "$dir" -A trust -U postgres --no-instructions >"$dir.initdb.log" 2>&1 || {
+      cat "$dir.initdb.log" >&2
       return 1
     }
   fi
   if ! "$bin/pg_isready" -q -h 127.0.0.1 -p "$WAYMARK_PG_PORT"; then
     # A server killed without shutting down leaves its pid file behind; pg_ctl copes with that.
     waymark_as_cluster_owner "$bin/pg_ctl" -D "$dir" -l "$dir/server.log" -w -t 60 \
-      -o "-p $WAYMARK_PG_PORT -k $dir -c listen_addresses=127.0.0.1 -c max_connections=300 -c shared_buffers=256MB -c synchronous_commit=off" \
+      -o "-p $WAYMARK_PG_PORT -k $sockets -c listen_addresses=127.0.0.1 -c max_connections=300 -c shared_buffers=256MB -c synchronous_commit=off" \
       start >&2 || {
       tail -20 "$dir/server.log" >&2
       return 1

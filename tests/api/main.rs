@@ -1,1 +1,9 @@
-fn main() {}
+//! Black-box tests of the API: each spawns the real application on a fresh database and talks
+//! HTTP to it.
+
+mod admin;
+mod auth;
+mod helpers;
+mod operations;
+mod problems;
+mod tenancy;

@@ -1,9 +1,9 @@
 //! The connection pool (running as the unprivileged `waymark_app` role) and migrations (run as
 //! the connecting user, who owns the schema).
 
-use sqlx::migrate::Migrator;
+use sqlx::migrate::{MigrateDatabase, Migrator};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::{ConnectOptions, Connection, Executor, PgConnection, PgPool};
+use sqlx::{ConnectOptions, Connection, Executor, PgConnection, PgPool, Postgres};
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -34,8 +34,12 @@ pub async fn connect(url: &str, max_connections: u32) -> Result<Database, sqlx::
     Ok(Database { pool })
 }
 
-/// Applies pending migrations over a connection of the schema owner.
+/// Creates the database if it does not exist yet, then applies pending migrations over a
+/// connection of the schema owner.
 pub async fn migrate(url: &str) -> Result<(), sqlx::migrate::MigrateError> {
+    if !Postgres::database_exists(url).await? {
+        Postgres::create_database(url).await?;
+    }
     let mut conn = PgConnection::connect(url).await?;
     MIGRATOR.run(&mut conn).await?;
     conn.close().await?;

@@ -55,7 +55,7 @@ pub enum TokenError {
     Algorithm,
     #[error("the token names no signing key (kid)")]
     MissingKeyId,
-    #[error("the token was signed by a key this service does not know")]
+    #[error("the token was signed by an unknown key")]
     UnknownKey,
     #[error("the token's signature does not verify")]
     Signature,
@@ -136,10 +136,7 @@ impl TokenService {
     }
 
     pub fn verify(&self, token: &str) -> Result<Principal, TokenError> {
-        let header = jsonwebtoken::decode_header(token).map_err(|e| match e.kind() {
-            ErrorKind::InvalidAlgorithmName => TokenError::Algorithm,
-            _ => TokenError::Malformed,
-        })?;
+        let header = jsonwebtoken::decode_header(token).map_err(|_| refused_header(token))?;
         if header.alg != Algorithm::EdDSA {
             return Err(TokenError::Algorithm);
         }
@@ -159,6 +156,24 @@ impl TokenService {
                 }
             })?;
         principal_from(data.claims)
+    }
+}
+
+/// Why a header did not parse: a readable header naming an algorithm we do not know (such as
+/// `none`) is an algorithm refusal; anything else is malformed.
+fn refused_header(token: &str) -> TokenError {
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine;
+    let names_an_algorithm = token
+        .split('.')
+        .next()
+        .and_then(|segment| URL_SAFE_NO_PAD.decode(segment).ok())
+        .and_then(|bytes| serde_json::from_slice::<serde_json::Value>(&bytes).ok())
+        .is_some_and(|header| header.get("alg").is_some_and(|alg| alg.is_string()));
+    if names_an_algorithm {
+        TokenError::Algorithm
+    } else {
+        TokenError::Malformed
     }
 }
 

@@ -19,7 +19,7 @@ use waymark_domain::user::{NewUser, RoleAssignment, DISPLAY_NAME_MAX};
 use waymark_domain::validation::bounded_text;
 use waymark_domain::{OrganisationId, PracticeId, Role, UserId, ValidationErrors};
 use waymark_persistence::users::{self, UserChanges, UserRecord, UserToCreate};
-use waymark_persistence::{commit, TenantScope};
+use waymark_persistence::{commit, practices, TenantScope};
 
 #[derive(Serialize, ToSchema)]
 pub struct User {
@@ -190,6 +190,9 @@ pub async fn list_users(
     }
     let page = PageRequest::parse(query.limit, query.cursor.as_deref())?;
     let mut tx = state.begin(TenantScope::of(&caller)).await?;
+    if let Some(practice) = practice {
+        practices::find(&mut tx, federation, practice).await?;
+    }
     let rows = users::list(&mut tx, federation, practice, page.after, page.probe()).await?;
     commit(tx).await?;
     Ok(HttpResponse::Ok().json(page.page(rows, |r| r.id, User::from)))

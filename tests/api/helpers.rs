@@ -1,0 +1,253 @@
+//! `spawn_app()`: the real application on a random port, over a fresh, migrated database of its
+//! own, with typed helpers so tests read like what a client does.
+
+use reqwest::{Client, Method, RequestBuilder, Response};
+use serde_json::{json, Value};
+use sqlx::{Connection, Executor, PgConnection};
+use std::collections::HashMap;
+use uuid::Uuid;
+use waymark_domain::{
+    FederationId, OrganisationId, PracticeId, Principal, PrincipalKind, Role, ServiceScope,
+};
+use waymark_http::auth::{SigningKeys, TokenService};
+use waymark_http::{Application, Settings};
+
+pub const PASSWORD: &str = "correct horse battery staple";
+
+pub struct TestApp {
+    pub address: String,
+    pub client: Client,
+    /// The owner's URL of this test's own database.
+    pub database_url: String,
+    pub signing_key_pem: String,
+    pub tokens: TokenService,
+}
+
+fn server_url() -> String {
+    std::env::var("DATABASE_URL")
+        .unwrap_or_else(|_| waymark_http::settings::DEFAULT_DATABASE_URL.to_owned())
+}
+
+/// `url` with its database name replaced.
+fn with_database(url: &str, database: &str) -> String {
+    let (base, _) = url.rsplit_once('/').expect("DATABASE_URL names a database");
+    let query = url
+        .split_once('?')
+        .map(|(_, q)| format!("?{q}"))
+        .unwrap_or_default();
+    format!("{base}/{database}{query}")
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(&[]).await
+}
+
+/// Spawns the app with extra environment settings, e.g. CORS origins or a small body limit.
+pub async fn spawn_app_with(extra: &[(&str, &str)]) -> TestApp {
+    let database = format!("waymark_test_{}", Uuid::now_v7().simple());
+    let mut admin = PgConnection::connect(&with_database(&server_url(), "postgres"))
+        .await
+        .expect("PostgreSQL is reachable");
+    admin
+        .execute(format!(r#"CREATE DATABASE "{database}""#).as_str())
+        .await
+        .expect("create test database");
+    admin.close().await.ok();
+    let database_url = with_database(&server_url(), &database);
+    waymark_persistence::migrate(&database_url)
+        .await
+        .expect("migrations apply");
+
+    let signing_key_pem = SigningKeys::generate_pem();
+    let key_file = std::env::temp_dir().join(format!("{database}.pem"));
+    std::fs::write(&key_file, &signing_key_pem).expect("write key");
+    let mut env: HashMap<String, String> = HashMap::from([
+        ("DATABASE_URL".into(), database_url.clone()),
+        ("WAYMARK_ADDR".into(), "127.0.0.1:0".into()),
+        (
+            "WAYMARK_SIGNING_KEY_FILE".into(),
+            key_file.display().to_string(),
+        ),
+        ("WAYMARK_WORKERS".into(), "2".into()),
+        ("WAYMARK_DB_MAX_CONNECTIONS".into(), "8".into()),
+    ]);
+    for (name, value) in extra {
+        env.insert((*name).into(), (*value).into());
+    }
+    let settings = Settings::from_lookup(|name| env.get(name).cloned()).expect("settings");
+    let tokens = settings.token_service().expect("token service");
+    let app = Application::build(settings)
+        .await
+        .expect("application builds");
+    let address = format!("http://127.0.0.1:{}", app.port());
+    tokio::spawn(app.run_until_stopped());
+    TestApp {
+        address,
+        client: Client::new(),
+        database_url,
+        signing_key_pem,
+        tokens,
+    }
+}
+
+/// A federation with two practices, made through the API.
+pub struct Federation {
+    pub id: Uuid,
+    pub practices: [Uuid; 2],
+}
+
+impl TestApp {
+    pub fn request(&self, method: Method, path: &str) -> RequestBuilder {
+        self.client
+            .request(method, format!("{}{}", self.address, path))
+    }
+
+    pub fn get(&self, path: &str) -> RequestBuilder {
+        self.request(Method::GET, path)
+    }
+
+    pub fn post(&self, path: &str) -> RequestBuilder {
+        self.request(Method::POST, path)
+    }
+
+    pub fn patch(&self, path: &str) -> RequestBuilder {
+        self.request(Method::PATCH, path)
+    }
+
+    pub fn token(&self, principal: &Principal) -> String {
+        self.tokens.issue(principal).expect("token").access_token
+    }
+
+    pub fn platform_admin(&self) -> String {
+        self.token(&Principal {
+            kind: PrincipalKind::User,
+            subject: Uuid::now_v7(),
+            federation_id: None,
+            practice_id: None,
+            organisation_id: None,
+            roles: vec![Role::PlatformAdmin],
+            scopes: vec![],
+        })
+    }
+
+    /// A token for `role` in `federation` (and `practice` for practice roles).
+    pub fn as_role(&self, role: Role, federation: Uuid, practice: Option<Uuid>) -> String {
+        self.token(&Principal {
+            kind: PrincipalKind::User,
+            subject: Uuid::now_v7(),
+            federation_id: Some(FederationId::from(federation)),
+            practice_id: practice.map(PracticeId::from),
+            organisation_id: (role == Role::Provider).then(|| OrganisationId::from(Uuid::now_v7())),
+            roles: vec![role],
+            scopes: vec![],
+        })
+    }
+
+    pub fn as_service_account(&self, federation: Uuid, scopes: &[ServiceScope]) -> String {
+        self.token(&Principal {
+            kind: PrincipalKind::ServiceAccount,
+            subject: Uuid::now_v7(),
+            federation_id: Some(FederationId::from(federation)),
+            practice_id: None,
+            organisation_id: None,
+            roles: vec![],
+            scopes: scopes.to_vec(),
+        })
+    }
+
+    pub async fn create_federation(&self, slug: &str) -> Federation {
+        let platform = self.platform_admin();
+        let federation = self
+            .post("/v1/federations")
+            .bearer_auth(&platform)
+            .json(&json!({"slug": slug, "name": format!("{slug} federation")}))
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(
+            federation.status(),
+            201,
+            "{}",
+            federation.text().await.unwrap_or_default()
+        );
+        let id = id_of(federation).await;
+        let admin = self.as_role(Role::FederationAdmin, id, None);
+        let mut practices = [Uuid::nil(); 2];
+        for (i, practice) in practices.iter_mut().enumerate() {
+            let response = self
+                .post("/v1/practices")
+                .bearer_auth(&admin)
+                .json(&json!({"ods_code": format!("A1000{i}"), "name": format!("{slug} practice {i}")}))
+                .send()
+                .await
+                .expect("request");
+            assert_eq!(response.status(), 201);
+            *practice = id_of(response).await;
+        }
+        Federation { id, practices }
+    }
+
+    /// Creates a user through the API as `admin_token`; answers the response.
+    pub async fn create_user(&self, admin_token: &str, body: Value) -> Response {
+        self.post("/v1/users")
+            .bearer_auth(admin_token)
+            .json(&body)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    pub async fn sign_in(&self, username: &str, password: &str) -> Response {
+        self.post("/v1/auth/token")
+            .form(&[
+                ("grant_type", "password"),
+                ("username", username),
+                ("password", password),
+            ])
+            .send()
+            .await
+            .expect("request")
+    }
+
+    /// A connection to this test's database as the service's own role, with no tenant set.
+    pub async fn connect_as_service_role(&self) -> PgConnection {
+        let mut conn = PgConnection::connect(&self.database_url)
+            .await
+            .expect("connect");
+        conn.execute("SET ROLE waymark_app")
+            .await
+            .expect("set role");
+        conn
+    }
+}
+
+pub async fn id_of(response: Response) -> Uuid {
+    let body: Value = response.json().await.expect("json body");
+    body["id"]
+        .as_str()
+        .and_then(|id| id.parse().ok())
+        .expect("an id")
+}
+
+/// Asserts a problem+json response with `status` and `code`, and answers its body.
+pub async fn assert_problem(response: Response, status: u16, code: &str) -> Value {
+    assert_eq!(
+        response.status().as_u16(),
+        status,
+        "status of {}",
+        response.url()
+    );
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
+    assert_eq!(content_type, "application/problem+json");
+    let body: Value = response.json().await.expect("problem body is JSON");
+    assert_eq!(body["code"], code, "problem: {body}");
+    assert_eq!(body["status"], status);
+    assert!(body["type"].as_str().is_some_and(|t| t.ends_with(code)));
+    assert!(body["detail"].as_str().is_some_and(|d| !d.is_empty()));
+    body
+}
