@@ -17,4 +17,10 @@ impl AppState {
     pub async fn begin(&self, scope: TenantScope) -> Result<Tx, ApiError> {
         Ok(waymark_persistence::begin(&self.db.pool, scope).await?)
     }
+
+    /// Opens a read-only transaction scoped to `scope`, to end with
+    /// [`waymark_persistence::end_read`].
+    pub async fn begin_read(&self, scope: TenantScope) -> Result<Tx, ApiError> {
+        Ok(waymark_persistence::begin_read(&self.db.pool, scope).await?)
+    }
 }

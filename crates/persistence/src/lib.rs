@@ -17,4 +17,4 @@ pub mod users;
 
 pub use error::StoreError;
 pub use pool::{connect, migrate, Database, MIGRATOR};
-pub use tenant::{begin, commit, TenantScope, Tx};
+pub use tenant::{begin, begin_read, commit, end_read, TenantScope, Tx};

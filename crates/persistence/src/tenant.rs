@@ -70,27 +70,64 @@ impl TenantScope {
         self.federation
     }
 
-    /// BEGIN and the tenant settings in one round trip. The values are UUIDs rendered by the uuid
-    /// crate (hex digits and hyphens only) and two fixed words, so no caller text reaches the SQL.
-    fn begin_statement(&self) -> String {
-        let uuid_text =
-            |id: Option<uuid::Uuid>| id.map(|id| id.hyphenated().to_string()).unwrap_or_default();
-        format!(
-            "BEGIN; SELECT set_config('waymark.federation_id', '{}', true), \
-             set_config('waymark.practice_id', '{}', true), set_config('waymark.platform', '{}', true)",
-            uuid_text(self.federation.map(|f| f.as_uuid())),
-            uuid_text(self.practice.map(|p| p.as_uuid())),
-            if self.platform { "on" } else { "off" },
-        )
+    /// BEGIN and the tenant settings in one round trip, as utility statements that need no
+    /// planning. Settings made with SET LOCAL end with the transaction, so a setting left out
+    /// reads as unset (NULL or ''), never as a previous transaction's value. The values are
+    /// UUIDs rendered by the uuid crate (hex digits and hyphens only), so no caller text reaches
+    /// the SQL.
+    fn begin_statement(&self, access: Access) -> String {
+        let mut sql = String::from(match access {
+            Access::ReadWrite => "BEGIN",
+            Access::ReadOnly => "BEGIN READ ONLY",
+        });
+        if let Some(federation) = self.federation {
+            sql.push_str(&format!(
+                "; SET LOCAL waymark.federation_id = '{}'",
+                federation.as_uuid().hyphenated()
+            ));
+        }
+        if let Some(practice) = self.practice {
+            sql.push_str(&format!(
+                "; SET LOCAL waymark.practice_id = '{}'",
+                practice.as_uuid().hyphenated()
+            ));
+        }
+        if self.platform {
+            sql.push_str("; SET LOCAL waymark.platform = 'on'");
+        }
+        sql
     }
 }
 
 /// A transaction carrying its tenant scope.
 pub type Tx = Transaction<'static, Postgres>;
 
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Access {
+    ReadWrite,
+    ReadOnly,
+}
+
 /// Opens a transaction scoped to `scope`.
 pub async fn begin(pool: &PgPool, scope: TenantScope) -> Result<Tx, StoreError> {
-    Ok(pool.begin_with(scope.begin_statement()).await?)
+    Ok(pool
+        .begin_with(scope.begin_statement(Access::ReadWrite))
+        .await?)
+}
+
+/// Opens a read-only transaction scoped to `scope`: PostgreSQL refuses any write in it, so it
+/// can be ended with [`end_read`] instead of a commit.
+pub async fn begin_read(pool: &PgPool, scope: TenantScope) -> Result<Tx, StoreError> {
+    Ok(pool
+        .begin_with(scope.begin_statement(Access::ReadOnly))
+        .await?)
+}
+
+/// Ends a read-only transaction. Nothing was written, so rolling back equals committing; the
+/// rollback is sent together with the pool's check of the returned connection, which saves the
+/// commit's round trip on every read.
+pub fn end_read(tx: Tx) {
+    drop(tx);
 }
 
 /// Commits, reporting failure as a [`StoreError`] like every other step.
@@ -106,11 +143,21 @@ mod tests {
     fn begin_statement_holds_only_uuids_and_fixed_words() {
         let federation = FederationId::new();
         let practice = PracticeId::new();
-        let sql = TenantScope::practice(federation, practice).begin_statement();
-        assert!(sql.contains(&federation.to_string()));
-        assert!(sql.contains(&practice.to_string()));
-        assert!(sql.ends_with("'off', true)"));
-        let sql = TenantScope::none().begin_statement();
-        assert!(sql.contains("'waymark.federation_id', ''"));
+        let sql = TenantScope::practice(federation, practice).begin_statement(Access::ReadWrite);
+        assert_eq!(
+            sql,
+            format!(
+                "BEGIN; SET LOCAL waymark.federation_id = '{federation}'; \
+                 SET LOCAL waymark.practice_id = '{practice}'"
+            )
+        );
+        assert_eq!(
+            TenantScope::none().begin_statement(Access::ReadOnly),
+            "BEGIN READ ONLY"
+        );
+        assert_eq!(
+            TenantScope::platform().begin_statement(Access::ReadWrite),
+            "BEGIN; SET LOCAL waymark.platform = 'on'"
+        );
     }
 }

@@ -19,7 +19,7 @@ use waymark_domain::user::NewUser;
 use waymark_domain::{FederationId, Role, UserId};
 use waymark_persistence::federations::{self, FederationRecord};
 use waymark_persistence::users::{self, UserToCreate};
-use waymark_persistence::{commit, TenantScope};
+use waymark_persistence::{commit, end_read, TenantScope};
 
 #[derive(Serialize, ToSchema)]
 pub struct Federation {
@@ -110,9 +110,9 @@ pub async fn list_federations(
         "only platform administrators list federations",
     )?;
     let page = PageRequest::parse(query.limit, query.cursor.as_deref())?;
-    let mut tx = state.begin(TenantScope::platform()).await?;
+    let mut tx = state.begin_read(TenantScope::platform()).await?;
     let rows = federations::list(&mut tx, page.after, page.probe()).await?;
-    commit(tx).await?;
+    end_read(tx);
     Ok(HttpResponse::Ok().json(page.page(rows, |r| r.id, Federation::from)))
 }
 
@@ -133,9 +133,9 @@ pub async fn get_federation(
     if !(caller.is_platform_admin() || caller.belongs_to(id)) {
         return Err(ApiError::NotFound);
     }
-    let mut tx = state.begin(TenantScope::of(&caller)).await?;
+    let mut tx = state.begin_read(TenantScope::of(&caller)).await?;
     let record = federations::find(&mut tx, id).await?;
-    commit(tx).await?;
+    end_read(tx);
     Ok(HttpResponse::Ok().json(Federation::from(record)))
 }
 

@@ -17,7 +17,7 @@ use uuid::Uuid;
 use waymark_domain::practice::{NewPractice, PracticeChanges};
 use waymark_domain::PracticeId;
 use waymark_persistence::practices::{self, PracticeRecord};
-use waymark_persistence::{commit, TenantScope};
+use waymark_persistence::{commit, end_read, TenantScope};
 
 #[derive(Serialize, ToSchema)]
 pub struct Practice {
@@ -116,9 +116,9 @@ pub async fn list_practices(
         "practice staff read their own practice at /v1/practices/{id}",
     )?;
     let page = PageRequest::parse(query.limit, query.cursor.as_deref())?;
-    let mut tx = state.begin(TenantScope::of(&caller)).await?;
+    let mut tx = state.begin_read(TenantScope::of(&caller)).await?;
     let rows = practices::list(&mut tx, federation, page.after, page.probe()).await?;
-    commit(tx).await?;
+    end_read(tx);
     Ok(HttpResponse::Ok().json(page.page(rows, |r| r.id, Practice::from)))
 }
 
@@ -140,9 +140,9 @@ pub async fn get_practice(
     if !caller.can_read_practice(practice) {
         return Err(ApiError::NotFound);
     }
-    let mut tx = state.begin(TenantScope::of(&caller)).await?;
+    let mut tx = state.begin_read(TenantScope::of(&caller)).await?;
     let record = practices::find(&mut tx, federation, practice).await?;
-    commit(tx).await?;
+    end_read(tx);
     Ok(respond(HttpResponse::Ok(), record))
 }
 

@@ -18,7 +18,7 @@ use uuid::Uuid;
 use waymark_domain::validation::bounded_text;
 use waymark_domain::{ServiceAccountId, ServiceScope, ValidationErrors};
 use waymark_persistence::service_accounts::{self, ServiceAccountRecord};
-use waymark_persistence::{commit, TenantScope};
+use waymark_persistence::{commit, end_read, TenantScope};
 
 #[derive(Serialize, ToSchema)]
 pub struct ServiceAccount {
@@ -146,9 +146,9 @@ pub async fn list_service_accounts(
         "only federation administrators manage service accounts",
     )?;
     let page = PageRequest::parse(query.limit, query.cursor.as_deref())?;
-    let mut tx = state.begin(TenantScope::of(&caller)).await?;
+    let mut tx = state.begin_read(TenantScope::of(&caller)).await?;
     let rows = service_accounts::list(&mut tx, federation, page.after, page.probe()).await?;
-    commit(tx).await?;
+    end_read(tx);
     Ok(HttpResponse::Ok().json(page.page(rows, |r| r.id, ServiceAccount::from)))
 }
 
@@ -169,14 +169,14 @@ pub async fn get_service_account(
     if !caller.is_federation_admin() {
         return Err(ApiError::NotFound);
     }
-    let mut tx = state.begin(TenantScope::of(&caller)).await?;
+    let mut tx = state.begin_read(TenantScope::of(&caller)).await?;
     let record = service_accounts::find(
         &mut tx,
         federation,
         ServiceAccountId::from(path.into_inner()),
     )
     .await?;
-    commit(tx).await?;
+    end_read(tx);
     Ok(respond(HttpResponse::Ok(), record))
 }
 

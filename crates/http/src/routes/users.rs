@@ -19,7 +19,7 @@ use waymark_domain::user::{NewUser, RoleAssignment, DISPLAY_NAME_MAX};
 use waymark_domain::validation::bounded_text;
 use waymark_domain::{OrganisationId, PracticeId, Role, UserId, ValidationErrors};
 use waymark_persistence::users::{self, UserChanges, UserRecord, UserToCreate};
-use waymark_persistence::{commit, practices, TenantScope};
+use waymark_persistence::{commit, end_read, practices, TenantScope, Tx};
 
 #[derive(Serialize, ToSchema)]
 pub struct User {
@@ -189,28 +189,23 @@ pub async fn list_users(
         return Err(ApiError::NotFound);
     }
     let page = PageRequest::parse(query.limit, query.cursor.as_deref())?;
-    let mut tx = state.begin(TenantScope::of(&caller)).await?;
+    let mut tx = state.begin_read(TenantScope::of(&caller)).await?;
     if let Some(practice) = practice {
         practices::find(&mut tx, federation, practice).await?;
     }
     let rows = users::list(&mut tx, federation, practice, page.after, page.probe()).await?;
-    commit(tx).await?;
+    end_read(tx);
     Ok(HttpResponse::Ok().json(page.page(rows, |r| r.id, User::from)))
 }
 
 /// Loads a user the caller manages; any other user, in or out of the federation, is not found.
-async fn find_managed(
-    state: &AppState,
-    caller: &Caller,
-    id: UserId,
-) -> Result<(waymark_persistence::Tx, UserRecord), ApiError> {
+async fn find_managed(tx: &mut Tx, caller: &Caller, id: UserId) -> Result<UserRecord, ApiError> {
     let federation = caller.federation_id.ok_or(ApiError::NotFound)?;
-    let mut tx = state.begin(TenantScope::of(caller)).await?;
-    let record = users::find(&mut tx, federation, id).await?;
+    let record = users::find(tx, federation, id).await?;
     if !caller.can_manage_users_of(record.practice_id.map(PracticeId::from)) {
         return Err(ApiError::NotFound);
     }
-    Ok((tx, record))
+    Ok(record)
 }
 
 /// One user, with its `ETag`.
@@ -226,8 +221,9 @@ pub async fn get_user(
     caller: Caller,
     path: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
-    let (tx, record) = find_managed(&state, &caller, UserId::from(path.into_inner())).await?;
-    commit(tx).await?;
+    let mut tx = state.begin_read(TenantScope::of(&caller)).await?;
+    let record = find_managed(&mut tx, &caller, UserId::from(path.into_inner())).await?;
+    end_read(tx);
     Ok(respond(HttpResponse::Ok(), record))
 }
 
@@ -252,7 +248,8 @@ pub async fn update_user(
 ) -> Result<HttpResponse, ApiError> {
     let id = UserId::from(path.into_inner());
     let body = body.0;
-    let (mut tx, current) = find_managed(&state, &caller, id).await?;
+    let mut tx = state.begin(TenantScope::of(&caller)).await?;
+    let current = find_managed(&mut tx, &caller, id).await?;
     let version = if_match.version()?;
     if current.roles.contains(&Role::PlatformAdmin) {
         return Err(ApiError::NotFound);
