@@ -20,6 +20,7 @@ pub struct TestApp {
     /// The owner's URL of this test's own database.
     pub database_url: String,
     pub signing_key_pem: String,
+    pub signing_key_file: std::path::PathBuf,
     pub tokens: TokenService,
 }
 
@@ -86,6 +87,7 @@ pub async fn spawn_app_with(extra: &[(&str, &str)]) -> TestApp {
         client: Client::new(),
         database_url,
         signing_key_pem,
+        signing_key_file: key_file,
         tokens,
     }
 }
@@ -195,6 +197,23 @@ impl TestApp {
             .send()
             .await
             .expect("request")
+    }
+
+    /// Runs the `waymark` binary with this app's database and signing key; answers its stdout.
+    pub fn run_cli(&self, args: &[&str]) -> String {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_waymark"))
+            .args(args)
+            .env("DATABASE_URL", &self.database_url)
+            .env("WAYMARK_SIGNING_KEY_FILE", &self.signing_key_file)
+            .env("RUST_LOG", "warn")
+            .output()
+            .expect("run waymark");
+        assert!(
+            output.status.success(),
+            "waymark {args:?} failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8(output.stdout).expect("utf-8 output")
     }
 
     pub async fn sign_in(&self, username: &str, password: &str) -> Response {

@@ -3,6 +3,7 @@
 
 mod admin;
 mod auth;
+mod cli;
 mod helpers;
 mod operations;
 mod problems;
