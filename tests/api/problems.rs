@@ -151,7 +151,7 @@ async fn unknown_routes_are_404_and_wrong_methods_405_with_allow() {
         .send()
         .await
         .unwrap();
-    assert_eq!(wrong.headers().get("allow").unwrap(), "GET, POST, HEAD");
+    assert_eq!(wrong.headers().get("allow").unwrap(), "GET, POST");
     assert_problem(wrong, 405, "method_not_allowed").await;
     let wrong_on_item = app
         .request(
@@ -161,9 +161,6 @@ async fn unknown_routes_are_404_and_wrong_methods_405_with_allow() {
         .send()
         .await
         .unwrap();
-    assert_eq!(
-        wrong_on_item.headers().get("allow").unwrap(),
-        "GET, PATCH, HEAD"
-    );
+    assert_eq!(wrong_on_item.headers().get("allow").unwrap(), "GET, PATCH");
     assert_problem(wrong_on_item, 405, "method_not_allowed").await;
 }

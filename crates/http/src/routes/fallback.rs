@@ -27,9 +27,6 @@ impl KnownPaths {
                         methods.push(name);
                     }
                 }
-                if methods.contains(&"GET") {
-                    methods.push("HEAD");
-                }
                 (ResourceDef::new(path.as_str()), methods)
             })
             .collect();
