@@ -25,7 +25,9 @@ impl PageRequest {
     pub fn parse(limit: Option<u32>, cursor: Option<&str>) -> Result<Self, ApiError> {
         let limit = Limit::parse(limit)
             .map_err(|detail| ApiError::bad_request("invalid_query_parameter", detail))?;
+        // An empty cursor is what a client sends for "from the start".
         let after = cursor
+            .filter(|raw| !raw.is_empty())
             .map(|raw| Cursor::decode(raw).map(Cursor::last_id))
             .transpose()
             .map_err(|detail| ApiError::bad_request("invalid_query_parameter", detail))?;

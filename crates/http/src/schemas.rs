@@ -13,22 +13,41 @@ fn string_enum(values: impl IntoIterator<Item = &'static str>, description: &str
         .build()
 }
 
-pub fn role() -> Object {
+const ROLE_DESCRIPTION: &str = "A role; see the roles table in the API description";
+
+pub fn roles() -> Array {
+    ArrayBuilder::new()
+        .items(string_enum(Role::ALL.map(Role::as_str), ROLE_DESCRIPTION))
+        .build()
+}
+
+/// Roles a user can be given through the API: at least one, never platform_admin.
+pub fn assignable_roles() -> Array {
+    let assignable = Role::ALL
+        .into_iter()
+        .filter(|role| *role != Role::PlatformAdmin)
+        .map(Role::as_str);
+    ArrayBuilder::new()
+        .items(string_enum(assignable, ROLE_DESCRIPTION))
+        .min_items(Some(1))
+        .build()
+}
+
+fn scope() -> Object {
     string_enum(
-        Role::ALL.map(Role::as_str),
-        "A role; see the roles table in the API description",
+        ServiceScope::ALL.map(ServiceScope::as_str),
+        "A service-account scope",
     )
 }
 
-pub fn roles() -> Array {
-    ArrayBuilder::new().items(role()).build()
+pub fn scopes() -> Array {
+    ArrayBuilder::new().items(scope()).build()
 }
 
-pub fn scopes() -> Array {
+/// Scopes granted to a new service account: at least one.
+pub fn granted_scopes() -> Array {
     ArrayBuilder::new()
-        .items(string_enum(
-            ServiceScope::ALL.map(ServiceScope::as_str),
-            "A service-account scope",
-        ))
+        .items(scope())
+        .min_items(Some(1))
         .build()
 }

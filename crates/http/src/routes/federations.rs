@@ -48,9 +48,18 @@ impl From<FederationRecord> for Federation {
 #[serde(deny_unknown_fields)]
 pub struct NewFederationBody {
     /// Lower-case letters, digits and hyphens; unique on the platform.
-    #[schema(example = "north-charnwood")]
+    #[schema(
+        example = "north-charnwood",
+        pattern = "^[a-z][a-z0-9]*(-[a-z0-9]+)*$",
+        min_length = 3,
+        max_length = 63
+    )]
     pub slug: String,
-    #[schema(example = "North Charnwood Federation")]
+    #[schema(
+        example = "North Charnwood Federation",
+        pattern = "\\S",
+        max_length = 200
+    )]
     pub name: String,
 }
 
@@ -59,6 +68,7 @@ pub struct NewFederationBody {
 #[into_params(parameter_in = Query)]
 pub struct ListQuery {
     /// Page size, 1 to 200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<u32>,
     /// `next_cursor` from the previous page.
     pub cursor: Option<String>,
@@ -198,10 +208,11 @@ pub async fn create_federation_admin(
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewFederationAdminBody {
-    #[schema(example = "admin@north-charnwood.example")]
+    #[schema(example = "admin@north-charnwood.example", format = Email)]
     pub email: String,
-    #[schema(example = "Alex Admin")]
+    #[schema(example = "Alex Admin", pattern = "\\S", max_length = 200)]
     pub display_name: String,
     /// 12 to 128 characters.
+    #[schema(min_length = 12, max_length = 128)]
     pub password: String,
 }

@@ -61,9 +61,9 @@ pub struct CreatedServiceAccount {
 #[serde(deny_unknown_fields)]
 pub struct NewServiceAccountBody {
     /// Unique within the federation.
-    #[schema(example = "directory-sync")]
+    #[schema(example = "directory-sync", pattern = "\\S", max_length = 100)]
     pub name: String,
-    #[schema(schema_with = crate::schemas::scopes)]
+    #[schema(schema_with = crate::schemas::granted_scopes)]
     pub scopes: Vec<ServiceScope>,
 }
 

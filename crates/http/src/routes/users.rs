@@ -64,13 +64,14 @@ impl From<UserRecord> for User {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewUserBody {
-    #[schema(example = "clinician@rosebery.example")]
+    #[schema(example = "clinician@rosebery.example", format = Email)]
     pub email: String,
-    #[schema(example = "Dr Priya Shah")]
+    #[schema(example = "Dr Priya Shah", pattern = "\\S", max_length = 200)]
     pub display_name: String,
     /// 12 to 128 characters.
+    #[schema(min_length = 12, max_length = 128)]
     pub password: String,
-    #[schema(schema_with = crate::schemas::roles)]
+    #[schema(schema_with = crate::schemas::assignable_roles)]
     pub roles: Vec<Role>,
     pub practice_id: Option<Uuid>,
     pub organisation_id: Option<Uuid>,
@@ -81,9 +82,10 @@ pub struct NewUserBody {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UserChangesBody {
+    #[schema(pattern = "\\S", max_length = 200)]
     pub display_name: Option<String>,
     pub active: Option<bool>,
-    #[schema(schema_with = crate::schemas::roles)]
+    #[schema(schema_with = crate::schemas::assignable_roles)]
     pub roles: Option<Vec<Role>>,
     pub practice_id: Option<Uuid>,
     pub organisation_id: Option<Uuid>,
@@ -96,6 +98,7 @@ pub struct UserListQuery {
     /// Only users of this practice.
     pub practice_id: Option<Uuid>,
     /// Page size, 1 to 200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<u32>,
     /// `next_cursor` from the previous page.
     pub cursor: Option<String>,
@@ -170,7 +173,10 @@ pub async fn create_user(
     tag = "users",
     security(("bearer" = [])),
     params(UserListQuery),
-    responses((status = 200, description = "A page of users", body = Page<User>))
+    responses(
+        (status = 200, description = "A page of users", body = Page<User>),
+        (status = 404, description = "practice_id names no practice you manage", body = crate::problem::Problem, content_type = "application/problem+json"),
+    )
 )]
 #[get("/users")]
 pub async fn list_users(
