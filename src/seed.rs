@@ -7,10 +7,7 @@ use uuid::Uuid;
 use waymark_domain::federation::NewFederation;
 use waymark_domain::practice::NewPractice;
 use waymark_domain::user::Email;
-use waymark_domain::{
-    FederationId, OrganisationId, PracticeId, Principal, PrincipalKind, Role, ServiceAccountId,
-    ServiceScope, UserId,
-};
+use waymark_domain::{FederationId, PracticeId, Role, ServiceAccountId, ServiceScope, UserId};
 use waymark_http::auth::password::{hash_client_secret, hash_password};
 use waymark_http::auth::TokenService;
 use waymark_http::Settings;
@@ -214,15 +211,7 @@ pub async fn seed_demo(settings: &Settings) -> anyhow::Result<Seeded> {
         }
     };
     commit(tx).await?;
-    let service_principal = Principal {
-        kind: PrincipalKind::ServiceAccount,
-        subject: account.id,
-        federation_id: Some(federation_id),
-        practice_id: None,
-        organisation_id: None,
-        roles: vec![],
-        scopes: account.scopes.clone(),
-    };
+    let service_principal = account.principal(account.scopes.clone());
     issued.insert(
         "service_account".to_owned(),
         tokens.issue(&service_principal)?.access_token,
@@ -247,14 +236,5 @@ pub async fn seed_demo(settings: &Settings) -> anyhow::Result<Seeded> {
 }
 
 fn token_for_user(tokens: &TokenService, user: &UserRecord) -> anyhow::Result<String> {
-    let principal = Principal {
-        kind: PrincipalKind::User,
-        subject: user.id,
-        federation_id: user.federation_id.map(FederationId::from),
-        practice_id: user.practice_id.map(PracticeId::from),
-        organisation_id: user.organisation_id.map(OrganisationId::from),
-        roles: user.roles.clone(),
-        scopes: vec![],
-    };
-    Ok(tokens.issue(&principal)?.access_token)
+    Ok(tokens.issue(&user.principal())?.access_token)
 }

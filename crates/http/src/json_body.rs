@@ -25,11 +25,7 @@ impl<T: DeserializeOwned + 'static> FromRequest for JsonBody<T> {
             .map(|l| l.0)
             .unwrap_or(1024 * 1024);
         let content_type = media_type(req);
-        let declared_length = req
-            .headers()
-            .get(header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<usize>().ok());
+        let declared_length = declared_length(req);
         let mut payload = payload.take();
         Box::pin(async move {
             if !is_json(&content_type) {
@@ -46,6 +42,14 @@ impl<T: DeserializeOwned + 'static> FromRequest for JsonBody<T> {
             parse_json(&bytes).map(JsonBody)
         })
     }
+}
+
+/// The body length the client announced in `Content-Length`, if any.
+pub fn declared_length(req: &HttpRequest) -> Option<usize> {
+    req.headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
 }
 
 /// The media type of the request, lower-case and without parameters.

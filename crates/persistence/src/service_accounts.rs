@@ -5,7 +5,7 @@ use crate::error::{on_constraint, StoreError};
 use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
 use uuid::Uuid;
-use waymark_domain::{FederationId, ServiceAccountId, ServiceScope};
+use waymark_domain::{FederationId, Principal, PrincipalKind, ServiceAccountId, ServiceScope};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ServiceAccountRecord {
@@ -17,6 +17,21 @@ pub struct ServiceAccountRecord {
     pub version: i32,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+}
+
+impl ServiceAccountRecord {
+    /// The principal this account acts as, holding `scopes` (a subset of its own).
+    pub fn principal(&self, scopes: Vec<ServiceScope>) -> Principal {
+        Principal {
+            kind: PrincipalKind::ServiceAccount,
+            subject: self.id,
+            federation_id: Some(FederationId::from(self.federation_id)),
+            practice_id: None,
+            organisation_id: None,
+            roles: vec![],
+            scopes,
+        }
+    }
 }
 
 struct ServiceAccountRow {

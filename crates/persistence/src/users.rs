@@ -6,7 +6,9 @@ use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
 use uuid::Uuid;
 use waymark_domain::user::{Email, RoleAssignment};
-use waymark_domain::{FederationId, PracticeId, Role, UserId};
+use waymark_domain::{
+    FederationId, OrganisationId, PracticeId, Principal, PrincipalKind, Role, UserId,
+};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct UserRecord {
@@ -21,6 +23,21 @@ pub struct UserRecord {
     pub version: i32,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+}
+
+impl UserRecord {
+    /// The principal this user acts as once signed in.
+    pub fn principal(&self) -> Principal {
+        Principal {
+            kind: PrincipalKind::User,
+            subject: self.id,
+            federation_id: self.federation_id.map(FederationId::from),
+            practice_id: self.practice_id.map(PracticeId::from),
+            organisation_id: self.organisation_id.map(OrganisationId::from),
+            roles: self.roles.clone(),
+            scopes: vec![],
+        }
+    }
 }
 
 struct UserRow {

@@ -8,10 +8,7 @@ use crate::problem::ApiError;
 use crate::state::AppState;
 use actix_web::web;
 use waymark_domain::user::Email;
-use waymark_domain::{
-    FederationId, OrganisationId, PracticeId, Principal, PrincipalKind, ServiceAccountId,
-    ServiceScope, UserId,
-};
+use waymark_domain::{FederationId, Principal, ServiceAccountId, ServiceScope, UserId};
 use waymark_persistence::credentials::{self, Credential};
 use waymark_persistence::{service_accounts, users, TenantScope};
 
@@ -53,15 +50,7 @@ pub async fn with_password(
     if !user.active {
         return Err(ApiError::InvalidCredentials);
     }
-    Ok(Principal {
-        kind: PrincipalKind::User,
-        subject: user.id,
-        federation_id: user.federation_id.map(FederationId::from),
-        practice_id: user.practice_id.map(PracticeId::from),
-        organisation_id: user.organisation_id.map(OrganisationId::from),
-        roles: user.roles,
-        scopes: vec![],
-    })
+    Ok(user.principal())
 }
 
 /// Signs a service account in with its client id and secret, granting the requested scopes
@@ -94,7 +83,7 @@ pub async fn with_client_credentials(
         return Err(ApiError::InvalidCredentials);
     }
     let scopes = match requested {
-        None => account.scopes,
+        None => account.scopes.clone(),
         Some(requested) => {
             if let Some(extra) = requested.iter().find(|s| !account.scopes.contains(s)) {
                 return Err(ApiError::bad_request(
@@ -105,15 +94,7 @@ pub async fn with_client_credentials(
             requested
         }
     };
-    Ok(Principal {
-        kind: PrincipalKind::ServiceAccount,
-        subject: account.id,
-        federation_id: Some(federation),
-        practice_id: None,
-        organisation_id: None,
-        roles: vec![],
-        scopes,
-    })
+    Ok(account.principal(scopes))
 }
 
 /// Refuses with 429 when the login or address has failed too often; otherwise finds the credential.

@@ -2,7 +2,7 @@
 
 use crate::auth::keys::Jwks;
 use crate::auth::{sign_in, TokenService};
-use crate::json_body::{media_type, parse_json, read_limited, BodyLimit};
+use crate::json_body::{declared_length, media_type, parse_json, read_limited, BodyLimit};
 use crate::problem::ApiError;
 use crate::state::AppState;
 use actix_web::http::header;
@@ -67,13 +67,8 @@ pub async fn issue_token(
     tokens: web::Data<TokenService>,
     limit: web::Data<BodyLimit>,
 ) -> Result<HttpResponse, ApiError> {
-    let declared = req
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse().ok());
     let media = media_type(&req);
-    let body = read_limited(&mut payload, declared, limit.0).await?;
+    let body = read_limited(&mut payload, declared_length(&req), limit.0).await?;
     let request: TokenRequest =
         match media.as_str() {
             "application/x-www-form-urlencoded" => {
