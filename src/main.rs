@@ -4,6 +4,7 @@
 
 mod cli_token;
 mod seed;
+mod seed_directory;
 mod telemetry;
 
 use anyhow::{bail, Context};

@@ -21,7 +21,7 @@ pub const DEMO_PASSWORD: &str = "waymark-demo-password";
 const DEMO_CLIENT_SECRET: &str = "waymark-demo-client-secret";
 const FEDERATION_SLUG: &str = "north-charnwood";
 const FEDERATION_NAME: &str = "North Charnwood Federation";
-/// The provider user's organisation; the directory's demo data gives it a name and services.
+/// The provider user's organisation: Charnwood Community Walks in the demo directory.
 const DEMO_PROVIDER_ORGANISATION: Uuid = Uuid::from_u128(0x019ab1c0_0000_7000_8000_00000000c0de);
 
 /// Fictitious practices (ODS-shaped codes, not real ones).
@@ -36,6 +36,8 @@ const PRACTICES: [(&str, &str); 4] = [
 pub struct Seeded {
     federation: SeededFederation,
     practices: Vec<SeededPractice>,
+    /// How many services the demo directory holds.
+    directory_services: usize,
     users: Vec<SeededUser>,
     password: &'static str,
     service_account: SeededServiceAccount,
@@ -109,6 +111,8 @@ pub async fn seed_demo(settings: &Settings) -> anyhow::Result<Seeded> {
             name: practice.name,
         });
     }
+    let services =
+        crate::seed_directory::seed(&mut tx, federation_id, DEMO_PROVIDER_ORGANISATION).await?;
     commit(tx).await?;
     let rosebery = PracticeId::from(seeded_practices[0].id);
 
@@ -224,6 +228,7 @@ pub async fn seed_demo(settings: &Settings) -> anyhow::Result<Seeded> {
             name: federation.name,
         },
         practices: seeded_practices,
+        directory_services: services,
         users: seeded_users,
         password: DEMO_PASSWORD,
         service_account: SeededServiceAccount {

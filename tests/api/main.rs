@@ -4,6 +4,7 @@
 mod admin;
 mod auth;
 mod cli;
+mod directory;
 mod helpers;
 mod operations;
 mod problems;

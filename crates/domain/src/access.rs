@@ -81,6 +81,24 @@ impl Principal {
         }
     }
 
+    /// Federation admins and service accounts granted `directory:write` maintain the directory.
+    pub fn can_write_directory(&self) -> bool {
+        self.federation_id.is_some()
+            && (self.has_role(Role::FederationAdmin)
+                || self.has_scope(ServiceScope::DirectoryWrite))
+    }
+
+    /// Directory writers edit any service; a provider edits the services of its own organisation.
+    pub fn can_edit_services_of(&self, organisation: OrganisationId) -> bool {
+        self.can_write_directory()
+            || (self.has_role(Role::Provider) && self.organisation_id == Some(organisation))
+    }
+
+    /// Payee references are for those who pay providers, and for the provider itself.
+    pub fn can_see_payee_reference_of(&self, organisation: OrganisationId) -> bool {
+        self.can_edit_services_of(organisation)
+    }
+
     /// The practice a user listing is restricted to, if any: a practice admin sees their own.
     pub fn user_listing_scope(&self) -> Option<PracticeId> {
         if self.is_federation_admin() {
@@ -138,6 +156,23 @@ mod tests {
         assert!(!federation_admin.may_grant(Role::PlatformAdmin));
         assert!(federation_admin.may_grant(Role::Commissioner));
         assert!(federation_admin.can_manage_users_of(None));
+    }
+
+    #[test]
+    fn providers_edit_only_their_own_organisations_services() {
+        let organisation = OrganisationId::new();
+        let mut provider = user(&[Role::Provider], None);
+        provider.organisation_id = Some(organisation);
+        assert!(provider.can_edit_services_of(organisation));
+        assert!(!provider.can_edit_services_of(OrganisationId::new()));
+        assert!(!provider.can_write_directory());
+        let mut sync = user(&[], None);
+        sync.kind = PrincipalKind::ServiceAccount;
+        sync.scopes = vec![ServiceScope::DirectoryWrite];
+        assert!(sync.can_write_directory());
+        assert!(sync.can_see_payee_reference_of(organisation));
+        assert!(!user(&[Role::Clinician], Some(PracticeId::new()))
+            .can_see_payee_reference_of(organisation));
     }
 
     #[test]

@@ -72,6 +72,10 @@ id_type!(
     /// A voluntary or community sector provider organisation in the directory.
     OrganisationId
 );
+id_type!(
+    /// A service in the directory, run by an organisation.
+    ServiceId
+);
 
 #[cfg(test)]
 mod tests {

@@ -4,6 +4,7 @@
 //! (`parse` constructors returning `Result`) so that code past the edge cannot hold bad data.
 
 pub mod access;
+pub mod directory;
 pub mod etag;
 pub mod federation;
 pub mod ids;
@@ -15,6 +16,6 @@ pub mod user;
 pub mod validation;
 
 pub use access::{Principal, PrincipalKind};
-pub use ids::{FederationId, OrganisationId, PracticeId, ServiceAccountId, UserId};
+pub use ids::{FederationId, OrganisationId, PracticeId, ServiceAccountId, ServiceId, UserId};
 pub use role::{Role, ServiceScope};
 pub use validation::{FieldError, ValidationErrors};

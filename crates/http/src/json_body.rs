@@ -8,6 +8,7 @@ use actix_web::{web, FromRequest, HttpRequest};
 use futures_util::future::LocalBoxFuture;
 use futures_util::StreamExt;
 use serde::de::DeserializeOwned;
+use serde::Deserialize;
 
 /// The largest body a route accepts, as configured.
 #[derive(Clone, Copy, Debug)]
@@ -123,4 +124,14 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             ),
         }
     })
+}
+
+/// For optional fields of a PATCH body: absent is `None` (leave as is), `null` is `Some(None)`
+/// (clear it), a value is `Some(Some(value))`. Use with `#[serde(default, deserialize_with = ...)]`.
+pub fn absent_or_nullable<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::Deserialize<'de>,
+{
+    Option::<T>::deserialize(deserializer).map(Some)
 }

@@ -28,6 +28,7 @@ Authenticate with `POST /v1/auth/token` and send `Authorization: Bearer <access_
         (name = "practices", description = "GP practices of a federation"),
         (name = "users", description = "People who sign in, and their roles"),
         (name = "service-accounts", description = "Integration clients with scoped credentials"),
+        (name = "directory", description = "The federation's shared directory of voluntary and community services"),
         (name = "operations", description = "Health, readiness and metrics"),
     )
 )]

@@ -3,6 +3,7 @@
 
 use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, Type};
 use utoipa::openapi::{Array, Object};
+use waymark_domain::directory::{DeliveryMode, NeedCategory};
 use waymark_domain::{Role, ServiceScope};
 
 fn string_enum(values: impl IntoIterator<Item = &'static str>, description: &str) -> Object {
@@ -50,4 +51,40 @@ pub fn granted_scopes() -> Array {
         .items(scope())
         .min_items(Some(1))
         .build()
+}
+
+fn need_category() -> Object {
+    string_enum(
+        NeedCategory::ALL.map(NeedCategory::code),
+        "A need category code; see GET /v1/directory/need-categories",
+    )
+}
+
+fn delivery_mode() -> Object {
+    string_enum(
+        DeliveryMode::ALL.map(DeliveryMode::code),
+        "How the patient takes part",
+    )
+}
+
+pub fn need_categories() -> Array {
+    ArrayBuilder::new()
+        .items(need_category())
+        .min_items(Some(1))
+        .build()
+}
+
+pub fn delivery_modes() -> Array {
+    ArrayBuilder::new()
+        .items(delivery_mode())
+        .min_items(Some(1))
+        .build()
+}
+
+pub fn optional_need_categories() -> Array {
+    ArrayBuilder::new().items(need_category()).build()
+}
+
+pub fn optional_delivery_modes() -> Array {
+    ArrayBuilder::new().items(delivery_mode()).build()
 }

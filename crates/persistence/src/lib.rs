@@ -6,6 +6,7 @@
 //! scoped to; row-level security then checks every row against that tenant again.
 
 pub mod credentials;
+pub mod directory;
 pub mod error;
 pub mod federations;
 pub mod health;

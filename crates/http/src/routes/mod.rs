@@ -1,5 +1,6 @@
 //! The routes, one module per resource. Handlers parse, authorise, call persistence and map.
 
+pub mod directory;
 pub mod fallback;
 pub mod federations;
 pub mod health;
@@ -36,7 +37,16 @@ pub fn configure(cfg: &mut ServiceConfig) {
                 .service(service_accounts::create_service_account)
                 .service(service_accounts::list_service_accounts)
                 .service(service_accounts::get_service_account)
-                .service(service_accounts::update_service_account),
+                .service(service_accounts::update_service_account)
+                .service(directory::need_categories::list_need_categories)
+                .service(directory::organisations::create_organisation)
+                .service(directory::organisations::list_organisations)
+                .service(directory::organisations::get_organisation)
+                .service(directory::organisations::update_organisation)
+                .service(directory::services::create_service)
+                .service(directory::services::search_services)
+                .service(directory::services::get_service)
+                .service(directory::services::update_service),
         );
 }
 

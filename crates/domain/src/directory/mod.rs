@@ -1,0 +1,12 @@
+//! The federation's shared directory of voluntary and community services: the need-category
+//! taxonomy, organisations, services and the geography used to search them.
+
+mod contact;
+pub mod geo;
+pub mod need;
+pub mod organisation;
+pub mod service;
+
+pub use geo::GeoPoint;
+pub use need::NeedCategory;
+pub use service::DeliveryMode;

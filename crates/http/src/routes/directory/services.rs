@@ -1,0 +1,496 @@
+//! Services of the directory, and the search volunteers use mid-conversation.
+
+use super::{readable_directory, require_writer};
+use crate::auth::Caller;
+use crate::concurrency::{with_etag, IfMatch};
+use crate::json_body::{absent_or_nullable, JsonBody};
+use crate::pagination::Page;
+use crate::problem::ApiError;
+use crate::routes::location;
+use crate::state::AppState;
+use actix_web::http::header;
+use actix_web::{get, patch, post, web, HttpResponse, HttpResponseBuilder};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+use waymark_domain::directory::geo::parse_within_km;
+use waymark_domain::directory::service::{ServiceDetails, ServiceInput};
+use waymark_domain::directory::{DeliveryMode, GeoPoint, NeedCategory};
+use waymark_domain::pagination::{KeysetCursor, Limit, SortKey};
+use waymark_domain::{OrganisationId, ServiceId};
+use waymark_persistence::directory::services::{self, ServiceHit, ServiceRecord, ServiceSearch};
+use waymark_persistence::{commit, end_read, TenantScope};
+
+/// The default search radius when `near` is given without `within_km`.
+const DEFAULT_WITHIN_KM: f64 = 10.0;
+
+#[derive(Serialize, ToSchema)]
+pub struct OrganisationSummary {
+    pub id: Uuid,
+    pub name: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Location {
+    pub latitude: f64,
+    pub longitude: f64,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Service {
+    pub id: Uuid,
+    pub federation_id: Uuid,
+    pub organisation: OrganisationSummary,
+    pub external_id: Option<String>,
+    #[schema(example = "Health walks")]
+    pub name: String,
+    pub description: String,
+    #[schema(schema_with = crate::schemas::need_categories)]
+    pub need_categories: Vec<NeedCategory>,
+    /// Who the service is for.
+    pub eligibility: Option<String>,
+    #[schema(schema_with = crate::schemas::delivery_modes)]
+    pub delivery_modes: Vec<DeliveryMode>,
+    pub address: Option<String>,
+    #[schema(example = "LE11 1AA")]
+    pub postcode: Option<String>,
+    pub location: Option<Location>,
+    pub opening_times: Option<String>,
+    /// How many people the service can take on at a time, if it says.
+    pub capacity: Option<i32>,
+    pub accepting_referrals: bool,
+    /// What the patient pays, in words.
+    #[schema(example = "Free")]
+    pub cost_to_patient: String,
+    pub contact_email: Option<String>,
+    pub contact_phone: Option<String>,
+    pub website: Option<String>,
+    pub active: bool,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    /// Kilometres from the `near` point of a search; absent otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub distance_km: Option<f64>,
+}
+
+impl Service {
+    fn from_record(r: ServiceRecord, distance_km: Option<f64>) -> Self {
+        let location = r
+            .latitude
+            .zip(r.longitude)
+            .map(|(latitude, longitude)| Location {
+                latitude,
+                longitude,
+            });
+        Self {
+            id: r.id,
+            federation_id: r.federation_id,
+            organisation: OrganisationSummary {
+                id: r.organisation_id,
+                name: r.organisation_name,
+            },
+            external_id: r.external_id,
+            name: r.name,
+            description: r.description,
+            need_categories: r.need_categories,
+            eligibility: r.eligibility,
+            delivery_modes: r.delivery_modes,
+            address: r.address,
+            postcode: r.postcode,
+            location,
+            opening_times: r.opening_times,
+            capacity: r.capacity,
+            accepting_referrals: r.accepting_referrals,
+            cost_to_patient: r.cost_to_patient,
+            contact_email: r.contact_email,
+            contact_phone: r.contact_phone,
+            website: r.website,
+            active: r.active,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+            distance_km: distance_km.map(|d| (d * 100.0).round() / 100.0),
+        }
+    }
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewServiceBody {
+    pub organisation_id: Uuid,
+    #[schema(max_length = 200)]
+    pub external_id: Option<String>,
+    #[schema(example = "Health walks", pattern = "\\S", max_length = 200)]
+    pub name: String,
+    #[schema(
+        example = "Friendly, gentle group walks of about an hour.",
+        pattern = "\\S",
+        max_length = 5000
+    )]
+    pub description: String,
+    #[schema(schema_with = crate::schemas::need_categories)]
+    pub need_categories: Vec<NeedCategory>,
+    pub eligibility: Option<String>,
+    #[schema(schema_with = crate::schemas::delivery_modes)]
+    pub delivery_modes: Vec<DeliveryMode>,
+    pub address: Option<String>,
+    #[schema(example = "LE11 1AA")]
+    pub postcode: Option<String>,
+    #[schema(minimum = -90, maximum = 90)]
+    pub latitude: Option<f64>,
+    #[schema(minimum = -180, maximum = 180)]
+    pub longitude: Option<f64>,
+    pub opening_times: Option<String>,
+    #[schema(minimum = 0)]
+    pub capacity: Option<i32>,
+    /// Defaults to true.
+    pub accepting_referrals: Option<bool>,
+    /// Defaults to "Free".
+    pub cost_to_patient: Option<String>,
+    #[schema(format = Email)]
+    pub contact_email: Option<String>,
+    pub contact_phone: Option<String>,
+    pub website: Option<String>,
+    /// Defaults to true.
+    pub active: Option<bool>,
+}
+
+/// Fields to change; absent fields stay as they are and `null` clears an optional field.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceChangesBody {
+    /// Move the service to another organisation (directory writers only).
+    pub organisation_id: Option<Uuid>,
+    #[serde(default, deserialize_with = "absent_or_nullable")]
+    #[schema(value_type = Option<String>)]
+    pub external_id: Option<Option<String>>,
+    #[schema(pattern = "\\S", max_length = 200)]
+    pub name: Option<String>,
+    #[schema(pattern = "\\S", max_length = 5000)]
+    pub description: Option<String>,
+    #[schema(schema_with = crate::schemas::optional_need_categories)]
+    pub need_categories: Option<Vec<NeedCategory>>,
+    #[serde(default, deserialize_with = "absent_or_nullable")]
+    #[schema(value_type = Option<String>)]
+    pub eligibility: Option<Option<String>>,
+    #[schema(schema_with = crate::schemas::optional_delivery_modes)]
+    pub delivery_modes: Option<Vec<DeliveryMode>>,
+    #[serde(default, deserialize_with = "absent_or_nullable")]
+    #[schema(value_type = Option<String>)]
+    pub address: Option<Option<String>>,
+    #[serde(default, deserialize_with = "absent_or_nullable")]
+    #[schema(value_type = Option<String>)]
+    pub postcode: Option<Option<String>>,
+    #[serde(default, deserialize_with = "absent_or_nullable")]
+    #[schema(value_type = Option<f64>)]
+    pub latitude: Option<Option<f64>>,
+    #[serde(default, deserialize_with = "absent_or_nullable")]
+    #[schema(value_type = Option<f64>)]
+    pub longitude: Option<Option<f64>>,
+    #[serde(default, deserialize_with = "absent_or_nullable")]
+    #[schema(value_type = Option<String>)]
+    pub opening_times: Option<Option<String>>,
+    #[serde(default, deserialize_with = "absent_or_nullable")]
+    #[schema(value_type = Option<i32>)]
+    pub capacity: Option<Option<i32>>,
+    pub accepting_referrals: Option<bool>,
+    pub cost_to_patient: Option<String>,
+    #[serde(default, deserialize_with = "absent_or_nullable")]
+    #[schema(value_type = Option<String>)]
+    pub contact_email: Option<Option<String>>,
+    #[serde(default, deserialize_with = "absent_or_nullable")]
+    #[schema(value_type = Option<String>)]
+    pub contact_phone: Option<Option<String>>,
+    #[serde(default, deserialize_with = "absent_or_nullable")]
+    #[schema(value_type = Option<String>)]
+    pub website: Option<Option<String>>,
+    pub active: Option<bool>,
+}
+
+impl ServiceChangesBody {
+    fn apply(self, mut input: ServiceInput) -> ServiceInput {
+        fn set<T>(field: &mut T, change: Option<T>) {
+            if let Some(value) = change {
+                *field = value;
+            }
+        }
+        set(
+            &mut input.organisation_id,
+            self.organisation_id.map(|o| Some(OrganisationId::from(o))),
+        );
+        set(&mut input.external_id, self.external_id);
+        set(&mut input.name, self.name);
+        set(&mut input.description, self.description);
+        set(&mut input.need_categories, self.need_categories);
+        set(&mut input.eligibility, self.eligibility);
+        set(&mut input.delivery_modes, self.delivery_modes);
+        set(&mut input.address, self.address);
+        set(&mut input.postcode, self.postcode);
+        set(&mut input.latitude, self.latitude);
+        set(&mut input.longitude, self.longitude);
+        set(&mut input.opening_times, self.opening_times);
+        set(&mut input.capacity, self.capacity);
+        set(&mut input.accepting_referrals, self.accepting_referrals);
+        set(&mut input.cost_to_patient, self.cost_to_patient.map(Some));
+        set(&mut input.contact_email, self.contact_email);
+        set(&mut input.contact_phone, self.contact_phone);
+        set(&mut input.website, self.website);
+        set(&mut input.active, self.active);
+        input
+    }
+}
+
+fn respond(builder: HttpResponseBuilder, record: ServiceRecord) -> HttpResponse {
+    with_etag(builder, record.version).json(Service::from_record(record, None))
+}
+
+/// Adds a service to the directory.
+#[utoipa::path(
+    tag = "directory",
+    security(("bearer" = [])),
+    request_body = NewServiceBody,
+    responses((status = 201, description = "Created", body = Service, headers(("Location" = String), ("ETag" = String))))
+)]
+#[post("/directory/services")]
+pub async fn create_service(
+    state: web::Data<AppState>,
+    caller: Caller,
+    body: JsonBody<NewServiceBody>,
+) -> Result<HttpResponse, ApiError> {
+    let federation = require_writer(&caller)?;
+    let b = body.0;
+    let details = ServiceDetails::parse(ServiceInput {
+        organisation_id: Some(OrganisationId::from(b.organisation_id)),
+        external_id: b.external_id,
+        name: b.name,
+        description: b.description,
+        need_categories: b.need_categories,
+        eligibility: b.eligibility,
+        delivery_modes: b.delivery_modes,
+        address: b.address,
+        postcode: b.postcode,
+        latitude: b.latitude,
+        longitude: b.longitude,
+        opening_times: b.opening_times,
+        capacity: b.capacity,
+        accepting_referrals: b.accepting_referrals.unwrap_or(true),
+        cost_to_patient: b.cost_to_patient,
+        contact_email: b.contact_email,
+        contact_phone: b.contact_phone,
+        website: b.website,
+        active: b.active.unwrap_or(true),
+    })?;
+    let mut tx = state.begin(TenantScope::of(&caller)).await?;
+    let record = services::create(&mut tx, federation, ServiceId::new(), &details).await?;
+    commit(tx).await?;
+    let mut created = HttpResponse::Created();
+    created.insert_header((header::LOCATION, location("directory/services", record.id)));
+    Ok(respond(created, record))
+}
+
+/// Search parameters. Without `q` or `near`, services come in name order.
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ServiceSearchQuery {
+    /// Words to find in names and descriptions (web-search syntax: "quoted phrases", -exclusions,
+    /// or). Results are ranked by relevance, names counting more than descriptions.
+    pub q: Option<String>,
+    /// Only services meeting this need.
+    #[param(example = "loneliness_isolation")]
+    pub category: Option<String>,
+    /// Only services delivered this way: in_person, phone or online.
+    pub delivery_mode: Option<String>,
+    /// Only services that are (or are not) accepting referrals.
+    pub accepting_referrals: Option<bool>,
+    /// `latitude,longitude`: only services within `within_km` of this point, nearest first (unless
+    /// `q` ranks them); each result carries `distance_km`.
+    #[param(example = "52.7721,-1.2062")]
+    pub near: Option<String>,
+    /// Search radius in kilometres with `near` (default 10, at most 200).
+    #[param(minimum = 0, maximum = 200)]
+    pub within_km: Option<f64>,
+    /// Only this organisation's services.
+    pub organisation_id: Option<Uuid>,
+    /// Include inactive services (directory writers only).
+    pub include_inactive: Option<bool>,
+    /// Page size, 1 to 200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
+    pub limit: Option<u32>,
+    /// `next_cursor` from the previous page of the same search.
+    pub cursor: Option<String>,
+}
+
+fn invalid_query(detail: impl Into<String>) -> ApiError {
+    ApiError::bad_request("invalid_query_parameter", detail)
+}
+
+impl ServiceSearchQuery {
+    fn parse(
+        &self,
+        caller: &Caller,
+    ) -> Result<(ServiceSearch, Limit, Option<KeysetCursor>), ApiError> {
+        let category = self
+            .category
+            .as_deref()
+            .map(str::parse::<NeedCategory>)
+            .transpose()
+            .map_err(|e| invalid_query(e.to_string()))?;
+        let delivery_mode = self
+            .delivery_mode
+            .as_deref()
+            .map(str::parse::<DeliveryMode>)
+            .transpose()
+            .map_err(|e| invalid_query(e.to_string()))?;
+        let near = match (&self.near, self.within_km) {
+            (None, None) => None,
+            (None, Some(_)) => {
+                return Err(invalid_query("within_km needs near=latitude,longitude"))
+            }
+            (Some(raw), km) => {
+                let point = GeoPoint::parse(raw)
+                    .map_err(|e| invalid_query(format!("near {}", e.message)))?;
+                let km = parse_within_km(km.unwrap_or(DEFAULT_WITHIN_KM))
+                    .map_err(|e| invalid_query(e.message))?;
+                Some((point, km))
+            }
+        };
+        let include_inactive = self.include_inactive.unwrap_or(false);
+        if include_inactive && !caller.can_write_directory() {
+            return Err(ApiError::Forbidden(
+                "only directory writers see inactive services",
+            ));
+        }
+        let text = self
+            .q
+            .as_deref()
+            .map(str::trim)
+            .filter(|q| !q.is_empty())
+            .map(str::to_owned);
+        if text.as_ref().is_some_and(|q| q.chars().count() > 200) {
+            return Err(invalid_query("q must be at most 200 characters"));
+        }
+        let search = ServiceSearch {
+            text,
+            category,
+            delivery_mode,
+            accepting_referrals: self.accepting_referrals,
+            near,
+            organisation: self.organisation_id.map(OrganisationId::from),
+            include_inactive,
+        };
+        let limit = Limit::parse(self.limit).map_err(invalid_query)?;
+        let cursor = self
+            .cursor
+            .as_deref()
+            .filter(|c| !c.is_empty())
+            .map(KeysetCursor::decode)
+            .transpose()
+            .map_err(invalid_query)?;
+        if let Some(cursor) = &cursor {
+            let by_name = matches!(cursor.key, SortKey::Text(_));
+            if by_name != search.orders_by_name() {
+                return Err(invalid_query("the cursor belongs to a different search"));
+            }
+        }
+        Ok((search, limit, cursor))
+    }
+}
+
+/// Searches the directory: full text, need category, delivery mode, accepting referrals and
+/// distance from a point, with a stable order for paging.
+#[utoipa::path(
+    tag = "directory",
+    security(("bearer" = [])),
+    params(ServiceSearchQuery),
+    responses((status = 200, description = "A page of services", body = Page<Service>))
+)]
+#[get("/directory/services")]
+pub async fn search_services(
+    state: web::Data<AppState>,
+    caller: Caller,
+    query: web::Query<ServiceSearchQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let federation = readable_directory(&caller)?;
+    let (search, limit, cursor) = query.parse(&caller)?;
+    let mut tx = state.begin_read(TenantScope::of(&caller)).await?;
+    let hits =
+        services::search(&mut tx, federation, &search, cursor.as_ref(), limit.probe()).await?;
+    end_read(tx);
+    let mut hits = hits;
+    let page_size = limit.get() as usize;
+    let more = hits.len() > page_size;
+    hits.truncate(page_size);
+    let next_cursor = more
+        .then(|| hits.last().map(|hit| hit.position.encode()))
+        .flatten();
+    let items = hits
+        .into_iter()
+        .map(
+            |ServiceHit {
+                 service,
+                 distance_km,
+                 ..
+             }| Service::from_record(service, distance_km),
+        )
+        .collect();
+    Ok(HttpResponse::Ok().json(Page { items, next_cursor }))
+}
+
+/// One service, with its `ETag`.
+#[utoipa::path(
+    tag = "directory",
+    security(("bearer" = [])),
+    params(("service_id" = Uuid, Path, description = "The service's id")),
+    responses((status = 200, description = "The service", body = Service, headers(("ETag" = String))))
+)]
+#[get("/directory/services/{service_id}")]
+pub async fn get_service(
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    let federation = readable_directory(&caller).map_err(|_| ApiError::NotFound)?;
+    let mut tx = state.begin_read(TenantScope::of(&caller)).await?;
+    let record = services::find(&mut tx, federation, ServiceId::from(path.into_inner())).await?;
+    end_read(tx);
+    Ok(respond(HttpResponse::Ok(), record))
+}
+
+/// Changes a service: directory writers any, providers their own organisation's. Needs `If-Match`.
+#[utoipa::path(
+    tag = "directory",
+    security(("bearer" = [])),
+    params(
+        ("service_id" = Uuid, Path, description = "The service's id"),
+        ("If-Match" = String, Header, description = "The ETag from your last read"),
+    ),
+    request_body = ServiceChangesBody,
+    responses((status = 200, description = "Updated", body = Service, headers(("ETag" = String))))
+)]
+#[patch("/directory/services/{service_id}")]
+pub async fn update_service(
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<Uuid>,
+    if_match: IfMatch,
+    body: JsonBody<ServiceChangesBody>,
+) -> Result<HttpResponse, ApiError> {
+    let federation = readable_directory(&caller).map_err(|_| ApiError::NotFound)?;
+    let id = ServiceId::from(path.into_inner());
+    let mut tx = state.begin(TenantScope::of(&caller)).await?;
+    let current = services::find(&mut tx, federation, id).await?;
+    caller.require(
+        caller.can_edit_services_of(OrganisationId::from(current.organisation_id)),
+        "you may change only your own organisation's services",
+    )?;
+    let version = if_match.version()?;
+    let details = ServiceDetails::parse(body.0.apply(current.to_input()))?;
+    caller.require(
+        caller.can_edit_services_of(details.organisation_id),
+        "you may not move a service to another organisation",
+    )?;
+    let record = services::update(&mut tx, federation, id, version, &details).await?;
+    commit(tx).await?;
+    Ok(respond(HttpResponse::Ok(), record))
+}

@@ -1,0 +1,456 @@
+//! Services of a federation's directory, and searching them.
+
+use crate::error::{on_constraint, StoreError};
+use chrono::{DateTime, Utc};
+use sqlx::PgConnection;
+use uuid::Uuid;
+use waymark_domain::directory::service::{ServiceDetails, ServiceInput};
+use waymark_domain::directory::{DeliveryMode, GeoPoint, NeedCategory};
+use waymark_domain::pagination::{KeysetCursor, SortKey};
+use waymark_domain::{FederationId, OrganisationId, ServiceId};
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct ServiceRecord {
+    pub id: Uuid,
+    pub federation_id: Uuid,
+    pub organisation_id: Uuid,
+    pub organisation_name: String,
+    pub external_id: Option<String>,
+    pub name: String,
+    pub description: String,
+    pub need_categories: Vec<NeedCategory>,
+    pub eligibility: Option<String>,
+    pub delivery_modes: Vec<DeliveryMode>,
+    pub address: Option<String>,
+    pub postcode: Option<String>,
+    pub latitude: Option<f64>,
+    pub longitude: Option<f64>,
+    pub opening_times: Option<String>,
+    pub capacity: Option<i32>,
+    pub accepting_referrals: bool,
+    pub cost_to_patient: String,
+    pub contact_email: Option<String>,
+    pub contact_phone: Option<String>,
+    pub website: Option<String>,
+    pub active: bool,
+    pub version: i32,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl ServiceRecord {
+    /// The record as input, for applying a partial change and validating the result whole.
+    pub fn to_input(&self) -> ServiceInput {
+        ServiceInput {
+            organisation_id: Some(OrganisationId::from(self.organisation_id)),
+            external_id: self.external_id.clone(),
+            name: self.name.clone(),
+            description: self.description.clone(),
+            need_categories: self.need_categories.clone(),
+            eligibility: self.eligibility.clone(),
+            delivery_modes: self.delivery_modes.clone(),
+            address: self.address.clone(),
+            postcode: self.postcode.clone(),
+            latitude: self.latitude,
+            longitude: self.longitude,
+            opening_times: self.opening_times.clone(),
+            capacity: self.capacity,
+            accepting_referrals: self.accepting_referrals,
+            cost_to_patient: Some(self.cost_to_patient.clone()),
+            contact_email: self.contact_email.clone(),
+            contact_phone: self.contact_phone.clone(),
+            website: self.website.clone(),
+            active: self.active,
+        }
+    }
+}
+
+struct ServiceRow {
+    id: Uuid,
+    federation_id: Uuid,
+    organisation_id: Uuid,
+    organisation_name: String,
+    external_id: Option<String>,
+    name: String,
+    description: String,
+    need_categories: Vec<String>,
+    eligibility: Option<String>,
+    delivery_modes: Vec<String>,
+    address: Option<String>,
+    postcode: Option<String>,
+    latitude: Option<f64>,
+    longitude: Option<f64>,
+    opening_times: Option<String>,
+    capacity: Option<i32>,
+    accepting_referrals: bool,
+    cost_to_patient: String,
+    contact_email: Option<String>,
+    contact_phone: Option<String>,
+    website: Option<String>,
+    active: bool,
+    version: i32,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+fn decode<T: std::str::FromStr>(values: &[String]) -> Result<Vec<T>, StoreError>
+where
+    T::Err: std::error::Error + Send + Sync + 'static,
+{
+    values
+        .iter()
+        .map(|v| v.parse::<T>())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| StoreError::Database(sqlx::Error::Decode(Box::new(e))))
+}
+
+impl TryFrom<ServiceRow> for ServiceRecord {
+    type Error = StoreError;
+
+    fn try_from(r: ServiceRow) -> Result<Self, StoreError> {
+        Ok(ServiceRecord {
+            need_categories: decode(&r.need_categories)?,
+            delivery_modes: decode(&r.delivery_modes)?,
+            id: r.id,
+            federation_id: r.federation_id,
+            organisation_id: r.organisation_id,
+            organisation_name: r.organisation_name,
+            external_id: r.external_id,
+            name: r.name,
+            description: r.description,
+            eligibility: r.eligibility,
+            address: r.address,
+            postcode: r.postcode,
+            latitude: r.latitude,
+            longitude: r.longitude,
+            opening_times: r.opening_times,
+            capacity: r.capacity,
+            accepting_referrals: r.accepting_referrals,
+            cost_to_patient: r.cost_to_patient,
+            contact_email: r.contact_email,
+            contact_phone: r.contact_phone,
+            website: r.website,
+            active: r.active,
+            version: r.version,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+        })
+    }
+}
+
+fn codes<T: ToString>(values: &[T]) -> Vec<String> {
+    values.iter().map(ToString::to_string).collect()
+}
+
+const SERVICE_CONSTRAINTS: [(&str, StoreError); 2] = [
+    (
+        "services_federation_id_external_id_key",
+        StoreError::Duplicate {
+            field: "external_id",
+        },
+    ),
+    (
+        "services_organisation_fkey",
+        StoreError::MissingReference {
+            field: "organisation_id",
+        },
+    ),
+];
+
+pub async fn create(
+    conn: &mut PgConnection,
+    federation: FederationId,
+    id: ServiceId,
+    s: &ServiceDetails,
+) -> Result<ServiceRecord, StoreError> {
+    sqlx::query!(
+        r#"INSERT INTO services (id, federation_id, organisation_id, external_id, name, description,
+               need_categories, eligibility, delivery_modes, address, postcode, latitude, longitude,
+               opening_times, capacity, accepting_referrals, cost_to_patient, contact_email, contact_phone,
+               website, active)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)"#,
+        id.as_uuid(),
+        federation.as_uuid(),
+        s.organisation_id.as_uuid(),
+        s.external_id,
+        s.name,
+        s.description,
+        &codes(&s.need_categories),
+        s.eligibility,
+        &codes(&s.delivery_modes),
+        s.address,
+        s.postcode,
+        s.location.map(|p| p.latitude()),
+        s.location.map(|p| p.longitude()),
+        s.opening_times,
+        s.capacity,
+        s.accepting_referrals,
+        s.cost_to_patient,
+        s.contact_email,
+        s.contact_phone,
+        s.website,
+        s.active,
+    )
+    .execute(&mut *conn)
+    .await
+    .map_err(|e| on_constraint(e, &SERVICE_CONSTRAINTS))?;
+    find(conn, federation, id).await
+}
+
+pub async fn find(
+    conn: &mut PgConnection,
+    federation: FederationId,
+    id: ServiceId,
+) -> Result<ServiceRecord, StoreError> {
+    sqlx::query_as!(
+        ServiceRow,
+        r#"SELECT s.id, s.federation_id, s.organisation_id, o.name AS organisation_name, s.external_id, s.name,
+                  s.description, s.need_categories, s.eligibility, s.delivery_modes, s.address, s.postcode,
+                  s.latitude, s.longitude, s.opening_times, s.capacity, s.accepting_referrals, s.cost_to_patient,
+                  s.contact_email, s.contact_phone, s.website, s.active, s.version, s.created_at, s.updated_at
+           FROM services s
+           JOIN organisations o ON o.federation_id = s.federation_id AND o.id = s.organisation_id
+           WHERE s.federation_id = $1 AND s.id = $2"#,
+        federation.as_uuid(),
+        id.as_uuid(),
+    )
+    .fetch_optional(conn)
+    .await?
+    .ok_or(StoreError::NotFound)?
+    .try_into()
+}
+
+pub async fn find_by_external_id(
+    conn: &mut PgConnection,
+    federation: FederationId,
+    external_id: &str,
+) -> Result<Option<ServiceRecord>, StoreError> {
+    let id = sqlx::query_scalar!(
+        "SELECT id FROM services WHERE federation_id = $1 AND external_id = $2",
+        federation.as_uuid(),
+        external_id,
+    )
+    .fetch_optional(&mut *conn)
+    .await?;
+    match id {
+        Some(id) => find(conn, federation, ServiceId::from(id)).await.map(Some),
+        None => Ok(None),
+    }
+}
+
+/// Replaces the service's details if it is still at `expected_version`.
+pub async fn update(
+    conn: &mut PgConnection,
+    federation: FederationId,
+    id: ServiceId,
+    expected_version: i32,
+    s: &ServiceDetails,
+) -> Result<ServiceRecord, StoreError> {
+    let updated = sqlx::query!(
+        r#"UPDATE services SET organisation_id = $4, external_id = $5, name = $6, description = $7,
+               need_categories = $8, eligibility = $9, delivery_modes = $10, address = $11, postcode = $12,
+               latitude = $13, longitude = $14, opening_times = $15, capacity = $16, accepting_referrals = $17,
+               cost_to_patient = $18, contact_email = $19, contact_phone = $20, website = $21, active = $22,
+               version = version + 1, updated_at = now()
+           WHERE federation_id = $1 AND id = $2 AND version = $3"#,
+        federation.as_uuid(),
+        id.as_uuid(),
+        expected_version,
+        s.organisation_id.as_uuid(),
+        s.external_id,
+        s.name,
+        s.description,
+        &codes(&s.need_categories),
+        s.eligibility,
+        &codes(&s.delivery_modes),
+        s.address,
+        s.postcode,
+        s.location.map(|p| p.latitude()),
+        s.location.map(|p| p.longitude()),
+        s.opening_times,
+        s.capacity,
+        s.accepting_referrals,
+        s.cost_to_patient,
+        s.contact_email,
+        s.contact_phone,
+        s.website,
+        s.active,
+    )
+    .execute(&mut *conn)
+    .await
+    .map_err(|e| on_constraint(e, &SERVICE_CONSTRAINTS))?;
+    let current = find(conn, federation, id).await?;
+    if updated.rows_affected() == 0 {
+        return Err(StoreError::VersionMismatch {
+            current_version: current.version,
+        });
+    }
+    Ok(current)
+}
+
+/// What to search for. Absent filters do not filter.
+#[derive(Clone, Debug, Default)]
+pub struct ServiceSearch {
+    /// Free text, in web-search syntax ("walking group", -online, "or").
+    pub text: Option<String>,
+    pub category: Option<NeedCategory>,
+    pub delivery_mode: Option<DeliveryMode>,
+    pub accepting_referrals: Option<bool>,
+    /// A point and a radius in kilometres.
+    pub near: Option<(GeoPoint, f64)>,
+    pub organisation: Option<OrganisationId>,
+    pub include_inactive: bool,
+}
+
+impl ServiceSearch {
+    /// Results are ordered by relevance for text, by distance near a point, else by name.
+    pub fn orders_by_name(&self) -> bool {
+        self.text.is_none() && self.near.is_none()
+    }
+}
+
+/// A search result: the service, its distance from the point searched near, and its position.
+#[derive(Clone, Debug)]
+pub struct ServiceHit {
+    pub service: ServiceRecord,
+    pub distance_km: Option<f64>,
+    pub position: KeysetCursor,
+}
+
+struct HitRow {
+    service: ServiceRow,
+    distance_km: Option<f64>,
+    sort_key: f64,
+    sort_name: String,
+}
+
+/// Up to `probe` services matching `search`, after `after`, ordered by relevance (text), distance
+/// (near) or name, ties broken by id, so pages never skip or repeat a service.
+pub async fn search(
+    conn: &mut PgConnection,
+    federation: FederationId,
+    search: &ServiceSearch,
+    after: Option<&KeysetCursor>,
+    probe: i64,
+) -> Result<Vec<ServiceHit>, StoreError> {
+    let (near_lat, near_lng, within_km) = match search.near {
+        Some((point, km)) => (Some(point.latitude()), Some(point.longitude()), Some(km)),
+        None => (None, None, None),
+    };
+    let bbox = search.near.map(|(point, km)| point.bounding_box(km));
+    let (after_key, after_name, after_id) = match after {
+        None => (None, None, None),
+        Some(KeysetCursor {
+            key: SortKey::Number(n),
+            id,
+        }) => (Some(*n), Some(String::new()), Some(*id)),
+        Some(KeysetCursor {
+            key: SortKey::Text(t),
+            id,
+        }) => (Some(0.0), Some(t.clone()), Some(*id)),
+    };
+    let rows = sqlx::query!(
+        r#"SELECT c.id AS "id!", c.federation_id AS "federation_id!", c.organisation_id AS "organisation_id!",
+                  o.name AS organisation_name, c.external_id, c.name AS "name!", c.description AS "description!",
+                  c.need_categories AS "need_categories!", c.eligibility, c.delivery_modes AS "delivery_modes!",
+                  c.address, c.postcode, c.latitude, c.longitude, c.opening_times, c.capacity,
+                  c.accepting_referrals AS "accepting_referrals!", c.cost_to_patient AS "cost_to_patient!",
+                  c.contact_email, c.contact_phone, c.website, c.active AS "active!", c.version AS "version!",
+                  c.created_at AS "created_at!", c.updated_at AS "updated_at!",
+                  c.distance_km, c.sort_key AS "sort_key!", c.sort_name AS "sort_name!"
+           FROM (
+               SELECT s.*,
+                      CASE WHEN $6::float8 IS NULL THEN NULL
+                           ELSE waymark_distance_km($6, $7, s.latitude, s.longitude) END AS distance_km,
+                      CASE WHEN $2::text IS NOT NULL
+                               THEN -ts_rank(s.search, websearch_to_tsquery('english', $2))::float8
+                           WHEN $6::float8 IS NOT NULL THEN waymark_distance_km($6, $7, s.latitude, s.longitude)
+                           ELSE 0::float8 END AS sort_key,
+                      CASE WHEN $2::text IS NULL AND $6::float8 IS NULL THEN s.name ELSE '' END AS sort_name
+               FROM services s
+               WHERE s.federation_id = $1
+                 AND (s.active OR $14)
+                 AND ($2::text IS NULL OR s.search @@ websearch_to_tsquery('english', $2))
+                 AND ($3::text IS NULL OR s.need_categories @> ARRAY[$3::text])
+                 AND ($4::text IS NULL OR s.delivery_modes @> ARRAY[$4::text])
+                 AND ($5::bool IS NULL OR s.accepting_referrals = $5)
+                 AND ($13::uuid IS NULL OR s.organisation_id = $13)
+                 AND ($6::float8 IS NULL OR (s.latitude BETWEEN $9 AND $10 AND s.longitude BETWEEN $11 AND $12))
+           ) c
+           JOIN organisations o ON o.federation_id = c.federation_id AND o.id = c.organisation_id
+           WHERE ($8::float8 IS NULL OR c.distance_km <= $8)
+             AND ($17::uuid IS NULL OR (c.sort_key, c.sort_name, c.id) > ($15::float8, $16::text, $17::uuid))
+           ORDER BY c.sort_key, c.sort_name, c.id
+           LIMIT $18"#,
+        federation.as_uuid(),
+        search.text,
+        search.category.map(|c| c.code()),
+        search.delivery_mode.map(|m| m.code()),
+        search.accepting_referrals,
+        near_lat,
+        near_lng,
+        within_km,
+        bbox.map(|b| b.min_latitude),
+        bbox.map(|b| b.max_latitude),
+        bbox.map(|b| b.min_longitude),
+        bbox.map(|b| b.max_longitude),
+        search.organisation.map(|o| o.as_uuid()),
+        search.include_inactive,
+        after_key,
+        after_name,
+        after_id,
+        probe,
+    )
+    .fetch_all(conn)
+    .await?;
+    let by_name = search.orders_by_name();
+    rows.into_iter()
+        .map(|r| {
+            let hit = HitRow {
+                distance_km: r.distance_km,
+                sort_key: r.sort_key,
+                sort_name: r.sort_name,
+                service: ServiceRow {
+                    id: r.id,
+                    federation_id: r.federation_id,
+                    organisation_id: r.organisation_id,
+                    organisation_name: r.organisation_name,
+                    external_id: r.external_id,
+                    name: r.name,
+                    description: r.description,
+                    need_categories: r.need_categories,
+                    eligibility: r.eligibility,
+                    delivery_modes: r.delivery_modes,
+                    address: r.address,
+                    postcode: r.postcode,
+                    latitude: r.latitude,
+                    longitude: r.longitude,
+                    opening_times: r.opening_times,
+                    capacity: r.capacity,
+                    accepting_referrals: r.accepting_referrals,
+                    cost_to_patient: r.cost_to_patient,
+                    contact_email: r.contact_email,
+                    contact_phone: r.contact_phone,
+                    website: r.website,
+                    active: r.active,
+                    version: r.version,
+                    created_at: r.created_at,
+                    updated_at: r.updated_at,
+                },
+            };
+            let id = hit.service.id;
+            Ok(ServiceHit {
+                service: hit.service.try_into()?,
+                distance_km: hit.distance_km,
+                position: KeysetCursor {
+                    key: if by_name {
+                        SortKey::Text(hit.sort_name)
+                    } else {
+                        SortKey::Number(hit.sort_key)
+                    },
+                    id,
+                },
+            })
+        })
+        .collect()
+}
