@@ -3,7 +3,7 @@
 
 -- Great-circle distance by the haversine formula, as GeoPoint::distance_km computes it.
 CREATE FUNCTION waymark_distance_km(lat1 float8, lng1 float8, lat2 float8, lng2 float8) RETURNS float8
-    LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
     AS $$
         SELECT 2 * 6371.0088 * asin(least(1, sqrt(
             power(sin(radians(lat2 - lat1) / 2), 2)
@@ -80,9 +80,20 @@ CREATE INDEX services_federation_name_idx ON services (federation_id, name, id);
 CREATE INDEX services_federation_organisation_idx ON services (federation_id, organisation_id);
 CREATE INDEX services_location_idx ON services (federation_id, latitude, longitude) WHERE latitude IS NOT NULL;
 
+-- Services are public directory data: the Open Referral UK read API publishes them without a
+-- token, and they hold nothing private (payee references live on organisations, tariffs in the
+-- ledger). So row-level security does not restrict reading them: a restrictive read policy makes
+-- PostgreSQL apply it before any non-leakproof condition, which rules out the full-text and
+-- category indexes (@@ and @> are not leakproof) and turns every search into a scan of the
+-- table. Every read still filters by federation in the application; writes are held to the
+-- transaction's federation here.
 ALTER TABLE services ENABLE ROW LEVEL SECURITY;
 ALTER TABLE services FORCE ROW LEVEL SECURITY;
-CREATE POLICY services_tenant ON services TO waymark_app
+CREATE POLICY services_read ON services FOR SELECT TO waymark_app
+    USING (true);
+CREATE POLICY services_create ON services FOR INSERT TO waymark_app
+    WITH CHECK (federation_id = waymark_current_federation());
+CREATE POLICY services_update ON services FOR UPDATE TO waymark_app
     USING (federation_id = waymark_current_federation())
     WITH CHECK (federation_id = waymark_current_federation());
 

@@ -336,7 +336,13 @@ async fn users_cannot_be_placed_in_another_federations_practice() {
 async fn the_database_shows_nothing_to_a_query_without_a_tenant() {
     let w = world().await;
     let mut conn = w.app.connect_as_service_role().await;
-    for table in ["federations", "practices", "users", "service_accounts"] {
+    for table in [
+        "federations",
+        "practices",
+        "users",
+        "service_accounts",
+        "organisations",
+    ] {
         let count: i64 = sqlx::query_scalar(&format!("SELECT count(*) FROM {table}"))
             .fetch_one(&mut conn)
             .await
@@ -405,5 +411,42 @@ async fn the_service_role_cannot_escape_row_level_security() {
     assert!(
         disable.is_err(),
         "the service role must not own tenant tables"
+    );
+}
+
+#[tokio::test]
+async fn directory_services_can_be_written_only_inside_the_transactions_federation() {
+    let w = world().await;
+    let b_admin = w.app.as_role(Role::FederationAdmin, w.b.id, None);
+    let organisation = id_of(
+        w.app
+            .post("/v1/directory/organisations")
+            .bearer_auth(&b_admin)
+            .json(&json!({"name": "B's provider"}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    let mut conn = w.app.connect_as_service_role().await;
+    let mut tx = conn.begin().await.unwrap();
+    sqlx::query("SELECT set_config('waymark.federation_id', $1, true)")
+        .bind(w.a.id.to_string())
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    let insert = sqlx::query(
+        "INSERT INTO services (id, federation_id, organisation_id, name, description, need_categories, \
+         delivery_modes, accepting_referrals, cost_to_patient) \
+         VALUES ($1, $2, $3, 'Rogue', 'Rogue', '{food}', '{online}', true, 'Free')",
+    )
+    .bind(Uuid::now_v7())
+    .bind(w.b.id)
+    .bind(organisation)
+    .execute(&mut *tx)
+    .await;
+    assert!(
+        insert.is_err(),
+        "row-level security must refuse a service for another federation"
     );
 }

@@ -23,4 +23,10 @@ impl AppState {
     pub async fn begin_read(&self, scope: TenantScope) -> Result<Tx, ApiError> {
         Ok(waymark_persistence::begin_read(&self.db.pool, scope).await?)
     }
+
+    /// Opens a read-only transaction for searches with optional filters; see
+    /// [`waymark_persistence::begin_search`].
+    pub async fn begin_search(&self, scope: TenantScope) -> Result<Tx, ApiError> {
+        Ok(waymark_persistence::begin_search(&self.db.pool, scope).await?)
+    }
 }

@@ -18,4 +18,4 @@ pub mod users;
 
 pub use error::StoreError;
 pub use pool::{connect, migrate, Database, MIGRATOR};
-pub use tenant::{begin, begin_read, commit, end_read, TenantScope, Tx};
+pub use tenant::{begin, begin_read, begin_search, commit, end_read, TenantScope, Tx};

@@ -78,7 +78,7 @@ impl TenantScope {
     fn begin_statement(&self, access: Access) -> String {
         let mut sql = String::from(match access {
             Access::ReadWrite => "BEGIN",
-            Access::ReadOnly => "BEGIN READ ONLY",
+            Access::ReadOnly | Access::Search => "BEGIN READ ONLY",
         });
         if let Some(federation) = self.federation {
             sql.push_str(&format!(
@@ -95,6 +95,9 @@ impl TenantScope {
         if self.platform {
             sql.push_str("; SET LOCAL waymark.platform = 'on'");
         }
+        if access == Access::Search {
+            sql.push_str("; SET LOCAL plan_cache_mode = force_custom_plan");
+        }
         sql
     }
 }
@@ -106,6 +109,8 @@ pub type Tx = Transaction<'static, Postgres>;
 enum Access {
     ReadWrite,
     ReadOnly,
+    /// Read-only, planning each statement for its actual parameters.
+    Search,
 }
 
 /// Opens a transaction scoped to `scope`.
@@ -120,6 +125,16 @@ pub async fn begin(pool: &PgPool, scope: TenantScope) -> Result<Tx, StoreError> 
 pub async fn begin_read(pool: &PgPool, scope: TenantScope) -> Result<Tx, StoreError> {
     Ok(pool
         .begin_with(scope.begin_statement(Access::ReadOnly))
+        .await?)
+}
+
+/// Opens a read-only transaction for search queries with optional filters (`$n IS NULL OR …`).
+/// Such a query's best plan depends on which filters are given, so PostgreSQL is told to plan it
+/// for the actual parameters each time rather than reuse a generic plan, which would scan the
+/// whole table. Ends with [`end_read`] like any read.
+pub async fn begin_search(pool: &PgPool, scope: TenantScope) -> Result<Tx, StoreError> {
+    Ok(pool
+        .begin_with(scope.begin_statement(Access::Search))
         .await?)
 }
 
@@ -155,6 +170,9 @@ mod tests {
             TenantScope::none().begin_statement(Access::ReadOnly),
             "BEGIN READ ONLY"
         );
+        assert!(TenantScope::none()
+            .begin_statement(Access::Search)
+            .ends_with("; SET LOCAL plan_cache_mode = force_custom_plan"));
         assert_eq!(
             TenantScope::platform().begin_statement(Access::ReadWrite),
             "BEGIN; SET LOCAL waymark.platform = 'on'"

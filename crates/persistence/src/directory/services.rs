@@ -377,7 +377,10 @@ pub async fn search(
                  AND ($13::uuid IS NULL OR s.organisation_id = $13)
                  AND ($6::float8 IS NULL OR (s.latitude BETWEEN $9 AND $10 AND s.longitude BETWEEN $11 AND $12))
            ) c
-           JOIN organisations o ON o.federation_id = c.federation_id AND o.id = c.organisation_id
+           -- Joined by id alone (the foreign key keeps it in the same federation): equating the
+           -- federations would tie the services scan to organisations' row-level security and
+           -- keep PostgreSQL from using the search indexes.
+           JOIN organisations o ON o.id = c.organisation_id
            WHERE ($8::float8 IS NULL OR c.distance_km <= $8)
              AND ($17::uuid IS NULL OR (c.sort_key, c.sort_name, c.id) > ($15::float8, $16::text, $17::uuid))
            ORDER BY c.sort_key, c.sort_name, c.id
