@@ -321,6 +321,16 @@ pub struct ServiceSearchQuery {
     pub cursor: Option<String>,
 }
 
+/// A query parameter's value, where an empty one (`category=`, as form-driven clients send for
+/// "any") counts as absent.
+fn given(value: &Option<String>) -> Option<String> {
+    value
+        .as_deref()
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+        .map(str::to_owned)
+}
+
 fn invalid_query(detail: impl Into<String>) -> ApiError {
     ApiError::bad_request("invalid_query_parameter", detail)
 }
@@ -330,25 +340,23 @@ impl ServiceSearchQuery {
         &self,
         caller: &Caller,
     ) -> Result<(ServiceSearch, Limit, Option<KeysetCursor>), ApiError> {
-        let category = self
-            .category
+        let category = given(&self.category)
             .as_deref()
             .map(str::parse::<NeedCategory>)
             .transpose()
             .map_err(|e| invalid_query(e.to_string()))?;
-        let delivery_mode = self
-            .delivery_mode
+        let delivery_mode = given(&self.delivery_mode)
             .as_deref()
             .map(str::parse::<DeliveryMode>)
             .transpose()
             .map_err(|e| invalid_query(e.to_string()))?;
-        let near = match (&self.near, self.within_km) {
+        let near = match (given(&self.near), self.within_km) {
             (None, None) => None,
             (None, Some(_)) => {
                 return Err(invalid_query("within_km needs near=latitude,longitude"))
             }
             (Some(raw), km) => {
-                let point = GeoPoint::parse(raw)
+                let point = GeoPoint::parse(&raw)
                     .map_err(|e| invalid_query(format!("near {}", e.message)))?;
                 let km = parse_within_km(km.unwrap_or(DEFAULT_WITHIN_KM))
                     .map_err(|e| invalid_query(e.message))?;
@@ -361,12 +369,7 @@ impl ServiceSearchQuery {
                 "only directory writers see inactive services",
             ));
         }
-        let text = self
-            .q
-            .as_deref()
-            .map(str::trim)
-            .filter(|q| !q.is_empty())
-            .map(str::to_owned);
+        let text = given(&self.q);
         if text.as_ref().is_some_and(|q| q.chars().count() > 200) {
             return Err(invalid_query("q must be at most 200 characters"));
         }
