@@ -457,6 +457,11 @@ async fn filters_narrow_results() {
         ["Benefits helpline"]
     );
     assert_eq!(
+        names(&search(&d.app, &d.admin, "q=&category=&near=&delivery_mode=phone").await),
+        ["Benefits helpline", "Debt advice"],
+        "empty parameters mean any"
+    );
+    assert_eq!(
         names(&search(&d.app, &d.admin, &format!("organisation_id={}", d.walks)).await),
         ["Chair exercise", "Health walks"]
     );
