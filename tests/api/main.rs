@@ -7,5 +7,6 @@ mod cli;
 mod directory;
 mod helpers;
 mod operations;
+mod oruk;
 mod problems;
 mod tenancy;

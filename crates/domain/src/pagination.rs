@@ -117,6 +117,62 @@ impl KeysetCursor {
     }
 }
 
+/// A numbered page, as the Open Referral UK API pages its lists (1-based `page`, `per_page`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NumberedPage {
+    pub page: u32,
+    pub per_page: u32,
+}
+
+/// What a numbered page says about the list it belongs to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NumberedPageSummary {
+    pub total_items: u64,
+    pub total_pages: u64,
+    pub page_number: u32,
+    pub size: u32,
+    pub first_page: bool,
+    pub last_page: bool,
+    pub empty: bool,
+}
+
+impl NumberedPage {
+    pub const DEFAULT_PER_PAGE: u32 = 50;
+
+    pub fn parse(page: Option<u32>, per_page: Option<u32>) -> Result<Self, String> {
+        let page = page.unwrap_or(1);
+        if page == 0 {
+            return Err("page numbers start at 1".to_owned());
+        }
+        let per_page = Limit::parse(Some(per_page.unwrap_or(Self::DEFAULT_PER_PAGE)))
+            .map_err(|_| format!("per_page must be between 1 and {MAX_LIMIT}"))?
+            .get();
+        Ok(Self { page, per_page })
+    }
+
+    pub fn offset(&self) -> i64 {
+        i64::from(self.page - 1) * i64::from(self.per_page)
+    }
+
+    pub fn limit(&self) -> i64 {
+        i64::from(self.per_page)
+    }
+
+    /// The summary of this page given the list's total and how many items the page holds.
+    pub fn summary(&self, total_items: u64, size: u32) -> NumberedPageSummary {
+        let total_pages = total_items.div_ceil(u64::from(self.per_page));
+        NumberedPageSummary {
+            total_items,
+            total_pages,
+            page_number: self.page,
+            size,
+            first_page: self.page == 1,
+            last_page: u64::from(self.page) >= total_pages,
+            empty: size == 0,
+        }
+    }
+}
+
 /// Splits a fetched probe (up to `limit + 1` rows) into the page and the next page's cursor.
 pub fn into_page<T>(
     mut rows: Vec<T>,
@@ -144,6 +200,40 @@ mod tests {
         assert_eq!(Limit::parse(Some(200)).unwrap().get(), 200);
         assert!(Limit::parse(Some(0)).is_err());
         assert!(Limit::parse(Some(201)).is_err());
+    }
+
+    #[test]
+    fn numbered_pages_know_where_they_are() {
+        let page = NumberedPage::parse(Some(2), Some(10)).unwrap();
+        assert_eq!(page.offset(), 10);
+        let summary = page.summary(25, 10);
+        assert_eq!(
+            (
+                summary.total_pages,
+                summary.first_page,
+                summary.last_page,
+                summary.empty
+            ),
+            (3, false, false, false)
+        );
+        assert!(
+            NumberedPage::parse(Some(3), Some(10))
+                .unwrap()
+                .summary(25, 5)
+                .last_page
+        );
+        let beyond = NumberedPage::parse(Some(9), Some(10))
+            .unwrap()
+            .summary(25, 0);
+        assert!(beyond.last_page && beyond.empty);
+        let none = NumberedPage::parse(None, None).unwrap().summary(0, 0);
+        assert_eq!(
+            (none.total_pages, none.first_page, none.last_page),
+            (0, true, true)
+        );
+        assert!(NumberedPage::parse(Some(0), None).is_err());
+        assert!(NumberedPage::parse(None, Some(0)).is_err());
+        assert!(NumberedPage::parse(None, Some(201)).is_err());
     }
 
     #[test]

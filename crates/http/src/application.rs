@@ -6,6 +6,7 @@ use crate::json_body::BodyLimit;
 use crate::metrics::Metrics;
 use crate::openapi::{add_problem_responses, ApiDoc};
 use crate::problem::ApiError;
+use crate::public_rate_limit::PublicRateLimit;
 use crate::request_context::{observe_request, REQUEST_ID};
 use crate::routes::{self, fallback};
 use crate::settings::Settings;
@@ -99,6 +100,8 @@ fn serve(
     let known_paths = web::Data::new(fallback::KnownPaths::from_openapi(&doc));
     let metrics = web::Data::new(Metrics::default());
     let body_limit = web::Data::new(BodyLimit(settings.max_body_bytes));
+    let public_rate_limit =
+        web::Data::new(PublicRateLimit::new(settings.public_rate_limit_per_minute));
     let origins = settings.cors_allowed_origins.clone();
     let mut server = HttpServer::new(move || {
         App::new()
@@ -107,6 +110,7 @@ fn serve(
             .app_data(metrics.clone())
             .app_data(body_limit.clone())
             .app_data(known_paths.clone())
+            .app_data(public_rate_limit.clone())
             .app_data(web::QueryConfig::default().error_handler(|error, _| {
                 ApiError::bad_request("invalid_query_parameter", error.to_string()).into()
             }))

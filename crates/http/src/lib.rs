@@ -11,6 +11,7 @@ pub mod metrics;
 pub mod openapi;
 pub mod pagination;
 pub mod problem;
+pub mod public_rate_limit;
 pub mod request_context;
 pub mod routes;
 pub mod schemas;

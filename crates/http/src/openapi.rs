@@ -29,6 +29,7 @@ Authenticate with `POST /v1/auth/token` and send `Authorization: Bearer <access_
         (name = "users", description = "People who sign in, and their roles"),
         (name = "service-accounts", description = "Integration clients with scoped credentials"),
         (name = "directory", description = "The federation's shared directory of voluntary and community services"),
+        (name = "open-referral", description = "Public, read-only Open Referral UK 3.0 view of a federation's directory"),
         (name = "operations", description = "Health, readiness and metrics"),
     )
 )]

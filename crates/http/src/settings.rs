@@ -30,6 +30,9 @@ pub struct Settings {
     pub db_max_connections: u32,
     /// `WAYMARK_SHUTDOWN_TIMEOUT_SECONDS`: how long in-flight requests get on SIGTERM/SIGINT.
     pub shutdown_timeout: Duration,
+    /// `WAYMARK_PUBLIC_RATE_LIMIT_PER_MINUTE`: requests per client address per minute on the
+    /// public Open Referral UK routes.
+    pub public_rate_limit_per_minute: u32,
 }
 
 impl std::fmt::Debug for Settings {
@@ -113,6 +116,8 @@ impl Settings {
             workers: number("WAYMARK_WORKERS", 0)? as usize,
             db_max_connections: number("WAYMARK_DB_MAX_CONNECTIONS", 16)? as u32,
             shutdown_timeout: Duration::from_secs(number("WAYMARK_SHUTDOWN_TIMEOUT_SECONDS", 30)?),
+            public_rate_limit_per_minute: number("WAYMARK_PUBLIC_RATE_LIMIT_PER_MINUTE", 600)?
+                as u32,
         })
     }
 

@@ -5,6 +5,7 @@ pub mod fallback;
 pub mod federations;
 pub mod health;
 pub mod me;
+pub mod oruk;
 pub mod practices;
 pub mod service_accounts;
 pub mod token;
@@ -14,6 +15,20 @@ use utoipa_actix_web::scope;
 use utoipa_actix_web::service_config::ServiceConfig;
 
 pub fn configure(cfg: &mut ServiceConfig) {
+    cfg.service(
+        scope("/oruk/{federation}")
+            .wrap(actix_web::middleware::from_fn(
+                crate::public_rate_limit::limit_public_requests,
+            ))
+            .wrap(any_origin())
+            .service(oruk::routes::oruk_root)
+            .service(oruk::routes::oruk_services)
+            .service(oruk::routes::oruk_service)
+            .service(oruk::routes::oruk_taxonomies)
+            .service(oruk::routes::oruk_taxonomy)
+            .service(oruk::routes::oruk_taxonomy_terms)
+            .service(oruk::routes::oruk_taxonomy_term),
+    );
     cfg.service(health::healthz)
         .service(health::readyz)
         .service(health::metrics)
@@ -48,6 +63,15 @@ pub fn configure(cfg: &mut ServiceConfig) {
                 .service(directory::services::get_service)
                 .service(directory::services::update_service),
         );
+}
+
+/// Public routes may be called from any web page.
+fn any_origin() -> actix_cors::Cors {
+    actix_cors::Cors::default()
+        .allow_any_origin()
+        .send_wildcard()
+        .allowed_methods([actix_web::http::Method::GET])
+        .max_age(3600)
 }
 
 /// The `Location` of a resource under `/v1`.

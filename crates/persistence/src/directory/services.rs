@@ -457,3 +457,80 @@ pub async fn search(
         })
         .collect()
 }
+
+/// Published services: active, of an active organisation. Optionally matching `text` and
+/// `category`; ranked by relevance with `text`, else in name order. Returns the page and the
+/// number of matches in all.
+pub async fn published_page(
+    conn: &mut PgConnection,
+    federation: FederationId,
+    text: Option<&str>,
+    category: Option<NeedCategory>,
+    offset: i64,
+    limit: i64,
+) -> Result<(Vec<ServiceRecord>, i64), StoreError> {
+    let category = category.map(|c| c.code());
+    let total = sqlx::query_scalar!(
+        r#"SELECT count(*) AS "total!" FROM services s
+           JOIN organisations o ON o.id = s.organisation_id
+           WHERE s.federation_id = $1 AND s.active AND o.active
+             AND ($2::text IS NULL OR s.search @@ websearch_to_tsquery('english', $2))
+             AND ($3::text IS NULL OR s.need_categories @> ARRAY[$3::text])"#,
+        federation.as_uuid(),
+        text,
+        category,
+    )
+    .fetch_one(&mut *conn)
+    .await?;
+    let rows = sqlx::query_as!(
+        ServiceRow,
+        r#"SELECT s.id, s.federation_id, s.organisation_id, o.name AS organisation_name, s.external_id, s.name,
+                  s.description, s.need_categories, s.eligibility, s.delivery_modes, s.address, s.postcode,
+                  s.latitude, s.longitude, s.opening_times, s.capacity, s.accepting_referrals, s.cost_to_patient,
+                  s.contact_email, s.contact_phone, s.website, s.active, s.version, s.created_at, s.updated_at
+           FROM services s
+           JOIN organisations o ON o.id = s.organisation_id
+           WHERE s.federation_id = $1 AND s.active AND o.active
+             AND ($2::text IS NULL OR s.search @@ websearch_to_tsquery('english', $2))
+             AND ($3::text IS NULL OR s.need_categories @> ARRAY[$3::text])
+           ORDER BY CASE WHEN $2::text IS NULL THEN 0
+                         ELSE -ts_rank(s.search, websearch_to_tsquery('english', $2)) END,
+                    s.name, s.id
+           OFFSET $4 LIMIT $5"#,
+        federation.as_uuid(),
+        text,
+        category,
+        offset,
+        limit,
+    )
+    .fetch_all(conn)
+    .await?
+    .into_iter()
+    .map(ServiceRecord::try_from)
+    .collect::<Result<Vec<_>, _>>()?;
+    Ok((rows, total))
+}
+
+/// One published service (active, of an active organisation).
+pub async fn find_published(
+    conn: &mut PgConnection,
+    federation: FederationId,
+    id: ServiceId,
+) -> Result<ServiceRecord, StoreError> {
+    sqlx::query_as!(
+        ServiceRow,
+        r#"SELECT s.id, s.federation_id, s.organisation_id, o.name AS organisation_name, s.external_id, s.name,
+                  s.description, s.need_categories, s.eligibility, s.delivery_modes, s.address, s.postcode,
+                  s.latitude, s.longitude, s.opening_times, s.capacity, s.accepting_referrals, s.cost_to_patient,
+                  s.contact_email, s.contact_phone, s.website, s.active, s.version, s.created_at, s.updated_at
+           FROM services s
+           JOIN organisations o ON o.id = s.organisation_id
+           WHERE s.federation_id = $1 AND s.id = $2 AND s.active AND o.active"#,
+        federation.as_uuid(),
+        id.as_uuid(),
+    )
+    .fetch_optional(conn)
+    .await?
+    .ok_or(StoreError::NotFound)?
+    .try_into()
+}
