@@ -5,6 +5,7 @@ mod admin;
 mod auth;
 mod cli;
 mod directory;
+mod directory_import;
 mod helpers;
 mod operations;
 mod oruk;

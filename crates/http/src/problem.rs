@@ -7,6 +7,7 @@ use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 use std::time::Duration;
 use utoipa::ToSchema;
+use waymark_domain::directory::import::ImportRowError;
 use waymark_domain::{FieldError, ValidationErrors};
 use waymark_persistence::StoreError;
 
@@ -40,6 +41,9 @@ pub struct Problem {
 /// One invalid field of a request.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ProblemField {
+    /// For imports: the row of the file (a CSV file's header is row 1; JSON items count from 1).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub row: Option<usize>,
     /// Path of the field in the request, e.g. `roles[1]` or `ods_code`.
     pub field: String,
     pub code: String,
@@ -49,6 +53,7 @@ pub struct ProblemField {
 impl From<FieldError> for ProblemField {
     fn from(error: FieldError) -> Self {
         Self {
+            row: None,
             field: error.field,
             code: error.code.to_owned(),
             message: error.message,
@@ -83,6 +88,8 @@ pub enum ApiError {
     UnsupportedMediaType(String),
     #[error("{}", validation_summary(.0))]
     Validation(ValidationErrors),
+    #[error("{} problem(s) in the file; nothing was imported", .0.len())]
+    ImportRejected(Vec<ImportRowError>),
     #[error("{detail}")]
     UnprocessableBody {
         detail: String,
@@ -129,6 +136,7 @@ impl ApiError {
             ApiError::PayloadTooLarge { .. } => "payload_too_large",
             ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
             ApiError::Validation(_) => "validation_failed",
+            ApiError::ImportRejected(_) => "import_rejected",
             ApiError::UnprocessableBody { .. } => "invalid_body",
             ApiError::TooManyRequests { .. } => "too_many_requests",
             ApiError::Unavailable(_) => "not_ready",
@@ -149,6 +157,7 @@ impl ApiError {
             ApiError::PayloadTooLarge { .. } => "Payload too large",
             ApiError::UnsupportedMediaType(_) => "Unsupported media type",
             ApiError::Validation(_) => "Validation failed",
+            ApiError::ImportRejected(_) => "Import rejected",
             ApiError::UnprocessableBody { .. } => "Invalid request body",
             ApiError::TooManyRequests { .. } => "Too many requests",
             ApiError::Unavailable(_) => "Service unavailable",
@@ -173,10 +182,20 @@ impl ApiError {
             ApiError::Validation(errors) => {
                 errors.0.iter().cloned().map(ProblemField::from).collect()
             }
+            ApiError::ImportRejected(errors) => errors
+                .iter()
+                .map(|e| ProblemField {
+                    row: Some(e.row),
+                    field: e.field.clone(),
+                    code: e.code.to_owned(),
+                    message: e.message.clone(),
+                })
+                .collect(),
             ApiError::UnprocessableBody {
                 field: Some(field),
                 detail,
             } => vec![ProblemField {
+                row: None,
                 field: field.clone(),
                 code: "invalid".to_owned(),
                 message: detail.clone(),
@@ -207,9 +226,9 @@ impl ResponseError for ApiError {
             ApiError::PreconditionRequired => StatusCode::PRECONDITION_REQUIRED,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            ApiError::Validation(_) | ApiError::UnprocessableBody { .. } => {
-                StatusCode::UNPROCESSABLE_ENTITY
-            }
+            ApiError::Validation(_)
+            | ApiError::UnprocessableBody { .. }
+            | ApiError::ImportRejected(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,

@@ -3,6 +3,7 @@
 
 mod contact;
 pub mod geo;
+pub mod import;
 pub mod need;
 pub mod organisation;
 pub mod service;

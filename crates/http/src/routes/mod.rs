@@ -54,6 +54,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
                 .service(service_accounts::get_service_account)
                 .service(service_accounts::update_service_account)
                 .service(directory::need_categories::list_need_categories)
+                .service(directory::import::import_directory)
                 .service(directory::organisations::create_organisation)
                 .service(directory::organisations::list_organisations)
                 .service(directory::organisations::get_organisation)

@@ -1,4 +1,5 @@
 //! The federation's directory: organisations and their services.
 
+pub mod import;
 pub mod organisations;
 pub mod services;

@@ -2,6 +2,7 @@
 //! Everyone in the federation reads it; federation admins and `directory:write` service accounts
 //! maintain it; providers update their own organisation's services.
 
+pub mod import;
 pub mod need_categories;
 pub mod organisations;
 pub mod services;
