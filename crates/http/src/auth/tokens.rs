@@ -4,6 +4,8 @@ use super::keys::SigningKeys;
 use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Algorithm, Header, Validation};
 use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::sync::Mutex;
 use std::time::Duration;
 use uuid::Uuid;
 use waymark_domain::{
@@ -77,6 +79,48 @@ pub struct TokenService {
     audience: String,
     ttl: Duration,
     validation: Validation,
+    verified: VerifiedTokens,
+}
+
+/// Tokens already verified, with what they said, until they expire. A token is immutable and its
+/// signature, issuer and audience checks cannot change their answer while this process runs with
+/// the same keys, so a client sending the same token again is answered from here; only its
+/// expiry is checked anew. Bounded: when full, expired entries go first, then everything.
+#[derive(Default)]
+struct VerifiedTokens {
+    entries: Mutex<HashMap<Box<str>, (Principal, u64)>>,
+}
+
+const MAX_VERIFIED_TOKENS: usize = 50_000;
+
+impl VerifiedTokens {
+    /// `Some(result)` when the token was verified before.
+    fn lookup(&self, token: &str, now: u64) -> Option<Result<Principal, TokenError>> {
+        let mut entries = self
+            .entries
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let (principal, exp) = entries.get(token)?;
+        if now > exp + LEEWAY_SECS {
+            entries.remove(token);
+            return Some(Err(TokenError::Expired));
+        }
+        Some(Ok(principal.clone()))
+    }
+
+    fn remember(&self, token: &str, principal: &Principal, exp: u64, now: u64) {
+        let mut entries = self
+            .entries
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if entries.len() >= MAX_VERIFIED_TOKENS {
+            entries.retain(|_, (_, exp)| now <= *exp + LEEWAY_SECS);
+            if entries.len() >= MAX_VERIFIED_TOKENS {
+                entries.clear();
+            }
+        }
+        entries.insert(token.into(), (principal.clone(), exp));
+    }
 }
 
 /// A freshly minted token and how long it lives.
@@ -99,6 +143,7 @@ impl TokenService {
             audience,
             ttl: ttl.min(MAX_TOKEN_TTL),
             validation,
+            verified: VerifiedTokens::default(),
         }
     }
 
@@ -136,6 +181,20 @@ impl TokenService {
     }
 
     pub fn verify(&self, token: &str) -> Result<Principal, TokenError> {
+        self.verify_at(token, jsonwebtoken::get_current_timestamp())
+    }
+
+    fn verify_at(&self, token: &str, now: u64) -> Result<Principal, TokenError> {
+        if let Some(known) = self.verified.lookup(token, now) {
+            return known;
+        }
+        let (principal, exp) = self.verify_signed(token)?;
+        self.verified.remember(token, &principal, exp, now);
+        Ok(principal)
+    }
+
+    /// Every check of a token not seen before: algorithm, key, signature, claims, times.
+    fn verify_signed(&self, token: &str) -> Result<(Principal, u64), TokenError> {
         let header = jsonwebtoken::decode_header(token).map_err(|_| refused_header(token))?;
         if header.alg != Algorithm::EdDSA {
             return Err(TokenError::Algorithm);
@@ -155,7 +214,8 @@ impl TokenService {
                     _ => TokenError::Malformed,
                 }
             })?;
-        principal_from(data.claims)
+        let exp = data.claims.exp;
+        Ok((principal_from(data.claims)?, exp))
     }
 }
 
@@ -271,6 +331,35 @@ mod tests {
             service(Duration::from_secs(60)).verify("abc"),
             Err(TokenError::Malformed)
         );
+    }
+
+    #[test]
+    fn a_remembered_token_still_expires() {
+        let tokens = service(Duration::from_secs(60));
+        let issued = tokens.issue(&clinician()).unwrap().access_token;
+        let now = jsonwebtoken::get_current_timestamp();
+        assert!(tokens.verify_at(&issued, now).is_ok());
+        assert!(
+            tokens.verify_at(&issued, now + 30).is_ok(),
+            "answered from memory"
+        );
+        assert_eq!(
+            tokens.verify_at(&issued, now + 60 + LEEWAY_SECS + 1),
+            Err(TokenError::Expired)
+        );
+    }
+
+    #[test]
+    fn refused_tokens_are_not_remembered() {
+        let tokens = service(Duration::from_secs(60));
+        let first = tokens.issue(&clinician()).unwrap().access_token;
+        let second = tokens.issue(&clinician()).unwrap().access_token;
+        // The claims of one token with the signature of another.
+        let (claims, _) = first.rsplit_once('.').unwrap();
+        let (_, signature) = second.rsplit_once('.').unwrap();
+        let forged = format!("{claims}.{signature}");
+        assert_eq!(tokens.verify(&forged), Err(TokenError::Signature));
+        assert_eq!(tokens.verify(&forged), Err(TokenError::Signature));
     }
 
     #[test]
