@@ -98,3 +98,7 @@ CREATE POLICY services_update ON services FOR UPDATE TO waymark_app
     WITH CHECK (federation_id = waymark_current_federation());
 
 GRANT SELECT, INSERT, UPDATE ON organisations, services TO waymark_app;
+
+-- A provider user belongs to an organisation of their own federation's directory.
+ALTER TABLE users ADD CONSTRAINT users_organisation_fkey FOREIGN KEY (federation_id, organisation_id)
+    REFERENCES organisations (federation_id, id);

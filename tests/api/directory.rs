@@ -701,3 +701,19 @@ async fn another_federations_directory_is_invisible() {
         .unwrap();
     assert!(organisations["items"].as_array().unwrap().is_empty());
 }
+
+#[tokio::test]
+async fn provider_users_belong_to_an_organisation_of_the_directory() {
+    let d = directory().await;
+    let user = |organisation: Uuid| {
+        json!({"email": format!("{}@provider.example", Uuid::now_v7()), "display_name": "Pip", "password": "correct horse battery",
+               "roles": ["provider"], "organisation_id": organisation})
+    };
+    assert_eq!(
+        d.app.create_user(&d.admin, user(d.walks)).await.status(),
+        201
+    );
+    let nowhere = d.app.create_user(&d.admin, user(Uuid::now_v7())).await;
+    let problem = assert_problem(nowhere, 422, "validation_failed").await;
+    assert_eq!(problem["errors"][0]["field"], "organisation_id");
+}

@@ -123,6 +123,7 @@ pub async fn create(
             &[
                 ("users_email_key", StoreError::Duplicate { field: "email" }),
                 ("users_practice_fkey", StoreError::MissingReference { field: "practice_id" }),
+                ("users_organisation_fkey", StoreError::MissingReference { field: "organisation_id" }),
             ],
         )
     })?;
@@ -266,12 +267,20 @@ pub async fn update(
     .map_err(|e| {
         on_constraint(
             e,
-            &[(
-                "users_practice_fkey",
-                StoreError::MissingReference {
-                    field: "practice_id",
-                },
-            )],
+            &[
+                (
+                    "users_practice_fkey",
+                    StoreError::MissingReference {
+                        field: "practice_id",
+                    },
+                ),
+                (
+                    "users_organisation_fkey",
+                    StoreError::MissingReference {
+                        field: "organisation_id",
+                    },
+                ),
+            ],
         )
     })?;
     match updated {
