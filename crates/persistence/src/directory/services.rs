@@ -317,13 +317,6 @@ pub struct ServiceHit {
     pub position: KeysetCursor,
 }
 
-struct HitRow {
-    service: ServiceRow,
-    distance_km: Option<f64>,
-    sort_key: f64,
-    sort_name: String,
-}
-
 /// Up to `probe` services matching `search`, after `after`, ordered by relevance (text), distance
 /// (near) or name, ties broken by id, so pages never skip or repeat a service.
 pub async fn search(
@@ -409,50 +402,46 @@ pub async fn search(
     let by_name = search.orders_by_name();
     rows.into_iter()
         .map(|r| {
-            let hit = HitRow {
-                distance_km: r.distance_km,
-                sort_key: r.sort_key,
-                sort_name: r.sort_name,
-                service: ServiceRow {
-                    id: r.id,
-                    federation_id: r.federation_id,
-                    organisation_id: r.organisation_id,
-                    organisation_name: r.organisation_name,
-                    external_id: r.external_id,
-                    name: r.name,
-                    description: r.description,
-                    need_categories: r.need_categories,
-                    eligibility: r.eligibility,
-                    delivery_modes: r.delivery_modes,
-                    address: r.address,
-                    postcode: r.postcode,
-                    latitude: r.latitude,
-                    longitude: r.longitude,
-                    opening_times: r.opening_times,
-                    capacity: r.capacity,
-                    accepting_referrals: r.accepting_referrals,
-                    cost_to_patient: r.cost_to_patient,
-                    contact_email: r.contact_email,
-                    contact_phone: r.contact_phone,
-                    website: r.website,
-                    active: r.active,
-                    version: r.version,
-                    created_at: r.created_at,
-                    updated_at: r.updated_at,
+            let position = KeysetCursor {
+                key: if by_name {
+                    SortKey::Text(r.sort_name)
+                } else {
+                    SortKey::Number(r.sort_key)
                 },
+                id: r.id,
             };
-            let id = hit.service.id;
+            let distance_km = r.distance_km;
+            let service = ServiceRow {
+                id: r.id,
+                federation_id: r.federation_id,
+                organisation_id: r.organisation_id,
+                organisation_name: r.organisation_name,
+                external_id: r.external_id,
+                name: r.name,
+                description: r.description,
+                need_categories: r.need_categories,
+                eligibility: r.eligibility,
+                delivery_modes: r.delivery_modes,
+                address: r.address,
+                postcode: r.postcode,
+                latitude: r.latitude,
+                longitude: r.longitude,
+                opening_times: r.opening_times,
+                capacity: r.capacity,
+                accepting_referrals: r.accepting_referrals,
+                cost_to_patient: r.cost_to_patient,
+                contact_email: r.contact_email,
+                contact_phone: r.contact_phone,
+                website: r.website,
+                active: r.active,
+                version: r.version,
+                created_at: r.created_at,
+                updated_at: r.updated_at,
+            };
             Ok(ServiceHit {
-                service: hit.service.try_into()?,
-                distance_km: hit.distance_km,
-                position: KeysetCursor {
-                    key: if by_name {
-                        SortKey::Text(hit.sort_name)
-                    } else {
-                        SortKey::Number(hit.sort_key)
-                    },
-                    id,
-                },
+                service: service.try_into()?,
+                distance_km,
+                position,
             })
         })
         .collect()
