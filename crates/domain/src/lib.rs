@@ -10,6 +10,7 @@ pub mod federation;
 pub mod ids;
 pub mod login_throttle;
 pub mod pagination;
+pub mod pathway;
 pub mod practice;
 pub mod role;
 pub mod user;
