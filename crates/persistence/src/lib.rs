@@ -5,6 +5,7 @@
 //! [`tenant::begin`], so the caller decides the transaction's boundary and the tenant it is
 //! scoped to; row-level security then checks every row against that tenant again.
 
+mod code_arrays;
 pub mod credentials;
 pub mod directory;
 pub mod error;

@@ -1,5 +1,6 @@
 //! Service accounts: integration clients of a federation, with explicit scopes.
 
+use crate::code_arrays::{codes, decode};
 use crate::credentials;
 use crate::error::{on_constraint, StoreError};
 use chrono::{DateTime, Utc};
@@ -49,12 +50,7 @@ impl TryFrom<ServiceAccountRow> for ServiceAccountRecord {
     type Error = StoreError;
 
     fn try_from(row: ServiceAccountRow) -> Result<Self, StoreError> {
-        let scopes = row
-            .scopes
-            .iter()
-            .map(|s| s.parse::<ServiceScope>())
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| StoreError::Database(sqlx::Error::Decode(Box::new(e))))?;
+        let scopes = decode::<ServiceScope>(&row.scopes)?;
         Ok(ServiceAccountRecord {
             id: row.id,
             federation_id: row.federation_id,
@@ -66,10 +62,6 @@ impl TryFrom<ServiceAccountRow> for ServiceAccountRecord {
             updated_at: row.updated_at,
         })
     }
-}
-
-fn scope_names(scopes: &[ServiceScope]) -> Vec<String> {
-    scopes.iter().map(|s| s.as_str().to_owned()).collect()
 }
 
 /// Creates the account and its client credential (the client id is the account id).
@@ -88,7 +80,7 @@ pub async fn create(
         id.as_uuid(),
         federation.as_uuid(),
         name,
-        &scope_names(scopes),
+        &codes(scopes),
     )
     .fetch_one(&mut *conn)
     .await

@@ -1,5 +1,6 @@
 //! Users of a federation and the roles they hold. A user's password lives in `credentials`.
 
+use crate::code_arrays::{codes, decode};
 use crate::credentials;
 use crate::error::{on_constraint, StoreError};
 use chrono::{DateTime, Utc};
@@ -58,12 +59,7 @@ impl TryFrom<UserRow> for UserRecord {
     type Error = StoreError;
 
     fn try_from(row: UserRow) -> Result<Self, StoreError> {
-        let roles = row
-            .roles
-            .iter()
-            .map(|r| r.parse::<Role>())
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| StoreError::Database(sqlx::Error::Decode(Box::new(e))))?;
+        let roles = decode::<Role>(&row.roles)?;
         Ok(UserRecord {
             id: row.id,
             federation_id: row.federation_id,
@@ -78,10 +74,6 @@ impl TryFrom<UserRow> for UserRecord {
             updated_at: row.updated_at,
         })
     }
-}
-
-fn role_names(roles: &[Role]) -> Vec<String> {
-    roles.iter().map(|r| r.as_str().to_owned()).collect()
 }
 
 /// What a new user row holds; the password is already hashed.
@@ -113,7 +105,7 @@ pub async fn create(
         user.organisation_id,
         user.email.as_str(),
         user.display_name,
-        &role_names(user.roles),
+        &codes(user.roles),
     )
     .fetch_one(&mut *conn)
     .await
@@ -237,7 +229,7 @@ pub async fn update(
     changes: UserChanges<'_>,
 ) -> Result<UserRecord, StoreError> {
     let assignment = changes.assignment;
-    let roles = assignment.map(|a| role_names(&a.roles));
+    let roles = assignment.map(|a| codes(&a.roles));
     let updated = sqlx::query_as!(
         UserRow,
         r#"UPDATE users

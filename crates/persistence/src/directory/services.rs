@@ -1,5 +1,6 @@
 //! Services of a federation's directory, and searching them.
 
+use crate::code_arrays::{codes, decode};
 use crate::error::{on_constraint, StoreError};
 use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
@@ -93,17 +94,6 @@ struct ServiceRow {
     updated_at: DateTime<Utc>,
 }
 
-fn decode<T: std::str::FromStr>(values: &[String]) -> Result<Vec<T>, StoreError>
-where
-    T::Err: std::error::Error + Send + Sync + 'static,
-{
-    values
-        .iter()
-        .map(|v| v.parse::<T>())
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| StoreError::Database(sqlx::Error::Decode(Box::new(e))))
-}
-
 impl TryFrom<ServiceRow> for ServiceRecord {
     type Error = StoreError;
 
@@ -136,10 +126,6 @@ impl TryFrom<ServiceRow> for ServiceRecord {
             updated_at: r.updated_at,
         })
     }
-}
-
-fn codes<T: ToString>(values: &[T]) -> Vec<String> {
-    values.iter().map(ToString::to_string).collect()
 }
 
 const SERVICE_CONSTRAINTS: [(&str, StoreError); 2] = [
