@@ -1,7 +1,7 @@
 //! The federation's shared directory of voluntary and community services: the need-category
 //! taxonomy, organisations, services and the geography used to search them.
 
-mod contact;
+pub mod contact;
 pub mod geo;
 pub mod import;
 pub mod need;
