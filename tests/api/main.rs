@@ -9,5 +9,6 @@ mod directory_import;
 mod helpers;
 mod operations;
 mod oruk;
+mod pathway;
 mod problems;
 mod tenancy;

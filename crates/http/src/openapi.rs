@@ -30,6 +30,9 @@ Authenticate with `POST /v1/auth/token` and send `Authorization: Bearer <access_
         (name = "service-accounts", description = "Integration clients with scoped credentials"),
         (name = "directory", description = "The federation's shared directory of voluntary and community services"),
         (name = "open-referral", description = "Public, read-only Open Referral UK 3.0 view of a federation's directory"),
+        (name = "patients", description = "Patients of a practice (the practice's partition)"),
+        (name = "referrals", description = "Referrals to the social prescribing service and their state machine"),
+        (name = "audit", description = "The append-only log of access to patient data"),
         (name = "operations", description = "Health, readiness and metrics"),
     )
 )]

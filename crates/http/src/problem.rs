@@ -90,6 +90,9 @@ pub enum ApiError {
     Validation(ValidationErrors),
     #[error("{} problem(s) in the file; nothing was imported", .0.len())]
     ImportRejected(Vec<ImportRowError>),
+    /// A well-formed request the current rules cannot accept, with its own stable code.
+    #[error("{detail}")]
+    Unprocessable { code: &'static str, detail: String },
     #[error("{detail}")]
     UnprocessableBody {
         detail: String,
@@ -137,6 +140,7 @@ impl ApiError {
             ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
             ApiError::Validation(_) => "validation_failed",
             ApiError::ImportRejected(_) => "import_rejected",
+            ApiError::Unprocessable { code, .. } => code,
             ApiError::UnprocessableBody { .. } => "invalid_body",
             ApiError::TooManyRequests { .. } => "too_many_requests",
             ApiError::Unavailable(_) => "not_ready",
@@ -158,6 +162,7 @@ impl ApiError {
             ApiError::UnsupportedMediaType(_) => "Unsupported media type",
             ApiError::Validation(_) => "Validation failed",
             ApiError::ImportRejected(_) => "Import rejected",
+            ApiError::Unprocessable { .. } => "Unprocessable request",
             ApiError::UnprocessableBody { .. } => "Invalid request body",
             ApiError::TooManyRequests { .. } => "Too many requests",
             ApiError::Unavailable(_) => "Service unavailable",
@@ -227,6 +232,7 @@ impl ResponseError for ApiError {
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Validation(_)
+            | ApiError::Unprocessable { .. }
             | ApiError::UnprocessableBody { .. }
             | ApiError::ImportRejected(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,

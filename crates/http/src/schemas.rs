@@ -88,3 +88,32 @@ pub fn optional_need_categories() -> Array {
 pub fn optional_delivery_modes() -> Array {
     ArrayBuilder::new().items(delivery_mode()).build()
 }
+
+pub fn referral_state() -> Object {
+    string_enum(
+        waymark_domain::pathway::ReferralState::ALL
+            .map(waymark_domain::pathway::ReferralState::code),
+        "A referral's state: received → booked → seen → active → closed, or one of the exits \
+         declined, did_not_attend, withdrawn",
+    )
+}
+
+pub fn referral_states() -> Array {
+    ArrayBuilder::new().items(referral_state()).build()
+}
+
+pub fn urgency() -> Object {
+    use waymark_domain::pathway::referral::Urgency;
+    string_enum(
+        Urgency::ALL.iter().map(|u| u.code()),
+        "How soon the patient should be seen",
+    )
+}
+
+pub fn outcome() -> Object {
+    use waymark_domain::pathway::referral::Outcome;
+    string_enum(
+        Outcome::ALL.iter().map(|o| o.code()),
+        "How a referral ended",
+    )
+}

@@ -5,12 +5,15 @@
 //! [`tenant::begin`], so the caller decides the transaction's boundary and the tenant it is
 //! scoped to; row-level security then checks every row against that tenant again.
 
+pub mod audit;
 mod code_arrays;
 pub mod credentials;
 pub mod directory;
 pub mod error;
 pub mod federations;
 pub mod health;
+pub mod idempotency;
+pub mod pathway;
 pub mod pool;
 pub mod practices;
 pub mod service_accounts;

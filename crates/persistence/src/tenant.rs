@@ -3,13 +3,16 @@
 
 use crate::error::StoreError;
 use sqlx::{PgPool, Postgres, Transaction};
-use waymark_domain::{FederationId, PracticeId, Principal};
+use waymark_domain::{FederationId, OrganisationId, PracticeId, Principal, Role};
 
 /// Whose rows a transaction may see, as row-level security reads it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct TenantScope {
     federation: Option<FederationId>,
     practice: Option<PracticeId>,
+    organisation: Option<OrganisationId>,
+    /// Every practice of the federation (federation administrators).
+    federation_wide: bool,
     platform: bool,
 }
 
@@ -19,6 +22,8 @@ impl TenantScope {
         Self {
             federation: None,
             practice: None,
+            organisation: None,
+            federation_wide: false,
             platform: false,
         }
     }
@@ -28,6 +33,8 @@ impl TenantScope {
         Self {
             federation: None,
             practice: None,
+            organisation: None,
+            federation_wide: false,
             platform: true,
         }
     }
@@ -36,6 +43,8 @@ impl TenantScope {
         Self {
             federation: Some(federation),
             practice: None,
+            organisation: None,
+            federation_wide: false,
             platform: false,
         }
     }
@@ -45,6 +54,8 @@ impl TenantScope {
         Self {
             federation: Some(federation),
             practice: None,
+            organisation: None,
+            federation_wide: false,
             platform: true,
         }
     }
@@ -53,6 +64,8 @@ impl TenantScope {
         Self {
             federation: Some(federation),
             practice: Some(practice),
+            organisation: None,
+            federation_wide: false,
             platform: false,
         }
     }
@@ -62,6 +75,9 @@ impl TenantScope {
         Self {
             federation: principal.federation_id,
             practice: principal.practice_id,
+            organisation: principal.organisation_id,
+            federation_wide: principal.federation_id.is_some()
+                && principal.has_role(Role::FederationAdmin),
             platform: principal.is_platform_admin(),
         }
     }
@@ -91,6 +107,15 @@ impl TenantScope {
                 "; SET LOCAL waymark.practice_id = '{}'",
                 practice.as_uuid().hyphenated()
             ));
+        }
+        if let Some(organisation) = self.organisation {
+            sql.push_str(&format!(
+                "; SET LOCAL waymark.organisation_id = '{}'",
+                organisation.as_uuid().hyphenated()
+            ));
+        }
+        if self.federation_wide {
+            sql.push_str("; SET LOCAL waymark.federation_wide = 'on'");
         }
         if self.platform {
             sql.push_str("; SET LOCAL waymark.platform = 'on'");

@@ -6,6 +6,7 @@ pub mod federations;
 pub mod health;
 pub mod me;
 pub mod oruk;
+pub mod pathway;
 pub mod practices;
 pub mod service_accounts;
 pub mod token;
@@ -62,7 +63,17 @@ pub fn configure(cfg: &mut ServiceConfig) {
                 .service(directory::services::create_service)
                 .service(directory::services::search_services)
                 .service(directory::services::get_service)
-                .service(directory::services::update_service),
+                .service(directory::services::update_service)
+                .service(pathway::patients::create_patient)
+                .service(pathway::patients::list_patients)
+                .service(pathway::patients::get_patient)
+                .service(pathway::patients::update_patient)
+                .service(pathway::referrals::create_referral)
+                .service(pathway::referrals::list_referrals)
+                .service(pathway::referrals::get_referral)
+                .service(pathway::referrals::referral_history)
+                .service(pathway::referrals::transition_referral)
+                .service(pathway::audit_events::list_audit_events),
         );
 }
 

@@ -1,0 +1,379 @@
+//! Patients of a practice: registered by clinicians and practice administrators, read by the
+//! practice's staff. Every read and write is recorded in the audit log.
+
+use super::{actor, authorise, Partition};
+use crate::auth::Caller;
+use crate::concurrency::{with_etag, IfMatch};
+use crate::json_body::JsonBody;
+use crate::pagination::{Page, PageRequest};
+use crate::problem::ApiError;
+use crate::state::AppState;
+use actix_web::http::header;
+use actix_web::{get, patch, post, web, HttpRequest, HttpResponse};
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+use waymark_domain::pathway::access::PracticeAction;
+use waymark_domain::pathway::patient::{Consent, NewPatient, PatientDetails, PatientInput};
+use waymark_domain::pathway::NhsNumber;
+use waymark_persistence::audit::{self, Access, Action};
+use waymark_persistence::commit;
+use waymark_persistence::pathway::patients::{self, PatientRecord};
+
+/// What the patient agreed providers may see when referred onward.
+#[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ConsentBody {
+    /// The provider may see the patient's name.
+    #[serde(default)]
+    pub share_name_with_providers: bool,
+    /// The provider may see the patient's telephone number and email address.
+    #[serde(default)]
+    pub share_contact_with_providers: bool,
+}
+
+impl From<ConsentBody> for Consent {
+    fn from(c: ConsentBody) -> Self {
+        Consent {
+            share_name_with_providers: c.share_name_with_providers,
+            share_contact_with_providers: c.share_contact_with_providers,
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Patient {
+    pub id: Uuid,
+    pub practice_id: Uuid,
+    /// Ten digits, no spaces.
+    #[schema(example = "9434765919")]
+    pub nhs_number: String,
+    pub given_name: String,
+    pub family_name: String,
+    pub date_of_birth: NaiveDate,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    pub address: Option<String>,
+    pub postcode: Option<String>,
+    pub consent: ConsentBody,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<PatientRecord> for Patient {
+    fn from(r: PatientRecord) -> Self {
+        Self {
+            id: r.id,
+            practice_id: r.practice_id,
+            nhs_number: r.nhs_number,
+            given_name: r.given_name,
+            family_name: r.family_name,
+            date_of_birth: r.date_of_birth,
+            email: r.email,
+            phone: r.phone,
+            address: r.address,
+            postcode: r.postcode,
+            consent: ConsentBody {
+                share_name_with_providers: r.share_name_with_providers,
+                share_contact_with_providers: r.share_contact_with_providers,
+            },
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+        }
+    }
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewPatientBody {
+    /// Ten digits with a valid Modulus 11 check digit; spaces and hyphens are ignored. Unique
+    /// within the practice.
+    #[schema(example = "943 476 5919")]
+    pub nhs_number: String,
+    #[schema(max_length = 100)]
+    pub given_name: String,
+    #[schema(max_length = 100)]
+    pub family_name: String,
+    pub date_of_birth: NaiveDate,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    #[schema(max_length = 300)]
+    pub address: Option<String>,
+    /// A UK postcode.
+    pub postcode: Option<String>,
+    /// Absent means no consent to share anything.
+    #[serde(default)]
+    pub consent: ConsentBody,
+}
+
+/// Fields to change; absent fields stay as they are, `null` clears an optional one. The NHS
+/// number never changes.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PatientChangesBody {
+    pub given_name: Option<String>,
+    pub family_name: Option<String>,
+    pub date_of_birth: Option<NaiveDate>,
+    #[serde(default, deserialize_with = "crate::json_body::absent_or_nullable")]
+    #[schema(value_type = Option<String>)]
+    pub email: Option<Option<String>>,
+    #[serde(default, deserialize_with = "crate::json_body::absent_or_nullable")]
+    #[schema(value_type = Option<String>)]
+    pub phone: Option<Option<String>>,
+    #[serde(default, deserialize_with = "crate::json_body::absent_or_nullable")]
+    #[schema(value_type = Option<String>)]
+    pub address: Option<Option<String>>,
+    #[serde(default, deserialize_with = "crate::json_body::absent_or_nullable")]
+    #[schema(value_type = Option<String>)]
+    pub postcode: Option<Option<String>>,
+    pub consent: Option<ConsentBody>,
+}
+
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct PatientListQuery {
+    /// Only the patient with this NHS number.
+    pub nhs_number: Option<String>,
+    /// Page size, 1 to 200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
+    pub limit: Option<u32>,
+    /// `next_cursor` from the previous page.
+    pub cursor: Option<String>,
+}
+
+fn access(p: Partition, record: &PatientRecord) -> Access {
+    Access {
+        practice: p.practice,
+        patient: record.id,
+        resource_type: "patient",
+        resource: record.id,
+    }
+}
+
+fn respond(builder: actix_web::HttpResponseBuilder, record: PatientRecord) -> HttpResponse {
+    with_etag(builder, record.version).json(Patient::from(record))
+}
+
+/// Registers a patient at the practice (clinicians and practice administrators).
+#[utoipa::path(
+    tag = "patients",
+    security(("bearer" = [])),
+    params(("practice_id" = Uuid, Path, description = "The practice")),
+    request_body = NewPatientBody,
+    responses(
+        (status = 201, description = "Registered", body = Patient, headers(("Location" = String), ("ETag" = String))),
+        (status = 409, description = "A patient with this NHS number is already registered here (`already_exists`)"),
+    )
+)]
+#[post("/practices/{practice_id}/patients")]
+pub async fn create_patient(
+    state: web::Data<AppState>,
+    caller: Caller,
+    req: HttpRequest,
+    path: web::Path<Uuid>,
+    body: JsonBody<NewPatientBody>,
+) -> Result<HttpResponse, ApiError> {
+    let p = authorise(&caller, path.into_inner(), PracticeAction::WritePatients)?;
+    let b = body.0;
+    let new = NewPatient::parse(
+        PatientInput {
+            nhs_number: b.nhs_number,
+            given_name: b.given_name,
+            family_name: b.family_name,
+            date_of_birth: b.date_of_birth,
+            email: b.email,
+            phone: b.phone,
+            address: b.address,
+            postcode: b.postcode,
+            consent: b.consent.into(),
+        },
+        Utc::now().date_naive(),
+    )?;
+    let mut tx = super::begin(&state, &caller, p).await?;
+    let record = patients::create(
+        &mut tx,
+        p.federation,
+        p.practice,
+        Uuid::now_v7(),
+        caller.subject,
+        &new,
+    )
+    .await?;
+    audit::record(
+        &mut tx,
+        p.federation,
+        &actor(&caller, &req),
+        Action::Create,
+        &[access(p, &record)],
+    )
+    .await?;
+    commit(tx).await?;
+    let mut created = HttpResponse::Created();
+    created.insert_header((
+        header::LOCATION,
+        format!("/v1/practices/{}/patients/{}", p.practice, record.id),
+    ));
+    Ok(respond(created, record))
+}
+
+/// The practice's patients, oldest registration first; `nhs_number` finds one patient.
+#[utoipa::path(
+    tag = "patients",
+    security(("bearer" = [])),
+    params(("practice_id" = Uuid, Path, description = "The practice"), PatientListQuery),
+    responses((status = 200, description = "A page of patients", body = Page<Patient>))
+)]
+#[get("/practices/{practice_id}/patients")]
+pub async fn list_patients(
+    state: web::Data<AppState>,
+    caller: Caller,
+    req: HttpRequest,
+    path: web::Path<Uuid>,
+    query: web::Query<PatientListQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let p = authorise(&caller, path.into_inner(), PracticeAction::ReadPatients)?;
+    let page = PageRequest::parse(query.limit, query.cursor.as_deref())?;
+    let nhs_number = query
+        .nhs_number
+        .as_deref()
+        .map(NhsNumber::parse)
+        .transpose()
+        .map_err(|e| {
+            ApiError::bad_request(
+                "invalid_query_parameter",
+                format!("nhs_number: {}", e.message),
+            )
+        })?;
+    let mut tx = super::begin(&state, &caller, p).await?;
+    let rows = patients::list(
+        &mut tx,
+        p.federation,
+        p.practice,
+        nhs_number.as_ref().map(NhsNumber::as_str),
+        page.after,
+        page.probe(),
+    )
+    .await?;
+    let page = page.page(rows, |r| r.id, Patient::from);
+    let accesses: Vec<Access> = page
+        .items
+        .iter()
+        .map(|patient| Access {
+            practice: p.practice,
+            patient: patient.id,
+            resource_type: "patient",
+            resource: patient.id,
+        })
+        .collect();
+    audit::record(
+        &mut tx,
+        p.federation,
+        &actor(&caller, &req),
+        Action::Read,
+        &accesses,
+    )
+    .await?;
+    commit(tx).await?;
+    Ok(HttpResponse::Ok().json(page))
+}
+
+/// One patient, with its `ETag`.
+#[utoipa::path(
+    tag = "patients",
+    security(("bearer" = [])),
+    params(
+        ("practice_id" = Uuid, Path, description = "The practice"),
+        ("patient_id" = Uuid, Path, description = "The patient"),
+    ),
+    responses((status = 200, description = "The patient", body = Patient, headers(("ETag" = String))))
+)]
+#[get("/practices/{practice_id}/patients/{patient_id}")]
+pub async fn get_patient(
+    state: web::Data<AppState>,
+    caller: Caller,
+    req: HttpRequest,
+    path: web::Path<(Uuid, Uuid)>,
+) -> Result<HttpResponse, ApiError> {
+    let (practice, patient) = path.into_inner();
+    let p = authorise(&caller, practice, PracticeAction::ReadPatients)?;
+    let mut tx = super::begin(&state, &caller, p).await?;
+    let record = patients::find(&mut tx, p.federation, p.practice, patient).await?;
+    audit::record(
+        &mut tx,
+        p.federation,
+        &actor(&caller, &req),
+        Action::Read,
+        &[access(p, &record)],
+    )
+    .await?;
+    commit(tx).await?;
+    Ok(respond(HttpResponse::Ok(), record))
+}
+
+/// Updates a patient's details or consent (clinicians and practice administrators). Needs
+/// `If-Match`.
+#[utoipa::path(
+    tag = "patients",
+    security(("bearer" = [])),
+    params(
+        ("practice_id" = Uuid, Path, description = "The practice"),
+        ("patient_id" = Uuid, Path, description = "The patient"),
+        ("If-Match" = String, Header, description = "The ETag from your last read"),
+    ),
+    request_body = PatientChangesBody,
+    responses((status = 200, description = "Updated", body = Patient, headers(("ETag" = String))))
+)]
+#[patch("/practices/{practice_id}/patients/{patient_id}")]
+pub async fn update_patient(
+    state: web::Data<AppState>,
+    caller: Caller,
+    req: HttpRequest,
+    path: web::Path<(Uuid, Uuid)>,
+    if_match: IfMatch,
+    body: JsonBody<PatientChangesBody>,
+) -> Result<HttpResponse, ApiError> {
+    let (practice, patient) = path.into_inner();
+    let p = authorise(&caller, practice, PracticeAction::WritePatients)?;
+    let expected = if_match.version()?;
+    let b = body.0;
+    let mut tx = super::begin(&state, &caller, p).await?;
+    let current = patients::find(&mut tx, p.federation, p.practice, patient).await?;
+    let details = PatientDetails::parse(
+        PatientInput {
+            nhs_number: current.nhs_number.clone(),
+            given_name: b.given_name.unwrap_or(current.given_name),
+            family_name: b.family_name.unwrap_or(current.family_name),
+            date_of_birth: b.date_of_birth.unwrap_or(current.date_of_birth),
+            email: b.email.unwrap_or(current.email),
+            phone: b.phone.unwrap_or(current.phone),
+            address: b.address.unwrap_or(current.address),
+            postcode: b.postcode.unwrap_or(current.postcode),
+            consent: b.consent.map(Consent::from).unwrap_or(Consent {
+                share_name_with_providers: current.share_name_with_providers,
+                share_contact_with_providers: current.share_contact_with_providers,
+            }),
+        },
+        Utc::now().date_naive(),
+    )?;
+    let record = patients::update(
+        &mut tx,
+        p.federation,
+        p.practice,
+        patient,
+        expected,
+        &details,
+    )
+    .await?;
+    audit::record(
+        &mut tx,
+        p.federation,
+        &actor(&caller, &req),
+        Action::Update,
+        &[access(p, &record)],
+    )
+    .await?;
+    commit(tx).await?;
+    Ok(respond(HttpResponse::Ok(), record))
+}

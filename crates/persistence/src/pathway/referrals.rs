@@ -1,0 +1,322 @@
+//! Referrals to the social prescribing service and the record of their state changes.
+
+use crate::code_arrays::{codes, decode};
+use crate::error::StoreError;
+use chrono::{DateTime, Utc};
+use sqlx::PgConnection;
+use uuid::Uuid;
+use waymark_domain::directory::NeedCategory;
+use waymark_domain::pathway::referral::{snomed_concept, Closure, NewReferral, Outcome, Urgency};
+use waymark_domain::pathway::ReferralState;
+use waymark_domain::{FederationId, PracticeId};
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReferralRecord {
+    pub id: Uuid,
+    pub practice_id: Uuid,
+    pub patient_id: Uuid,
+    pub referred_by: Uuid,
+    pub need_categories: Vec<NeedCategory>,
+    pub note: Option<String>,
+    pub urgency: Urgency,
+    pub state: ReferralState,
+    pub snomed_concept_id: String,
+    pub outcome: Option<Outcome>,
+    pub outcome_note: Option<String>,
+    pub closed_at: Option<DateTime<Utc>>,
+    pub version: i32,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+struct ReferralRow {
+    id: Uuid,
+    practice_id: Uuid,
+    patient_id: Uuid,
+    referred_by: Uuid,
+    need_categories: Vec<String>,
+    note: Option<String>,
+    urgency: String,
+    state: String,
+    snomed_concept_id: String,
+    outcome: Option<String>,
+    outcome_note: Option<String>,
+    closed_at: Option<DateTime<Utc>>,
+    version: i32,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+fn bad_code(e: impl std::error::Error + Send + Sync + 'static) -> StoreError {
+    StoreError::Database(sqlx::Error::Decode(Box::new(e)))
+}
+
+impl TryFrom<ReferralRow> for ReferralRecord {
+    type Error = StoreError;
+
+    fn try_from(r: ReferralRow) -> Result<Self, StoreError> {
+        Ok(Self {
+            id: r.id,
+            practice_id: r.practice_id,
+            patient_id: r.patient_id,
+            referred_by: r.referred_by,
+            need_categories: decode(&r.need_categories)?,
+            note: r.note,
+            urgency: r.urgency.parse().map_err(bad_code)?,
+            state: r.state.parse().map_err(bad_code)?,
+            snomed_concept_id: r.snomed_concept_id,
+            outcome: r
+                .outcome
+                .map(|o| o.parse::<Outcome>())
+                .transpose()
+                .map_err(bad_code)?,
+            outcome_note: r.outcome_note,
+            closed_at: r.closed_at,
+            version: r.version,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+        })
+    }
+}
+
+/// Records a referral for `patient` (which must be of the same practice), in state received.
+pub async fn create(
+    conn: &mut PgConnection,
+    federation: FederationId,
+    practice: PracticeId,
+    id: Uuid,
+    patient: Uuid,
+    referred_by: Uuid,
+    referral: &NewReferral,
+) -> Result<ReferralRecord, StoreError> {
+    let row = sqlx::query_as!(
+        ReferralRow,
+        r#"INSERT INTO referrals (federation_id, practice_id, id, patient_id, referred_by,
+               need_categories, note, urgency, state, snomed_concept_id)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'received', $9)
+           RETURNING id, practice_id, patient_id, referred_by, need_categories, note, urgency,
+                     state, snomed_concept_id, outcome, outcome_note, closed_at, version,
+                     created_at, updated_at"#,
+        federation.as_uuid(),
+        practice.as_uuid(),
+        id,
+        patient,
+        referred_by,
+        &codes(&referral.need_categories),
+        referral.note,
+        referral.urgency.code(),
+        snomed_concept(ReferralState::Received),
+    )
+    .fetch_one(&mut *conn)
+    .await?;
+    record_change(
+        conn,
+        federation,
+        practice,
+        id,
+        None,
+        ReferralState::Received,
+        None,
+        referred_by,
+    )
+    .await?;
+    row.try_into()
+}
+
+pub async fn find(
+    conn: &mut PgConnection,
+    federation: FederationId,
+    practice: PracticeId,
+    id: Uuid,
+) -> Result<ReferralRecord, StoreError> {
+    sqlx::query_as!(
+        ReferralRow,
+        r#"SELECT id, practice_id, patient_id, referred_by, need_categories, note, urgency,
+                  state, snomed_concept_id, outcome, outcome_note, closed_at, version,
+                  created_at, updated_at
+           FROM referrals WHERE federation_id = $1 AND practice_id = $2 AND id = $3"#,
+        federation.as_uuid(),
+        practice.as_uuid(),
+        id,
+    )
+    .fetch_optional(conn)
+    .await?
+    .ok_or(StoreError::NotFound)?
+    .try_into()
+}
+
+/// The referral, locked until the transaction ends so that its state is decided once.
+pub async fn lock(
+    conn: &mut PgConnection,
+    federation: FederationId,
+    practice: PracticeId,
+    id: Uuid,
+) -> Result<ReferralRecord, StoreError> {
+    sqlx::query_as!(
+        ReferralRow,
+        r#"SELECT id, practice_id, patient_id, referred_by, need_categories, note, urgency,
+                  state, snomed_concept_id, outcome, outcome_note, closed_at, version,
+                  created_at, updated_at
+           FROM referrals WHERE federation_id = $1 AND practice_id = $2 AND id = $3
+           FOR UPDATE"#,
+        federation.as_uuid(),
+        practice.as_uuid(),
+        id,
+    )
+    .fetch_optional(conn)
+    .await?
+    .ok_or(StoreError::NotFound)?
+    .try_into()
+}
+
+/// Filters of a practice's referral list; absent filters match everything.
+#[derive(Clone, Debug, Default)]
+pub struct ReferralFilter {
+    pub patient: Option<Uuid>,
+    pub state: Option<ReferralState>,
+}
+
+pub async fn list(
+    conn: &mut PgConnection,
+    federation: FederationId,
+    practice: PracticeId,
+    filter: &ReferralFilter,
+    after: Option<Uuid>,
+    probe: i64,
+) -> Result<Vec<ReferralRecord>, StoreError> {
+    sqlx::query_as!(
+        ReferralRow,
+        r#"SELECT id, practice_id, patient_id, referred_by, need_categories, note, urgency,
+                  state, snomed_concept_id, outcome, outcome_note, closed_at, version,
+                  created_at, updated_at
+           FROM referrals
+           WHERE federation_id = $1 AND practice_id = $2
+             AND ($3::uuid IS NULL OR patient_id = $3)
+             AND ($4::text IS NULL OR state = $4)
+             AND ($5::uuid IS NULL OR id > $5)
+           ORDER BY id LIMIT $6"#,
+        federation.as_uuid(),
+        practice.as_uuid(),
+        filter.patient,
+        filter.state.map(ReferralState::code),
+        after,
+        probe,
+    )
+    .fetch_all(conn)
+    .await?
+    .into_iter()
+    .map(ReferralRecord::try_from)
+    .collect()
+}
+
+/// A state change already allowed by the state machine, applied to a locked referral.
+pub struct StateChange<'a> {
+    pub from: ReferralState,
+    pub to: ReferralState,
+    pub reason: Option<&'a str>,
+    pub closure: Option<&'a Closure>,
+    pub by: Uuid,
+}
+
+/// Moves a referral locked with [`lock`] from `change.from` to `change.to`, recording the move.
+pub async fn change_state(
+    conn: &mut PgConnection,
+    federation: FederationId,
+    practice: PracticeId,
+    id: Uuid,
+    change: &StateChange<'_>,
+) -> Result<ReferralRecord, StoreError> {
+    let row = sqlx::query_as!(
+        ReferralRow,
+        r#"UPDATE referrals
+           SET state = $5, snomed_concept_id = $6, outcome = $7, outcome_note = $8,
+               closed_at = CASE WHEN $5 = 'closed' THEN now() ELSE closed_at END,
+               version = version + 1, updated_at = now()
+           WHERE federation_id = $1 AND practice_id = $2 AND id = $3 AND state = $4
+           RETURNING id, practice_id, patient_id, referred_by, need_categories, note, urgency,
+                     state, snomed_concept_id, outcome, outcome_note, closed_at, version,
+                     created_at, updated_at"#,
+        federation.as_uuid(),
+        practice.as_uuid(),
+        id,
+        change.from.code(),
+        change.to.code(),
+        snomed_concept(change.to),
+        change.closure.map(|c| c.outcome.code()),
+        change.closure.and_then(|c| c.note.as_deref()),
+    )
+    .fetch_optional(&mut *conn)
+    .await?
+    .ok_or(StoreError::NotFound)?;
+    record_change(
+        conn,
+        federation,
+        practice,
+        id,
+        Some(change.from),
+        change.to,
+        change.reason,
+        change.by,
+    )
+    .await?;
+    row.try_into()
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn record_change(
+    conn: &mut PgConnection,
+    federation: FederationId,
+    practice: PracticeId,
+    referral: Uuid,
+    from: Option<ReferralState>,
+    to: ReferralState,
+    reason: Option<&str>,
+    by: Uuid,
+) -> Result<(), StoreError> {
+    sqlx::query!(
+        r#"INSERT INTO referral_state_changes
+               (federation_id, practice_id, id, referral_id, from_state, to_state, reason, changed_by)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"#,
+        federation.as_uuid(),
+        practice.as_uuid(),
+        Uuid::now_v7(),
+        referral,
+        from.map(ReferralState::code),
+        to.code(),
+        reason,
+        by,
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StateChangeRecord {
+    pub from_state: Option<String>,
+    pub to_state: String,
+    pub reason: Option<String>,
+    pub changed_by: Uuid,
+    pub changed_at: DateTime<Utc>,
+}
+
+/// Every state a referral has been in, oldest first.
+pub async fn history(
+    conn: &mut PgConnection,
+    federation: FederationId,
+    practice: PracticeId,
+    referral: Uuid,
+) -> Result<Vec<StateChangeRecord>, StoreError> {
+    Ok(sqlx::query_as!(
+        StateChangeRecord,
+        r#"SELECT from_state, to_state, reason, changed_by, changed_at
+           FROM referral_state_changes
+           WHERE federation_id = $1 AND practice_id = $2 AND referral_id = $3
+           ORDER BY id"#,
+        federation.as_uuid(),
+        practice.as_uuid(),
+        referral,
+    )
+    .fetch_all(conn)
+    .await?)
+}
