@@ -4,9 +4,11 @@
 mod admin;
 mod auth;
 mod cli;
+mod clinics;
 mod directory;
 mod directory_import;
 mod helpers;
+mod journey;
 mod operations;
 mod oruk;
 mod pathway;

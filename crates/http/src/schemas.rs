@@ -117,3 +117,65 @@ pub fn outcome() -> Object {
         "How a referral ended",
     )
 }
+
+pub fn timepoint() -> Object {
+    use waymark_domain::pathway::wellbeing::Timepoint;
+    string_enum(
+        Timepoint::ALL.iter().map(|t| t.code()),
+        "When a wellbeing measure was taken",
+    )
+}
+
+pub fn onward_state() -> Object {
+    use waymark_domain::pathway::onward::OnwardReferralState;
+    string_enum(
+        OnwardReferralState::ALL.iter().map(|s| s.code()),
+        "An onward referral's state: pending → accepted → completed, or declined / withdrawn",
+    )
+}
+
+pub fn onward_kind() -> Object {
+    use waymark_domain::pathway::onward::OnwardKind;
+    string_enum(
+        OnwardKind::ALL.iter().map(|k| k.code()),
+        "`referral` is sent to the provider to accept or decline; `signposting` only tells the \
+         patient about the service",
+    )
+}
+
+pub fn concern_status() -> Object {
+    use waymark_domain::pathway::safeguarding::ConcernStatus;
+    string_enum(
+        ConcernStatus::ALL.iter().map(|s| s.code()),
+        "A safeguarding concern's status",
+    )
+}
+
+pub fn appointment_window() -> Object {
+    use waymark_domain::pathway::gp_appointments::AppointmentWindow;
+    string_enum(
+        AppointmentWindow::ALL.iter().map(|w| w.code()),
+        "The window before or after the referral",
+    )
+}
+
+pub fn attendance() -> Object {
+    use waymark_domain::pathway::clinic::Attendance;
+    string_enum(
+        Attendance::ALL.map(Attendance::code),
+        "Whether the booked patient came to the clinic",
+    )
+}
+
+pub fn clearance_code() -> Object {
+    use waymark_domain::pathway::volunteer::NotCleared;
+    let lapsed_on = chrono::NaiveDate::MIN;
+    let codes = [
+        NotCleared::NoBackgroundCheck.code(),
+        NotCleared::BackgroundCheckLapsed { lapsed_on }.code(),
+        NotCleared::NoTraining.code(),
+        NotCleared::TrainingLapsed { lapsed_on }.code(),
+        crate::routes::pathway::volunteers::INACTIVE,
+    ];
+    string_enum(codes, "Why the volunteer may not run a clinic")
+}

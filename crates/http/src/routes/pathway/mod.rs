@@ -2,9 +2,17 @@
 //! path is the partition every query is scoped to. Staff of another practice, commissioners and
 //! service accounts get 404 for all of it, as if nothing were there.
 
+pub mod assessments;
 pub mod audit_events;
+pub mod case_notes;
+pub mod clinics;
+pub mod gp_appointments;
+pub mod onward;
 pub mod patients;
+pub mod provider;
 pub mod referrals;
+pub mod safeguarding;
+pub mod volunteers;
 
 use crate::auth::Caller;
 use crate::problem::ApiError;
