@@ -38,6 +38,8 @@ pub struct Seeded {
     practices: Vec<SeededPractice>,
     /// How many services the demo directory holds.
     directory_services: usize,
+    /// How many demo referrals were made at the first practice (0 when they existed already).
+    referrals_seeded: usize,
     users: Vec<SeededUser>,
     password: &'static str,
     service_account: SeededServiceAccount,
@@ -197,6 +199,23 @@ pub async fn seed_demo(settings: &Settings) -> anyhow::Result<Seeded> {
         });
     }
 
+    let user_id = |role: Role| {
+        seeded_users
+            .iter()
+            .find(|u| u.role == role)
+            .map(|u| u.id)
+            .expect("every role is seeded")
+    };
+    let staff = crate::seed_pathway::Staff {
+        clinician: user_id(Role::Clinician),
+        volunteer: user_id(Role::Volunteer),
+        provider: user_id(Role::Provider),
+    };
+    let mut tx =
+        waymark_persistence::begin(pool, TenantScope::practice(federation_id, rosebery)).await?;
+    let referrals = crate::seed_pathway::seed(&mut tx, federation_id, rosebery, &staff).await?;
+    commit(tx).await?;
+
     let scopes = ServiceScope::ALL.to_vec();
     let mut tx = waymark_persistence::begin(pool, TenantScope::federation(federation_id)).await?;
     let existing = service_accounts::list(&mut tx, federation_id, None, 1000).await?;
@@ -229,6 +248,7 @@ pub async fn seed_demo(settings: &Settings) -> anyhow::Result<Seeded> {
         },
         practices: seeded_practices,
         directory_services: services,
+        referrals_seeded: referrals,
         users: seeded_users,
         password: DEMO_PASSWORD,
         service_account: SeededServiceAccount {
