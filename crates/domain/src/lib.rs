@@ -8,6 +8,7 @@ pub mod directory;
 pub mod etag;
 pub mod federation;
 pub mod ids;
+pub mod ledger;
 pub mod login_throttle;
 pub mod pagination;
 pub mod pathway;

@@ -1,0 +1,25 @@
+//! The federation's payment ledger: double-entry and append-only, in integer pence.
+//!
+//! Accounts: the commissioner (where funding comes from), the programme fund, one payable account
+//! per provider organisation, and paid out. Money moves only in transfers whose entries balance:
+//! a funding top-up (commissioner → fund), a charge approval (fund → provider payable), a
+//! reversal of an unpaid approval (provider payable → fund) and a payment (provider payable →
+//! paid out). An account's balance is its credits less its debits, so the balances of all
+//! accounts always sum to zero. The model follows TigerBeetle's: transfers are immutable, a
+//! retried request finds the transfer it made, corrections are new transfers, and an account can
+//! refuse debits beyond its credits (the fund, unless the federation allows an overdraft).
+
+pub mod access;
+pub mod account;
+pub mod charge;
+pub mod money;
+pub mod tariff;
+pub mod transfer;
+
+#[cfg(test)]
+mod model;
+
+pub use account::AccountKind;
+pub use charge::ChargeStatus;
+pub use money::Pence;
+pub use transfer::{Entry, Side, Transfer, TransferKind};
