@@ -5,6 +5,7 @@
 mod cli_token;
 mod seed;
 mod seed_directory;
+mod seed_ledger;
 mod seed_pathway;
 mod telemetry;
 

@@ -213,8 +213,34 @@ pub async fn seed_demo(settings: &Settings) -> anyhow::Result<Seeded> {
     };
     let mut tx =
         waymark_persistence::begin(pool, TenantScope::practice(federation_id, rosebery)).await?;
-    let referrals = crate::seed_pathway::seed(&mut tx, federation_id, rosebery, &staff).await?;
+    let pathway = crate::seed_pathway::seed(&mut tx, federation_id, rosebery, &staff).await?;
     commit(tx).await?;
+    {
+        let admin = seeded_users
+            .iter()
+            .find(|u| u.role == Role::FederationAdmin)
+            .map(|u| u.id)
+            .expect("the federation administrator is seeded");
+        let administration = waymark_domain::Principal {
+            kind: waymark_domain::PrincipalKind::User,
+            subject: admin,
+            federation_id: Some(federation_id),
+            practice_id: None,
+            organisation_id: None,
+            roles: vec![Role::FederationAdmin],
+            scopes: vec![],
+        };
+        let mut tx = waymark_persistence::begin(pool, TenantScope::of(&administration)).await?;
+        crate::seed_ledger::seed(
+            &mut tx,
+            federation_id,
+            rosebery,
+            pathway.activity.as_ref(),
+            admin,
+        )
+        .await?;
+        commit(tx).await?;
+    }
 
     let scopes = ServiceScope::ALL.to_vec();
     let mut tx = waymark_persistence::begin(pool, TenantScope::federation(federation_id)).await?;
@@ -248,7 +274,7 @@ pub async fn seed_demo(settings: &Settings) -> anyhow::Result<Seeded> {
         },
         practices: seeded_practices,
         directory_services: services,
-        referrals_seeded: referrals,
+        referrals_seeded: pathway.referrals,
         users: seeded_users,
         password: DEMO_PASSWORD,
         service_account: SeededServiceAccount {

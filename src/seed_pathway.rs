@@ -39,19 +39,28 @@ fn invalid(e: impl std::fmt::Debug) -> anyhow::Error {
     anyhow::anyhow!("demo data is invalid: {e:?}")
 }
 
-/// Seeds the demo pathway unless the practice already has patients; answers how many
-/// referrals it made.
+/// What the demo pathway made.
+pub struct SeededPathway {
+    pub referrals: usize,
+    /// The activity the demo provider delivered, for the ledger to charge.
+    pub activity: Option<onward::ActivityRecord>,
+}
+
+/// Seeds the demo pathway unless the practice already has patients.
 pub async fn seed(
     tx: &mut Tx,
     federation: FederationId,
     practice: PracticeId,
     staff: &Staff,
-) -> anyhow::Result<usize> {
+) -> anyhow::Result<SeededPathway> {
     if !patients::list(tx, federation, practice, None, None, 1)
         .await?
         .is_empty()
     {
-        return Ok(0);
+        return Ok(SeededPathway {
+            referrals: 0,
+            activity: None,
+        });
     }
     let today = Utc::now().date_naive();
 
@@ -315,10 +324,11 @@ pub async fn seed(
         today,
     )
     .map_err(invalid)?;
-    onward::record_activity(
+    let delivered = onward::record_activity(
         tx,
         federation,
         practice,
+        Uuid::now_v7(),
         &walking,
         &activity,
         staff.provider,
@@ -336,5 +346,8 @@ pub async fn seed(
         },
     )
     .await?;
-    Ok(made.len())
+    Ok(SeededPathway {
+        referrals: made.len(),
+        activity: Some(delivered),
+    })
 }

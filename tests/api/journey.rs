@@ -83,6 +83,17 @@ async fn provider_service(
         201,
     )
     .await;
+    json_of(
+        post(
+            app,
+            &admin,
+            "/v1/ledger/tariffs",
+            json!({"service_id": service["id"], "activity_type": "session_attended", "unit_price_pence": 1500, "effective_from": (Utc::now() - Duration::days(400)).date_naive()}),
+        )
+        .await,
+        201,
+    )
+    .await;
     let provider = app.token(&Principal {
         kind: PrincipalKind::User,
         subject: Uuid::now_v7(),

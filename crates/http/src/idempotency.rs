@@ -59,3 +59,90 @@ pub fn key_reused() -> ApiError {
             .into(),
     }
 }
+
+/// A money-moving request: its `Idempotency-Key` is required, and the first response to it is
+/// kept and given again to every retry.
+pub struct MoneyRequest {
+    key: String,
+    operation: &'static str,
+    hash: String,
+    principal: uuid::Uuid,
+    federation: waymark_domain::FederationId,
+}
+
+impl MoneyRequest {
+    pub fn new(
+        key: IdempotencyKey,
+        operation: &'static str,
+        path: &str,
+        body: &impl Serialize,
+        principal: uuid::Uuid,
+        federation: waymark_domain::FederationId,
+    ) -> Result<Self, ApiError> {
+        let key = key.0.ok_or_else(|| {
+            ApiError::bad_request(
+                "idempotency_key_required",
+                "requests that move money need an Idempotency-Key header (e.g. a new UUID), so \
+                 that a retry cannot pay twice",
+            )
+        })?;
+        Ok(Self {
+            key,
+            operation,
+            hash: request_hash(path, body)?,
+            principal,
+            federation,
+        })
+    }
+
+    /// Claims the key in `tx`. `Some(response)` is the first response to the same request,
+    /// to answer with as it is; a concurrent retry waits here until the first one has finished.
+    pub async fn claim(
+        &self,
+        tx: &mut waymark_persistence::Tx,
+    ) -> Result<Option<actix_web::HttpResponse>, ApiError> {
+        use waymark_persistence::idempotency::{claim, Claim, IdempotentRequest};
+        let request = IdempotentRequest {
+            principal: self.principal,
+            key: &self.key,
+            operation: self.operation,
+            request_hash: &self.hash,
+        };
+        match claim(tx, self.federation, &request, None, uuid::Uuid::now_v7()).await? {
+            Claim::Fresh => Ok(None),
+            Claim::Replay {
+                response: Some((status, body)),
+                ..
+            } => Ok(Some(
+                actix_web::HttpResponse::build(
+                    actix_web::http::StatusCode::from_u16(status)
+                        .unwrap_or(actix_web::http::StatusCode::OK),
+                )
+                .insert_header(("Idempotent-Replayed", "true"))
+                .json(body),
+            )),
+            // A claim without a kept response belongs to a request that is not about money.
+            Claim::Replay { response: None, .. } | Claim::Mismatch => Err(key_reused()),
+        }
+    }
+
+    /// Keeps `body` as the response to this request and builds it.
+    pub async fn respond(
+        &self,
+        tx: &mut waymark_persistence::Tx,
+        status: actix_web::http::StatusCode,
+        body: &impl Serialize,
+    ) -> Result<actix_web::HttpResponse, ApiError> {
+        let body = serde_json::to_value(body).map_err(ApiError::internal)?;
+        waymark_persistence::idempotency::complete(
+            tx,
+            self.federation,
+            self.principal,
+            &self.key,
+            status.as_u16(),
+            &body,
+        )
+        .await?;
+        Ok(actix_web::HttpResponse::build(status).json(body))
+    }
+}

@@ -36,6 +36,9 @@ pub struct Problem {
     /// The fields that failed validation, when that is the problem.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<ProblemField>,
+    /// For `insufficient_funds`: how many pence the fund is short of the posting.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shortfall_pence: Option<i64>,
 }
 
 /// One invalid field of a request.
@@ -78,6 +81,12 @@ pub enum ApiError {
     MethodNotAllowed { allowed: String },
     #[error("{detail}")]
     Conflict { code: &'static str, detail: String },
+    /// A posting the fund cannot pay, with the shortfall in pence.
+    #[error("{detail}")]
+    InsufficientFunds {
+        detail: String,
+        shortfall_pence: i64,
+    },
     #[error("the resource has changed since you read it; its current ETag is {current_etag}")]
     PreconditionFailed { current_etag: String },
     #[error("this update needs an If-Match header with the ETag from your last read")]
@@ -134,6 +143,7 @@ impl ApiError {
             ApiError::NotFound => "not_found",
             ApiError::MethodNotAllowed { .. } => "method_not_allowed",
             ApiError::Conflict { code, .. } => code,
+            ApiError::InsufficientFunds { .. } => "insufficient_funds",
             ApiError::PreconditionFailed { .. } => "etag_mismatch",
             ApiError::PreconditionRequired => "if_match_required",
             ApiError::PayloadTooLarge { .. } => "payload_too_large",
@@ -155,7 +165,7 @@ impl ApiError {
             ApiError::Forbidden(_) => "Forbidden",
             ApiError::NotFound => "Not found",
             ApiError::MethodNotAllowed { .. } => "Method not allowed",
-            ApiError::Conflict { .. } => "Conflict",
+            ApiError::Conflict { .. } | ApiError::InsufficientFunds { .. } => "Conflict",
             ApiError::PreconditionFailed { .. } => "Precondition failed",
             ApiError::PreconditionRequired => "Precondition required",
             ApiError::PayloadTooLarge { .. } => "Payload too large",
@@ -214,6 +224,12 @@ impl ApiError {
             code: code.to_owned(),
             detail: self.detail(),
             errors,
+            shortfall_pence: match self {
+                ApiError::InsufficientFunds {
+                    shortfall_pence, ..
+                } => Some(*shortfall_pence),
+                _ => None,
+            },
         }
     }
 }
@@ -226,7 +242,7 @@ impl ResponseError for ApiError {
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
-            ApiError::Conflict { .. } => StatusCode::CONFLICT,
+            ApiError::Conflict { .. } | ApiError::InsufficientFunds { .. } => StatusCode::CONFLICT,
             ApiError::PreconditionFailed { .. } => StatusCode::PRECONDITION_FAILED,
             ApiError::PreconditionRequired => StatusCode::PRECONDITION_REQUIRED,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,

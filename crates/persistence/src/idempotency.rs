@@ -24,8 +24,12 @@ pub enum Claim {
     /// The key is new: it now names `resource`, which the caller must create in this
     /// transaction.
     Fresh,
-    /// The key was used before for this same request: this is the resource it made.
-    Replay { resource: Uuid },
+    /// The key was used before for this same request: this is the resource it made, and the
+    /// response it was answered with, when one was kept.
+    Replay {
+        resource: Uuid,
+        response: Option<(u16, serde_json::Value)>,
+    },
     /// The key was used before for a different request.
     Mismatch,
 }
@@ -59,7 +63,8 @@ pub async fn claim(
         return Ok(Claim::Fresh);
     }
     let first = sqlx::query!(
-        r#"SELECT operation, request_hash, resource_id FROM idempotency_keys
+        r#"SELECT operation, request_hash, resource_id, response_status, response_body
+           FROM idempotency_keys
            WHERE federation_id = $1 AND principal_id = $2 AND key = $3"#,
         federation.as_uuid(),
         request.principal,
@@ -70,8 +75,35 @@ pub async fn claim(
     if first.operation == request.operation && first.request_hash == request.request_hash {
         Ok(Claim::Replay {
             resource: first.resource_id,
+            response: first
+                .response_status
+                .zip(first.response_body)
+                .map(|(status, body)| (u16::try_from(status).unwrap_or(200), body)),
         })
     } else {
         Ok(Claim::Mismatch)
     }
+}
+
+/// Keeps the response a claimed key was answered with, so a retry gets the same one.
+pub async fn complete(
+    conn: &mut PgConnection,
+    federation: FederationId,
+    principal: Uuid,
+    key: &str,
+    status: u16,
+    body: &serde_json::Value,
+) -> Result<(), StoreError> {
+    sqlx::query!(
+        r#"UPDATE idempotency_keys SET response_status = $4, response_body = $5
+           WHERE federation_id = $1 AND principal_id = $2 AND key = $3"#,
+        federation.as_uuid(),
+        principal,
+        key,
+        i16::try_from(status).unwrap_or(200),
+        body,
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
 }

@@ -13,6 +13,7 @@ pub mod error;
 pub mod federations;
 pub mod health;
 pub mod idempotency;
+pub mod ledger;
 pub mod pathway;
 pub mod pool;
 pub mod practices;

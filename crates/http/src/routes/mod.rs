@@ -4,6 +4,7 @@ pub mod directory;
 pub mod fallback;
 pub mod federations;
 pub mod health;
+pub mod ledger;
 pub mod me;
 pub mod oruk;
 pub mod pathway;
@@ -106,7 +107,28 @@ pub fn configure(cfg: &mut ServiceConfig) {
                 .service(pathway::gp_appointments::put_count)
                 .service(pathway::gp_appointments::list_counts)
                 .service(pathway::gp_appointments::import_counts)
-                .service(pathway::audit_events::list_audit_events),
+                .service(pathway::audit_events::list_audit_events)
+                .service(ledger::funding::get_settings)
+                .service(ledger::funding::update_settings)
+                .service(ledger::funding::list_accounts)
+                .service(ledger::funding::top_up)
+                .service(ledger::funding::list_transfers)
+                .service(ledger::funding::reconciliation)
+                .service(ledger::tariffs::create_tariff)
+                .service(ledger::tariffs::list_tariffs)
+                .service(ledger::tariffs::get_tariff)
+                .service(ledger::tariffs::end_tariff)
+                .service(ledger::charges::decide_charges)
+                .service(ledger::charges::decide_charge)
+                .service(ledger::charges::reverse_charge)
+                .service(ledger::charges::list_charges)
+                .service(ledger::charges::get_charge)
+                .service(ledger::payment_runs::create_payment_run)
+                .service(ledger::payment_runs::list_payment_runs)
+                .service(ledger::payment_runs::get_payment_run)
+                .service(ledger::payment_runs::list_remittances)
+                .service(ledger::payment_runs::get_remittance)
+                .service(ledger::statements::get_statement),
         );
 }
 

@@ -373,6 +373,7 @@ pub async fn record_activity(
     conn: &mut PgConnection,
     federation: FederationId,
     practice: PracticeId,
+    id: Uuid,
     onward: &OnwardRecord,
     activity: &NewActivity,
     by: Uuid,
@@ -387,7 +388,7 @@ pub async fn record_activity(
                      activity_type, delivered_on, quantity, note, recorded_by, recorded_at"#,
         federation.as_uuid(),
         practice.as_uuid(),
-        Uuid::now_v7(),
+        id,
         onward.id,
         onward.organisation_id,
         onward.service_id,
@@ -420,4 +421,24 @@ pub async fn activities(
     )
     .fetch_all(conn)
     .await?)
+}
+
+pub async fn find_activity(
+    conn: &mut PgConnection,
+    federation: FederationId,
+    practice: PracticeId,
+    id: Uuid,
+) -> Result<ActivityRecord, StoreError> {
+    sqlx::query_as!(
+        ActivityRecord,
+        r#"SELECT id, practice_id, onward_referral_id, organisation_id, service_id,
+                  activity_type, delivered_on, quantity, note, recorded_by, recorded_at
+           FROM activities WHERE federation_id = $1 AND practice_id = $2 AND id = $3"#,
+        federation.as_uuid(),
+        practice.as_uuid(),
+        id,
+    )
+    .fetch_optional(conn)
+    .await?
+    .ok_or(StoreError::NotFound)
 }

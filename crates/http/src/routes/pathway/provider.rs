@@ -4,6 +4,7 @@
 //! ledger pays for) and raises safeguarding concerns with the practice.
 
 use crate::auth::Caller;
+use crate::idempotency::{key_reused, request_hash, IdempotencyKey};
 use crate::json_body::JsonBody;
 use crate::pagination::{Page, PageRequest};
 use crate::problem::ApiError;
@@ -14,11 +15,15 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
+use waymark_domain::ledger::Pence;
 use waymark_domain::pathway::access::may_act_as_provider;
 use waymark_domain::pathway::onward::{decline_reason, NewActivity, OnwardReferralState};
 use waymark_domain::pathway::safeguarding::{ConcernStatus, NewConcern};
 use waymark_domain::{FederationId, OrganisationId, PracticeId, ValidationErrors};
 use waymark_persistence::audit::{self, Access, Action};
+use waymark_persistence::idempotency::{self, Claim, IdempotentRequest};
+use waymark_persistence::ledger::charges::{self, NewCharge};
+use waymark_persistence::ledger::tariffs;
 use waymark_persistence::pathway::onward::{self, ActivityRecord, ProviderOnwardRecord};
 use waymark_persistence::pathway::safeguarding::{self, Raiser};
 use waymark_persistence::{commit, TenantScope, Tx};
@@ -95,7 +100,7 @@ pub struct ProviderTransitionBody {
     pub reason: Option<String>,
 }
 
-#[derive(Deserialize, ToSchema)]
+#[derive(Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewActivityBody {
     /// What was delivered, as a code the federation's tariffs price, e.g. `session_attended`.
@@ -345,16 +350,22 @@ pub async fn provider_transition(
     Ok(HttpResponse::Ok().json(ProviderOnwardReferral::from(record)))
 }
 
-/// Records an activity delivered under an accepted onward referral (providers): the payment
-/// ledger prices it by the service's tariff.
+/// Records an activity delivered under an accepted onward referral (providers). It is priced
+/// by the service's tariff in force on the day it was delivered, and a pending charge for it
+/// goes to the federation's ledger. With an `Idempotency-Key`, a retry returns the activity the
+/// first request recorded and records (and charges) nothing more.
 #[utoipa::path(
     tag = "provider",
     security(("bearer" = [])),
-    params(("onward_referral_id" = Uuid, Path, description = "The onward referral")),
+    params(
+        ("onward_referral_id" = Uuid, Path, description = "The onward referral"),
+        ("Idempotency-Key" = Option<String>, Header, description = "Your name for this request, e.g. a new UUID"),
+    ),
     request_body = NewActivityBody,
     responses(
-        (status = 201, description = "Recorded", body = Activity),
+        (status = 201, description = "Recorded and charged", body = Activity),
         (status = 409, description = "The onward referral has not been accepted (`onward_referral_not_accepted`)"),
+        (status = 422, description = "Invalid fields, or no tariff in force for the activity on that day (`no_tariff`)"),
     )
 )]
 #[post("/provider/onward-referrals/{onward_referral_id}/activities")]
@@ -363,10 +374,12 @@ pub async fn record_activity(
     caller: Caller,
     req: HttpRequest,
     path: web::Path<Uuid>,
+    key: IdempotencyKey,
     body: JsonBody<NewActivityBody>,
 ) -> Result<HttpResponse, ApiError> {
     let who = provider(&caller)?;
     let id = path.into_inner();
+    let hash = request_hash(req.path(), &body.0)?;
     let b = body.0;
     let activity = NewActivity::parse(
         &b.activity_type,
@@ -376,9 +389,36 @@ pub async fn record_activity(
         Utc::now().date_naive(),
     )?;
     let actor = actor(&caller, &req);
+    let activity_id = Uuid::now_v7();
     let mut tx = state.begin(TenantScope::of(&caller)).await?;
     let (practice, current) =
         onward::provider_lock(&mut tx, who.federation, who.organisation, id).await?;
+    if let Some(key) = key.0.as_deref() {
+        let request = IdempotentRequest {
+            principal: caller.subject,
+            key,
+            operation: "record_activity",
+            request_hash: &hash,
+        };
+        match idempotency::claim(
+            &mut tx,
+            who.federation,
+            &request,
+            Some(practice.as_uuid()),
+            activity_id,
+        )
+        .await?
+        {
+            Claim::Fresh => {}
+            Claim::Replay { resource, .. } => {
+                let first =
+                    onward::find_activity(&mut tx, who.federation, practice, resource).await?;
+                commit(tx).await?;
+                return Ok(HttpResponse::Created().json(Activity::from(first)));
+            }
+            Claim::Mismatch => return Err(key_reused()),
+        }
+    }
     if !matches!(
         current,
         OnwardReferralState::Accepted | OnwardReferralState::Completed
@@ -391,13 +431,47 @@ pub async fn record_activity(
         });
     }
     let onward = onward::provider_find(&mut tx, who.federation, who.organisation, id).await?;
+    let tariff = tariffs::in_force(
+        &mut tx,
+        who.federation,
+        onward.onward.service_id,
+        activity.activity_type.as_str(),
+        activity.delivered_on,
+    )
+    .await?
+    .ok_or_else(|| ApiError::Unprocessable {
+        code: "no_tariff",
+        detail: format!(
+            "{} has no tariff for `{}` in force on {}; ask the federation to set one",
+            onward.onward.service_name,
+            activity.activity_type.as_str(),
+            activity.delivered_on
+        ),
+    })?;
     let record = onward::record_activity(
         &mut tx,
         who.federation,
         practice,
+        activity_id,
         &onward.onward,
         &activity,
         caller.subject,
+    )
+    .await?;
+    charges::create(
+        &mut tx,
+        who.federation,
+        &NewCharge {
+            practice,
+            activity: record.id,
+            organisation: onward.onward.organisation_id,
+            service: onward.onward.service_id,
+            tariff: tariff.id,
+            activity_type: record.activity_type.clone(),
+            delivered_on: record.delivered_on,
+            quantity: activity.quantity,
+            unit: Pence(tariff.unit_pence),
+        },
     )
     .await?;
     audit::record(

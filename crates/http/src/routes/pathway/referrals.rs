@@ -239,7 +239,7 @@ pub async fn create_referral(
         };
         match idempotency::claim(&mut tx, p.federation, &request, Some(practice), id).await? {
             Claim::Fresh => {}
-            Claim::Replay { resource } => {
+            Claim::Replay { resource, .. } => {
                 let first = read_referral(&mut tx, p, &actor, resource).await?;
                 commit(tx).await?;
                 return Ok(created(p, first));

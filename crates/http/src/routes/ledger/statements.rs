@@ -1,0 +1,190 @@
+//! Provider statements for a period, as JSON or CSV.
+
+use super::view;
+use crate::auth::Caller;
+use crate::problem::ApiError;
+use crate::state::AppState;
+use actix_web::http::header;
+use actix_web::{get, web, HttpRequest, HttpResponse};
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+use waymark_domain::OrganisationId;
+use waymark_persistence::ledger::statements::{self, StatementLine};
+use waymark_persistence::{end_read, TenantScope};
+
+#[derive(Serialize, ToSchema)]
+pub struct StatementEntry {
+    pub transfer_id: Uuid,
+    /// `charge_approval`, `charge_reversal` or `payment`.
+    pub kind: String,
+    pub posted_at: DateTime<Utc>,
+    /// Positive when the provider is owed more, negative when paid or reversed.
+    pub amount_pence: i64,
+    pub charge_id: Option<Uuid>,
+    pub service_name: Option<String>,
+    pub activity_type: Option<String>,
+    pub delivered_on: Option<NaiveDate>,
+    pub quantity: Option<i32>,
+    pub unit_pence: Option<i64>,
+    pub payment_run_id: Option<Uuid>,
+}
+
+impl From<StatementLine> for StatementEntry {
+    fn from(l: StatementLine) -> Self {
+        Self {
+            transfer_id: l.transfer_id,
+            kind: l.kind,
+            posted_at: l.posted_at,
+            amount_pence: l.amount_pence,
+            charge_id: l.charge_id,
+            service_name: l.service_name,
+            activity_type: l.activity_type,
+            delivered_on: l.delivered_on,
+            quantity: l.quantity,
+            unit_pence: l.unit_pence,
+            payment_run_id: l.payment_run_id,
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ProviderStatement {
+    pub organisation_id: Uuid,
+    pub from: NaiveDate,
+    pub to: NaiveDate,
+    #[schema(example = "GBP")]
+    pub currency: &'static str,
+    /// What the federation owed the provider at the start of `from`.
+    pub opening_balance_pence: i64,
+    pub entries: Vec<StatementEntry>,
+    /// What it owed at the end of `to`.
+    pub closing_balance_pence: i64,
+}
+
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct StatementQuery {
+    /// The first day (UTC).
+    pub from: NaiveDate,
+    /// The last day (UTC), included; at most 366 days after `from`.
+    pub to: NaiveDate,
+    /// `json` (the default) or `csv`; `Accept: text/csv` also asks for CSV.
+    pub format: Option<String>,
+}
+
+fn csv_field(value: &str) -> String {
+    if value.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", value.replace('"', "\"\""))
+    } else {
+        value.to_owned()
+    }
+}
+
+fn to_csv(statement: &ProviderStatement) -> String {
+    let mut out = String::from(
+        "posted_at,kind,amount_pence,charge_id,service_name,activity_type,delivered_on,quantity,unit_pence,payment_run_id,transfer_id\n",
+    );
+    out.push_str(&format!(
+        "{},opening_balance,{},,,,,,,,\n",
+        statement.from, statement.opening_balance_pence
+    ));
+    let text = |v: Option<String>| v.map(|s| csv_field(&s)).unwrap_or_default();
+    for e in &statement.entries {
+        out.push_str(&format!(
+            "{},{},{},{},{},{},{},{},{},{},{}\n",
+            e.posted_at.to_rfc3339(),
+            e.kind,
+            e.amount_pence,
+            text(e.charge_id.map(|i| i.to_string())),
+            text(e.service_name.clone()),
+            text(e.activity_type.clone()),
+            text(e.delivered_on.map(|d| d.to_string())),
+            text(e.quantity.map(|q| q.to_string())),
+            text(e.unit_pence.map(|u| u.to_string())),
+            text(e.payment_run_id.map(|i| i.to_string())),
+            e.transfer_id,
+        ));
+    }
+    out.push_str(&format!(
+        "{},closing_balance,{},,,,,,,,\n",
+        statement.to, statement.closing_balance_pence
+    ));
+    out
+}
+
+/// A provider's statement for a period: opening balance, every approval, reversal and payment,
+/// closing balance. Providers see only their own; administrators any provider's.
+#[utoipa::path(
+    tag = "ledger",
+    security(("bearer" = [])),
+    params(("organisation_id" = Uuid, Path, description = "The provider organisation"), StatementQuery),
+    responses((status = 200, description = "The statement, as JSON, or as CSV (one row per entry between opening and closing balance rows) with `format=csv` or `Accept: text/csv`", content(
+        (ProviderStatement = "application/json"),
+        (String = "text/csv"),
+    )))
+)]
+#[get("/ledger/statements/{organisation_id}")]
+pub async fn get_statement(
+    state: web::Data<AppState>,
+    caller: Caller,
+    req: HttpRequest,
+    path: web::Path<Uuid>,
+    query: web::Query<StatementQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let (federation, view) = view(&caller)?;
+    let organisation = path.into_inner();
+    if !view.sees(OrganisationId::from(organisation)) {
+        return Err(ApiError::NotFound);
+    }
+    if query.to < query.from || (query.to - query.from).num_days() > 366 {
+        return Err(ApiError::bad_request(
+            "invalid_query_parameter",
+            "`to` must be on or after `from`, and at most 366 days later",
+        ));
+    }
+    let csv = match query.format.as_deref() {
+        Some("csv") => true,
+        Some("json") => false,
+        Some(other) => {
+            return Err(ApiError::bad_request(
+                "invalid_query_parameter",
+                format!("format: `{other}` is not json or csv"),
+            ))
+        }
+        None => req
+            .headers()
+            .get(header::ACCEPT)
+            .and_then(|a| a.to_str().ok())
+            .is_some_and(|a| a.contains("text/csv")),
+    };
+    let mut tx = state.begin_read(TenantScope::of(&caller)).await?;
+    let found =
+        statements::statement(&mut tx, federation, organisation, query.from, query.to).await?;
+    end_read(tx);
+    let statement = ProviderStatement {
+        organisation_id: organisation,
+        from: query.from,
+        to: query.to,
+        currency: waymark_domain::ledger::money::CURRENCY,
+        opening_balance_pence: found.opening_pence,
+        entries: found.lines.into_iter().map(StatementEntry::from).collect(),
+        closing_balance_pence: found.closing_pence,
+    };
+    if csv {
+        Ok(HttpResponse::Ok()
+            .content_type("text/csv; charset=utf-8")
+            .insert_header((
+                header::CONTENT_DISPOSITION,
+                format!(
+                    "attachment; filename=\"statement-{organisation}-{}-{}.csv\"",
+                    query.from, query.to
+                ),
+            ))
+            .body(to_csv(&statement)))
+    } else {
+        Ok(HttpResponse::Ok().json(statement))
+    }
+}

@@ -1,0 +1,98 @@
+//! The demo ledger: commissioner funding in the fund, a tariff for every demo service's
+//! `session_attended`, and the pending charge for the activity the demo pathway delivered.
+
+use chrono::{Duration, Utc};
+use uuid::Uuid;
+use waymark_domain::ledger::tariff::NewTariff;
+use waymark_domain::ledger::{AccountKind, Pence, Transfer, TransferKind};
+use waymark_domain::{FederationId, OrganisationId, PracticeId, ServiceId};
+use waymark_persistence::directory::services;
+use waymark_persistence::ledger::accounts::{self, TransferContext};
+use waymark_persistence::ledger::charges::{self, NewCharge};
+use waymark_persistence::ledger::tariffs;
+use waymark_persistence::pathway::onward::ActivityRecord;
+use waymark_persistence::Tx;
+
+/// Seeds the ledger unless it has tariffs already, charging `activity` when the demo pathway
+/// has just delivered it; `admin` is the federation administrator recorded as having done it.
+pub async fn seed(
+    tx: &mut Tx,
+    federation: FederationId,
+    practice: PracticeId,
+    activity: Option<&ActivityRecord>,
+    admin: Uuid,
+) -> anyhow::Result<()> {
+    if !tariffs::list(tx, federation, None, None, None, 1)
+        .await?
+        .is_empty()
+    {
+        return Ok(());
+    }
+    let year_ago = Utc::now().date_naive() - Duration::days(365);
+    for n in 1..=36 {
+        let Some(service) =
+            services::find_by_external_id(tx, federation, &format!("demo-svc-{n:02}")).await?
+        else {
+            continue;
+        };
+        let tariff = NewTariff::parse("session_attended", 1200 + 100 * (n % 5), year_ago, None)
+            .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+        tariffs::create(
+            tx,
+            federation,
+            service.id,
+            OrganisationId::from(service.organisation_id),
+            &tariff,
+            admin,
+        )
+        .await?;
+    }
+    let commissioner =
+        accounts::account_id(tx, federation, AccountKind::Commissioner, None).await?;
+    let fund = accounts::account_id(tx, federation, AccountKind::Fund, None).await?;
+    accounts::account_id(tx, federation, AccountKind::PaidOut, None).await?;
+    let funding = Transfer::simple(TransferKind::TopUp, commissioner, fund, Pence(2_000_000))
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    accounts::post(
+        tx,
+        federation,
+        &funding,
+        TransferContext {
+            description: Some("North Charnwood ICB social prescribing grant, first tranche"),
+            by: admin,
+            ..TransferContext::default()
+        },
+        false,
+    )
+    .await?;
+    let Some(activity) = activity else {
+        return Ok(());
+    };
+    let service = services::find(tx, federation, ServiceId::from(activity.service_id)).await?;
+    let tariff = tariffs::in_force(
+        tx,
+        federation,
+        service.id,
+        &activity.activity_type,
+        activity.delivered_on,
+    )
+    .await?
+    .ok_or_else(|| anyhow::anyhow!("the demo activity has no tariff"))?;
+    charges::create(
+        tx,
+        federation,
+        &NewCharge {
+            practice,
+            activity: activity.id,
+            organisation: activity.organisation_id,
+            service: activity.service_id,
+            tariff: tariff.id,
+            activity_type: activity.activity_type.clone(),
+            delivered_on: activity.delivered_on,
+            quantity: u32::try_from(activity.quantity).unwrap_or(1),
+            unit: Pence(tariff.unit_pence),
+        },
+    )
+    .await?;
+    Ok(())
+}
