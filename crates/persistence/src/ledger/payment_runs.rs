@@ -58,20 +58,34 @@ pub async fn run(
     )
     .fetch_all(&mut *conn)
     .await?;
-    sqlx::query!(
+    let overflow = || StoreError::Database(sqlx::Error::Protocol("payment overflows".into()));
+    let total = due
+        .iter()
+        .try_fold(Pence::ZERO, |sum, c| sum.checked_add(Pence(c.amount_pence)))
+        .ok_or_else(overflow)?;
+    let providers = due
+        .windows(2)
+        .filter(|pair| pair[0].organisation_id != pair[1].organisation_id)
+        .count()
+        + usize::from(!due.is_empty());
+    // The run is recorded whole before it pays, since its remittances refer to it.
+    let run = sqlx::query_as!(
+        PaymentRunRecord,
         r#"INSERT INTO payment_runs (federation_id, id, cut_off, total_pence, charge_count,
                provider_count, created_by)
-           VALUES ($1, $2, $3, 0, 0, 0, $4)"#,
+           VALUES ($1, $2, $3, $4, $5, $6, $7)
+           RETURNING id, cut_off, total_pence, charge_count, provider_count, created_by, created_at"#,
         federation.as_uuid(),
         id,
         cut_off,
+        total.0,
+        i32::try_from(due.len()).unwrap_or(i32::MAX),
+        i32::try_from(providers).unwrap_or(i32::MAX),
         by,
     )
-    .execute(&mut *conn)
+    .fetch_one(&mut *conn)
     .await?;
 
-    let mut total = Pence::ZERO;
-    let mut providers = 0i32;
     let mut start = 0;
     while start < due.len() {
         let organisation = due[start].organisation_id;
@@ -83,9 +97,7 @@ pub async fn run(
         let amount = due[start..end]
             .iter()
             .try_fold(Pence::ZERO, |sum, c| sum.checked_add(Pence(c.amount_pence)))
-            .ok_or(StoreError::Database(sqlx::Error::Protocol(
-                "payment overflows".into(),
-            )))?;
+            .ok_or_else(overflow)?;
         let payable = accounts::account_id(
             conn,
             federation,
@@ -133,27 +145,9 @@ pub async fn run(
         )
         .execute(&mut *conn)
         .await?;
-        total = total
-            .checked_add(amount)
-            .ok_or(StoreError::Database(sqlx::Error::Protocol(
-                "payment run total overflows".into(),
-            )))?;
-        providers += 1;
         start = end;
     }
-    Ok(sqlx::query_as!(
-        PaymentRunRecord,
-        r#"UPDATE payment_runs SET total_pence = $3, charge_count = $4, provider_count = $5
-           WHERE federation_id = $1 AND id = $2
-           RETURNING id, cut_off, total_pence, charge_count, provider_count, created_by, created_at"#,
-        federation.as_uuid(),
-        id,
-        total.0,
-        i32::try_from(due.len()).unwrap_or(i32::MAX),
-        providers,
-    )
-    .fetch_one(conn)
-    .await?)
+    Ok(run)
 }
 
 pub async fn find(
