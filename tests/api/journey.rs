@@ -10,15 +10,15 @@ use serde_json::{json, Value};
 use uuid::Uuid;
 use waymark_domain::{FederationId, OrganisationId, Principal, PrincipalKind, Role};
 
-struct Practice {
-    federation: Uuid,
-    id: Uuid,
-    clinician: String,
-    volunteer: String,
-    admin: String,
+pub struct Practice {
+    pub federation: Uuid,
+    pub id: Uuid,
+    pub clinician: String,
+    pub volunteer: String,
+    pub admin: String,
 }
 
-async fn practice(app: &TestApp, slug: &str) -> Practice {
+pub async fn practice(app: &TestApp, slug: &str) -> Practice {
     let fed = app.create_federation(slug).await;
     let id = fed.practices[0];
     Practice {
@@ -30,7 +30,7 @@ async fn practice(app: &TestApp, slug: &str) -> Practice {
     }
 }
 
-async fn json_of(response: Response, status: u16) -> Value {
+pub async fn json_of(response: Response, status: u16) -> Value {
     let actual = response.status().as_u16();
     let url = response.url().to_string();
     let body = response.text().await.unwrap();
@@ -38,7 +38,7 @@ async fn json_of(response: Response, status: u16) -> Value {
     serde_json::from_str(&body).unwrap_or(Value::Null)
 }
 
-async fn post(app: &TestApp, token: &str, path: &str, body: Value) -> Response {
+pub async fn post(app: &TestApp, token: &str, path: &str, body: Value) -> Response {
     app.post(path)
         .bearer_auth(token)
         .json(&body)
@@ -47,12 +47,12 @@ async fn post(app: &TestApp, token: &str, path: &str, body: Value) -> Response {
         .unwrap()
 }
 
-async fn get(app: &TestApp, token: &str, path: &str) -> Response {
+pub async fn get(app: &TestApp, token: &str, path: &str) -> Response {
     app.get(path).bearer_auth(token).send().await.unwrap()
 }
 
 /// A service of a new organisation in the federation, and a provider token for it.
-async fn provider_service(
+pub async fn provider_service(
     app: &TestApp,
     federation: Uuid,
     accepting: bool,
@@ -112,7 +112,7 @@ async fn provider_service(
 
 /// Brings a new referral of a new patient to `seen` through the clinic: a cleared volunteer, a
 /// session next week, a booking and the attendance.
-async fn seen_referral(app: &TestApp, p: &Practice, seed: u32) -> (Uuid, Uuid) {
+pub async fn seen_referral(app: &TestApp, p: &Practice, seed: u32) -> (Uuid, Uuid) {
     let patient = register_patient(app, &p.clinician, p.id, seed).await;
     let referral = refer(app, &p.clinician, p.id, patient).await;
     let base = format!("/v1/practices/{}", p.id);

@@ -9,6 +9,7 @@ mod directory;
 mod directory_import;
 mod helpers;
 mod journey;
+mod ledger;
 mod operations;
 mod oruk;
 mod pathway;
