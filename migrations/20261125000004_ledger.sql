@@ -167,9 +167,11 @@ CREATE TABLE charges (
     amount_pence           bigint NOT NULL CHECK (amount_pence > 0),
     status                 text NOT NULL DEFAULT 'pending'
         CHECK (status IN ('pending', 'approved', 'rejected', 'reversed', 'paid')),
-    approval_transfer_id   uuid REFERENCES ledger_transfers (id),
-    reversal_transfer_id   uuid REFERENCES ledger_transfers (id),
-    remittance_id          uuid REFERENCES remittances (id),
+    -- Checked at commit: a decision marks its charges first and posts the money last, so the
+    -- accounts it locks stay locked for as short a time as possible.
+    approval_transfer_id   uuid REFERENCES ledger_transfers (id) DEFERRABLE INITIALLY DEFERRED,
+    reversal_transfer_id   uuid REFERENCES ledger_transfers (id) DEFERRABLE INITIALLY DEFERRED,
+    remittance_id          uuid REFERENCES remittances (id) DEFERRABLE INITIALLY DEFERRED,
     decided_by             uuid,
     decided_at             timestamptz,
     reason                 text,
@@ -191,6 +193,8 @@ CREATE INDEX charges_status_idx ON charges (federation_id, status, id);
 CREATE INDEX charges_due_idx ON charges (federation_id, organisation_id, delivered_on) WHERE status = 'approved';
 CREATE INDEX charges_organisation_idx ON charges (federation_id, organisation_id, id);
 CREATE INDEX charges_remittance_idx ON charges (remittance_id) WHERE remittance_id IS NOT NULL;
+CREATE INDEX charges_approval_transfer_idx ON charges (approval_transfer_id) WHERE approval_transfer_id IS NOT NULL;
+CREATE INDEX charges_reversal_transfer_idx ON charges (reversal_transfer_id) WHERE reversal_transfer_id IS NOT NULL;
 
 -- A retried money-moving request answers with the first response, kept here with the key (ledger
 -- responses hold no patient data).
@@ -236,12 +240,16 @@ CREATE POLICY ledger_transfers_provider ON ledger_transfers FOR SELECT TO waymar
 CREATE POLICY remittances_provider ON remittances FOR SELECT TO waymark_app
     USING (federation_id = waymark_current_federation()
            AND organisation_id = waymark_current_organisation());
--- A provider's activity creates its pending charge, in the provider's own transaction.
-CREATE POLICY charges_provider ON charges TO waymark_app
+-- A provider reads its own charges, and its activity creates its pending charge in the
+-- provider's own transaction; only administrators change a charge.
+CREATE POLICY charges_provider_read ON charges FOR SELECT TO waymark_app
     USING (federation_id = waymark_current_federation()
-           AND organisation_id = waymark_current_organisation())
+           AND organisation_id = waymark_current_organisation());
+CREATE POLICY charges_provider_create ON charges FOR INSERT TO waymark_app
     WITH CHECK (federation_id = waymark_current_federation()
-           AND organisation_id = waymark_current_organisation() AND status = 'pending');
+           AND organisation_id = waymark_current_organisation() AND status = 'pending'
+           AND approval_transfer_id IS NULL AND reversal_transfer_id IS NULL
+           AND remittance_id IS NULL);
 
 GRANT SELECT, INSERT, UPDATE ON ledger_settings, tariffs, charges TO waymark_app;
 GRANT SELECT, INSERT, UPDATE ON ledger_accounts TO waymark_app;

@@ -4,12 +4,12 @@
 use chrono::{Duration, Utc};
 use uuid::Uuid;
 use waymark_domain::ledger::tariff::NewTariff;
-use waymark_domain::ledger::{AccountKind, Pence, Transfer, TransferKind};
+use waymark_domain::ledger::{AccountKind, Pence};
 use waymark_domain::{FederationId, OrganisationId, PracticeId, ServiceId};
 use waymark_persistence::directory::services;
-use waymark_persistence::ledger::accounts::{self, TransferContext};
+use waymark_persistence::ledger::accounts;
 use waymark_persistence::ledger::charges::{self, NewCharge};
-use waymark_persistence::ledger::tariffs;
+use waymark_persistence::ledger::{funding, tariffs};
 use waymark_persistence::pathway::onward::ActivityRecord;
 use waymark_persistence::Tx;
 
@@ -47,22 +47,13 @@ pub async fn seed(
         )
         .await?;
     }
-    let commissioner =
-        accounts::account_id(tx, federation, AccountKind::Commissioner, None).await?;
-    let fund = accounts::account_id(tx, federation, AccountKind::Fund, None).await?;
     accounts::account_id(tx, federation, AccountKind::PaidOut, None).await?;
-    let funding = Transfer::simple(TransferKind::TopUp, commissioner, fund, Pence(2_000_000))
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
-    accounts::post(
+    funding::top_up(
         tx,
         federation,
-        &funding,
-        TransferContext {
-            description: Some("North Charnwood ICB social prescribing grant, first tranche"),
-            by: admin,
-            ..TransferContext::default()
-        },
-        false,
+        Pence(2_000_000),
+        "North Charnwood ICB social prescribing grant, first tranche",
+        admin,
     )
     .await?;
     let Some(activity) = activity else {

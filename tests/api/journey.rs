@@ -47,6 +47,19 @@ pub async fn post(app: &TestApp, token: &str, path: &str, body: Value) -> Respon
         .unwrap()
 }
 
+/// Records an activity under an onward referral as the provider, with a fresh Idempotency-Key.
+pub async fn record_activity(app: &TestApp, token: &str, onward: &str, body: Value) -> Response {
+    app.post(&format!(
+        "/v1/provider/onward-referrals/{onward}/activities"
+    ))
+    .bearer_auth(token)
+    .header("Idempotency-Key", Uuid::now_v7().to_string())
+    .json(&body)
+    .send()
+    .await
+    .unwrap()
+}
+
 pub async fn get(app: &TestApp, token: &str, path: &str) -> Response {
     app.get(path).bearer_auth(token).send().await.unwrap()
 }
@@ -241,10 +254,10 @@ async fn the_whole_pathway_end_to_end_as_each_role() {
     assert!(seen_by_provider.get("nhs_number").is_none());
     assert!(seen_by_provider["patient"].get("nhs_number").is_none());
 
-    let early = post(
+    let early = record_activity(
         &app,
         &provider,
-        &format!("/v1/provider/onward-referrals/{onward_id}/activities"),
+        &onward_id,
         json!({"activity_type": "session_attended", "delivered_on": Utc::now().date_naive()}),
     )
     .await;
@@ -262,10 +275,10 @@ async fn the_whole_pathway_end_to_end_as_each_role() {
     .await;
     assert_eq!(accepted["state"], "accepted");
     let activity = json_of(
-        post(
+        record_activity(
             &app,
             &provider,
-            &format!("/v1/provider/onward-referrals/{onward_id}/activities"),
+            &onward_id,
             json!({"activity_type": "session_attended", "delivered_on": Utc::now().date_naive(), "quantity": 2}),
         )
         .await,

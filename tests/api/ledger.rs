@@ -3,11 +3,14 @@
 //! and a randomised run checking the ledger's invariants after every step.
 
 use crate::helpers::{assert_problem, spawn_app, TestApp};
-use crate::journey::{get, json_of, post, practice, provider_service, seen_referral};
+use crate::journey::{
+    get, json_of, post, practice, provider_service, record_activity, seen_referral,
+};
 use chrono::{Duration, Utc};
 use rand::{Rng, SeedableRng};
 use reqwest::Response;
 use serde_json::{json, Value};
+use sqlx::Connection;
 use uuid::Uuid;
 use waymark_domain::Role;
 
@@ -43,6 +46,17 @@ async fn world(slug: &str) -> World {
     )
     .await;
     let onward = onward["id"].as_str().unwrap().to_owned();
+    // The tests price activities up to 300 days back, so the onward referral was made earlier.
+    let mut owner = sqlx::PgConnection::connect(&app.database_url)
+        .await
+        .unwrap();
+    sqlx::query(
+        "UPDATE onward_referrals SET created_at = now() - interval '330 days' WHERE id = $1",
+    )
+    .bind(Uuid::parse_str(&onward).unwrap())
+    .execute(&mut owner)
+    .await
+    .unwrap();
     json_of(
         post(
             &app,
@@ -69,10 +83,10 @@ impl World {
     /// Records an activity and answers its pending charge.
     async fn deliver(&self, activity_type: &str, days_ago: i64, quantity: i64) -> Value {
         let activity = json_of(
-            post(
+            record_activity(
                 &self.app,
                 &self.provider,
-                &format!("/v1/provider/onward-referrals/{}/activities", self.onward),
+                &self.onward,
                 json!({"activity_type": activity_type, "delivered_on": Utc::now().date_naive() - Duration::days(days_ago), "quantity": quantity}),
             )
             .await,
@@ -228,10 +242,10 @@ async fn activities_are_priced_by_the_tariff_in_force_on_the_day_they_were_deliv
     let after = w.deliver("course_completed", 3, 1).await;
     assert_eq!(after["unit_pence"], 1250);
     // No tariff for that day: the provider is told, and nothing is recorded or charged.
-    let unpriced = post(
+    let unpriced = record_activity(
         &w.app,
         &w.provider,
-        &format!("/v1/provider/onward-referrals/{}/activities", w.onward),
+        &w.onward,
         json!({"activity_type": "course_completed", "delivered_on": today - Duration::days(200)}),
     )
     .await;

@@ -36,6 +36,18 @@ impl FromRequest for IdempotencyKey {
     }
 }
 
+impl IdempotencyKey {
+    /// The key, which this request must carry, for the reason given.
+    pub fn required(self, why: &str) -> Result<String, ApiError> {
+        self.0.ok_or_else(|| {
+            ApiError::bad_request(
+                "idempotency_key_required",
+                format!("this request needs an Idempotency-Key header (e.g. a new UUID): {why}"),
+            )
+        })
+    }
+}
+
 /// A digest of what a request asks for (its path and parsed body), so a key reused for a
 /// different request is recognised.
 pub fn request_hash(path: &str, body: &impl Serialize) -> Result<String, ApiError> {
@@ -79,13 +91,7 @@ impl MoneyRequest {
         principal: uuid::Uuid,
         federation: waymark_domain::FederationId,
     ) -> Result<Self, ApiError> {
-        let key = key.0.ok_or_else(|| {
-            ApiError::bad_request(
-                "idempotency_key_required",
-                "requests that move money need an Idempotency-Key header (e.g. a new UUID), so \
-                 that a retry cannot pay twice",
-            )
-        })?;
+        let key = key.required("it moves money, and a retry must not pay twice")?;
         Ok(Self {
             key,
             operation,

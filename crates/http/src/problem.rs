@@ -39,6 +39,9 @@ pub struct Problem {
     /// For `insufficient_funds`: how many pence the fund is short of the posting.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub shortfall_pence: Option<i64>,
+    /// For `illegal_transition`: the state the resource is in, which does not allow the move.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub current_state: Option<String>,
 }
 
 /// One invalid field of a request.
@@ -81,6 +84,12 @@ pub enum ApiError {
     MethodNotAllowed { allowed: String },
     #[error("{detail}")]
     Conflict { code: &'static str, detail: String },
+    /// A state change the resource's state machine does not allow from `current_state`.
+    #[error("{detail}")]
+    IllegalTransition {
+        detail: String,
+        current_state: String,
+    },
     /// A posting the fund cannot pay, with the shortfall in pence.
     #[error("{detail}")]
     InsufficientFunds {
@@ -144,6 +153,7 @@ impl ApiError {
             ApiError::MethodNotAllowed { .. } => "method_not_allowed",
             ApiError::Conflict { code, .. } => code,
             ApiError::InsufficientFunds { .. } => "insufficient_funds",
+            ApiError::IllegalTransition { .. } => "illegal_transition",
             ApiError::PreconditionFailed { .. } => "etag_mismatch",
             ApiError::PreconditionRequired => "if_match_required",
             ApiError::PayloadTooLarge { .. } => "payload_too_large",
@@ -165,7 +175,9 @@ impl ApiError {
             ApiError::Forbidden(_) => "Forbidden",
             ApiError::NotFound => "Not found",
             ApiError::MethodNotAllowed { .. } => "Method not allowed",
-            ApiError::Conflict { .. } | ApiError::InsufficientFunds { .. } => "Conflict",
+            ApiError::Conflict { .. }
+            | ApiError::InsufficientFunds { .. }
+            | ApiError::IllegalTransition { .. } => "Conflict",
             ApiError::PreconditionFailed { .. } => "Precondition failed",
             ApiError::PreconditionRequired => "Precondition required",
             ApiError::PayloadTooLarge { .. } => "Payload too large",
@@ -230,6 +242,19 @@ impl ApiError {
                 } => Some(*shortfall_pence),
                 _ => None,
             },
+            current_state: match self {
+                ApiError::IllegalTransition { current_state, .. } => Some(current_state.clone()),
+                _ => None,
+            },
+        }
+    }
+
+    /// A move from `current_state` that its state machine refuses, e.g. `"the referral is
+    /// closed and cannot become booked"`.
+    pub fn illegal_transition(detail: impl Into<String>, current_state: impl ToString) -> Self {
+        ApiError::IllegalTransition {
+            detail: detail.into(),
+            current_state: current_state.to_string(),
         }
     }
 }
@@ -242,7 +267,9 @@ impl ResponseError for ApiError {
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
-            ApiError::Conflict { .. } | ApiError::InsufficientFunds { .. } => StatusCode::CONFLICT,
+            ApiError::Conflict { .. }
+            | ApiError::InsufficientFunds { .. }
+            | ApiError::IllegalTransition { .. } => StatusCode::CONFLICT,
             ApiError::PreconditionFailed { .. } => StatusCode::PRECONDITION_FAILED,
             ApiError::PreconditionRequired => StatusCode::PRECONDITION_REQUIRED,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,

@@ -11,8 +11,10 @@
 
 pub mod access;
 pub mod account;
+pub mod book;
 pub mod charge;
 pub mod money;
+pub mod payment;
 pub mod tariff;
 pub mod transfer;
 
@@ -20,6 +22,7 @@ pub mod transfer;
 mod model;
 
 pub use account::AccountKind;
+pub use book::{Book, PostingRefused, Totals};
 pub use charge::ChargeStatus;
 pub use money::Pence;
 pub use transfer::{Entry, Side, Transfer, TransferKind};

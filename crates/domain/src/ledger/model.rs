@@ -1,13 +1,19 @@
-//! An in-memory ledger built only from this module's rules, driven by random sequences of
-//! operations to show that the rules keep the ledger's invariants whatever happens.
+//! An in-memory ledger built only from this module's rules (the charge state machine, the
+//! book's posting rule, the payment plan), driven by random sequences of operations to show that
+//! the rules keep the ledger's invariants whatever happens. Persistence posts through the same
+//! `Book` and `plan`, so what is shown here is what the service does.
 
-use super::account::{debit, AccountKind};
+use super::account::AccountKind;
+use super::book::{Book, Totals};
 use super::charge::{price, ChargeStatus};
 use super::money::Pence;
-use super::transfer::{Transfer, TransferKind};
+use super::payment::{plan, DueCharge};
+use super::transfer::{Entry, Transfer, TransferKind};
 use proptest::prelude::*;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use uuid::Uuid;
+
+const PROVIDERS: usize = 3;
 
 #[derive(Clone, Debug)]
 enum Op {
@@ -15,39 +21,47 @@ enum Op {
         provider: usize,
         unit: i64,
         quantity: u32,
+        day: u32,
     },
-    Approve(usize),
+    Approve(Vec<usize>),
     Reject(usize),
     Reverse(usize),
     TopUp(i64),
-    Run,
+    Run {
+        cut_off: u32,
+    },
 }
 
 fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
-        (0usize..3, 1i64..5_000, 1u32..4).prop_map(|(provider, unit, quantity)| Op::Record {
-            provider,
-            unit,
-            quantity
-        }),
-        (0usize..40).prop_map(Op::Approve),
+        (0usize..PROVIDERS, 1i64..5_000, 1u32..4, 0u32..30).prop_map(
+            |(provider, unit, quantity, day)| Op::Record {
+                provider,
+                unit,
+                quantity,
+                day
+            }
+        ),
+        proptest::collection::vec(0usize..40, 1..4).prop_map(Op::Approve),
         (0usize..40).prop_map(Op::Reject),
         (0usize..40).prop_map(Op::Reverse),
         (1i64..20_000).prop_map(Op::TopUp),
-        Just(Op::Run),
+        (0u32..30).prop_map(|cut_off| Op::Run { cut_off }),
     ]
 }
 
 struct Charge {
+    id: Uuid,
     provider: usize,
     amount: Pence,
+    day: u32,
     status: ChargeStatus,
+    times_approved: u32,
     times_paid: u32,
 }
 
 struct Ledger {
-    kinds: HashMap<Uuid, AccountKind>,
-    balances: HashMap<Uuid, Pence>,
+    book: Book,
     transfers: Vec<Transfer>,
     commissioner: Uuid,
     fund: Uuid,
@@ -59,54 +73,51 @@ struct Ledger {
 
 impl Ledger {
     fn new(overdraft: bool) -> Self {
-        let mut ledger = Ledger {
-            kinds: HashMap::new(),
-            balances: HashMap::new(),
+        let mut book = Book::new(overdraft);
+        let (commissioner, fund, paid_out) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
+        book.open(commissioner, AccountKind::Commissioner, Totals::default());
+        book.open(fund, AccountKind::Fund, Totals::default());
+        book.open(paid_out, AccountKind::PaidOut, Totals::default());
+        let payables: Vec<Uuid> = (0..PROVIDERS).map(|_| Uuid::now_v7()).collect();
+        for payable in &payables {
+            book.open(*payable, AccountKind::Payable, Totals::default());
+        }
+        Ledger {
+            book,
             transfers: Vec::new(),
-            commissioner: Uuid::now_v7(),
-            fund: Uuid::now_v7(),
-            paid_out: Uuid::now_v7(),
-            payables: (0..3).map(|_| Uuid::now_v7()).collect(),
+            commissioner,
+            fund,
+            paid_out,
+            payables,
             charges: Vec::new(),
             overdraft,
-        };
-        ledger
-            .kinds
-            .insert(ledger.commissioner, AccountKind::Commissioner);
-        ledger.kinds.insert(ledger.fund, AccountKind::Fund);
-        ledger.kinds.insert(ledger.paid_out, AccountKind::PaidOut);
-        for payable in ledger.payables.clone() {
-            ledger.kinds.insert(payable, AccountKind::Payable);
         }
-        ledger
     }
 
     fn balance(&self, account: Uuid) -> Pence {
-        self.balances.get(&account).copied().unwrap_or_default()
+        self.book.balance(account).expect("open")
     }
 
-    /// Posts a simple transfer if the debited account may take it.
-    fn post(&mut self, kind: TransferKind, from: Uuid, to: Uuid, amount: Pence) -> bool {
-        let Ok(transfer) = Transfer::simple(kind, from, to, amount) else {
-            return false;
-        };
-        if debit(
-            self.kinds[&from],
-            self.balance(from),
-            amount,
-            self.overdraft,
-        )
-        .is_err()
-        {
-            return false;
+    /// Posts a transfer if the book accepts it; a refusal changes nothing.
+    fn post(&mut self, transfer: Transfer) -> bool {
+        let before: Vec<Pence> = self.all_accounts().map(|a| self.balance(a)).collect();
+        match self.book.post(&transfer) {
+            Ok(()) => {
+                self.transfers.push(transfer);
+                true
+            }
+            Err(_) => {
+                let after: Vec<Pence> = self.all_accounts().map(|a| self.balance(a)).collect();
+                assert_eq!(before, after, "a refused transfer moves nothing");
+                false
+            }
         }
-        for entry in transfer.entries() {
-            let balance = self.balance(entry.account);
-            self.balances
-                .insert(entry.account, balance.checked_add(entry.signed()).unwrap());
-        }
-        self.transfers.push(transfer);
-        true
+    }
+
+    fn all_accounts(&self) -> impl Iterator<Item = Uuid> + '_ {
+        [self.commissioner, self.fund, self.paid_out]
+            .into_iter()
+            .chain(self.payables.iter().copied())
     }
 
     fn apply(&mut self, op: Op) {
@@ -115,26 +126,50 @@ impl Ledger {
                 provider,
                 unit,
                 quantity,
+                day,
             } => self.charges.push(Charge {
+                id: Uuid::now_v7(),
                 provider,
                 amount: price(Pence(unit), quantity).unwrap(),
+                day,
                 status: ChargeStatus::Pending,
+                times_approved: 0,
                 times_paid: 0,
             }),
-            Op::Approve(i) | Op::Reject(i) | Op::Reverse(i) if i >= self.charges.len() => {}
-            Op::Approve(i) => {
-                let (amount, provider) = (self.charges[i].amount, self.charges[i].provider);
-                if let Ok(to) = self.charges[i].status.transition(ChargeStatus::Approved) {
-                    if self.post(
-                        TransferKind::ChargeApproval,
-                        self.fund,
-                        self.payables[provider],
-                        amount,
-                    ) {
-                        self.charges[i].status = to;
+            Op::Approve(mut batch) => {
+                // As the service decides a batch: all of it or none, one transfer.
+                batch.sort();
+                batch.dedup();
+                if batch.iter().any(|&i| {
+                    i >= self.charges.len()
+                        || self.charges[i]
+                            .status
+                            .transition(ChargeStatus::Approved)
+                            .is_err()
+                }) {
+                    return;
+                }
+                let mut owed: BTreeMap<usize, Pence> = BTreeMap::new();
+                for &i in &batch {
+                    let share = owed.entry(self.charges[i].provider).or_default();
+                    *share = share.checked_add(self.charges[i].amount).unwrap();
+                }
+                let total = owed
+                    .values()
+                    .fold(Pence::ZERO, |s, a| s.checked_add(*a).unwrap());
+                let mut entries = vec![Entry::debit(self.fund, total)];
+                entries.extend(
+                    owed.iter()
+                        .map(|(p, amount)| Entry::credit(self.payables[*p], *amount)),
+                );
+                if self.post(Transfer::new(TransferKind::ChargeApproval, entries).unwrap()) {
+                    for i in batch {
+                        self.charges[i].status = ChargeStatus::Approved;
+                        self.charges[i].times_approved += 1;
                     }
                 }
             }
+            Op::Reject(i) | Op::Reverse(i) if i >= self.charges.len() => {}
             Op::Reject(i) => {
                 if let Ok(to) = self.charges[i].status.transition(ChargeStatus::Rejected) {
                     self.charges[i].status = to;
@@ -143,47 +178,56 @@ impl Ledger {
             Op::Reverse(i) => {
                 let (amount, provider) = (self.charges[i].amount, self.charges[i].provider);
                 if let Ok(to) = self.charges[i].status.transition(ChargeStatus::Reversed) {
-                    if self.post(
+                    let reversal = Transfer::simple(
                         TransferKind::ChargeReversal,
                         self.payables[provider],
                         self.fund,
                         amount,
-                    ) {
-                        self.charges[i].status = to;
-                    }
+                    )
+                    .unwrap();
+                    assert!(self.post(reversal), "an approved, unpaid charge is owed");
+                    self.charges[i].status = to;
                 }
             }
             Op::TopUp(amount) => {
-                self.post(
+                let top_up = Transfer::simple(
                     TransferKind::TopUp,
                     self.commissioner,
                     self.fund,
                     Pence(amount),
-                );
+                )
+                .unwrap();
+                assert!(self.post(top_up));
             }
-            Op::Run => {
-                for provider in 0..self.payables.len() {
-                    let due: Vec<usize> = (0..self.charges.len())
-                        .filter(|&i| {
-                            self.charges[i].provider == provider
-                                && self.charges[i].status == ChargeStatus::Approved
-                        })
-                        .collect();
-                    let total = due.iter().fold(Pence::ZERO, |sum, &i| {
-                        sum.checked_add(self.charges[i].amount).unwrap()
+            Op::Run { cut_off } => {
+                let due = self
+                    .charges
+                    .iter()
+                    .filter(|c| c.status == ChargeStatus::Approved && c.day <= cut_off)
+                    .map(|c| DueCharge {
+                        charge: c.id,
+                        organisation: self.payables[c.provider],
+                        amount: c.amount,
                     });
-                    if total == Pence::ZERO {
-                        continue;
-                    }
-                    assert!(self.post(
+                let plan = plan(due.collect::<Vec<_>>()).unwrap();
+                for remittance in plan.remittances {
+                    // The model's payables stand in for their organisations.
+                    let payment = Transfer::simple(
                         TransferKind::Payment,
-                        self.payables[provider],
+                        remittance.organisation,
                         self.paid_out,
-                        total
-                    ));
-                    for i in due {
-                        self.charges[i].status = ChargeStatus::Paid;
-                        self.charges[i].times_paid += 1;
+                        remittance.amount,
+                    )
+                    .unwrap();
+                    assert!(self.post(payment), "a payable covers its approved charges");
+                    for id in remittance.charges {
+                        let charge = self.charges.iter_mut().find(|c| c.id == id).unwrap();
+                        assert!(charge.day <= cut_off, "only what was due is paid");
+                        charge.status = charge
+                            .status
+                            .transition(ChargeStatus::Paid)
+                            .expect("a due charge is approved");
+                        charge.times_paid += 1;
                     }
                 }
             }
@@ -191,8 +235,11 @@ impl Ledger {
     }
 
     fn check(&self) {
-        let sum = self.balances.values().map(|b| b.0).sum::<i64>();
-        assert_eq!(sum, 0, "balances sum to zero");
+        assert_eq!(
+            self.book.sum_of_balances(),
+            Pence::ZERO,
+            "balances sum to zero"
+        );
         let mut recomputed: HashMap<Uuid, i64> = HashMap::new();
         for transfer in &self.transfers {
             let net: i64 = transfer.entries().iter().map(|e| e.signed().0).sum();
@@ -201,8 +248,12 @@ impl Ledger {
                 *recomputed.entry(entry.account).or_default() += entry.signed().0;
             }
         }
-        for (account, balance) in &self.balances {
-            assert_eq!(recomputed.get(account).copied().unwrap_or(0), balance.0);
+        for account in self.all_accounts() {
+            assert_eq!(
+                recomputed.get(&account).copied().unwrap_or(0),
+                self.balance(account).0,
+                "a balance is the sum of its entries"
+            );
         }
         if !self.overdraft {
             assert!(
@@ -234,10 +285,15 @@ impl Ledger {
             paid,
             "paid out is the paid charges"
         );
-        assert!(
-            self.charges.iter().all(|c| c.times_paid <= 1),
-            "nothing is paid twice"
-        );
+        for charge in &self.charges {
+            assert!(charge.times_paid <= 1, "nothing is paid twice");
+            assert!(charge.times_approved <= 1, "nothing is approved twice");
+            assert_eq!(
+                charge.times_paid == 1,
+                charge.status == ChargeStatus::Paid,
+                "paid exactly when settled by a run"
+            );
+        }
     }
 }
 
@@ -245,7 +301,7 @@ proptest! {
     #[test]
     fn random_operations_keep_every_invariant(
         overdraft in any::<bool>(),
-        ops in proptest::collection::vec(op(), 1..120),
+        ops in proptest::collection::vec(op(), 1..150),
     ) {
         let mut ledger = Ledger::new(overdraft);
         for op in ops {

@@ -259,6 +259,37 @@ impl NewActivity {
     }
 }
 
+/// Why an activity cannot be recorded under an onward referral.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ActivityRefused {
+    /// Only an accepted (or completed) onward referral is delivered against.
+    #[error("activities are recorded once the onward referral is accepted; it is {0}")]
+    NotAccepted(OnwardReferralState),
+    /// Nothing delivered before the patient was referred onward is charged to the referral.
+    #[error("the onward referral was made on {0}: nothing before then was delivered under it")]
+    BeforeReferral(NaiveDate),
+}
+
+impl NewActivity {
+    /// Checks the activity against the onward referral it is recorded under: in `state`, made
+    /// on `referred_on` (UTC). A session delivered before the provider clicked accept still
+    /// counts; one before the referral existed does not.
+    pub fn check_against(
+        &self,
+        state: OnwardReferralState,
+        referred_on: NaiveDate,
+    ) -> Result<(), ActivityRefused> {
+        use OnwardReferralState::*;
+        match state {
+            Accepted | Completed if self.delivered_on < referred_on => {
+                Err(ActivityRefused::BeforeReferral(referred_on))
+            }
+            Accepted | Completed => Ok(()),
+            other => Err(ActivityRefused::NotAccepted(other)),
+        }
+    }
+}
+
 pub const DECLINE_REASON_MAX: usize = 1000;
 
 /// Why a provider declined an onward referral: required, so the link worker can find the
@@ -283,6 +314,30 @@ mod tests {
             .iter()
             .map(|e| (e.field.as_str(), e.code))
             .collect()
+    }
+
+    #[test]
+    fn activities_belong_to_accepted_referrals_from_the_day_they_were_made() {
+        let activity = NewActivity::parse(
+            "session_attended",
+            date(2026, 3, 10),
+            None,
+            None,
+            date(2026, 4, 1),
+        )
+        .unwrap();
+        assert_eq!(activity.check_against(Accepted, date(2026, 3, 10)), Ok(()));
+        assert_eq!(activity.check_against(Completed, date(2026, 3, 1)), Ok(()));
+        assert_eq!(
+            activity.check_against(Accepted, date(2026, 3, 11)),
+            Err(ActivityRefused::BeforeReferral(date(2026, 3, 11)))
+        );
+        for state in [Pending, Declined, Withdrawn] {
+            assert_eq!(
+                activity.check_against(state, date(2026, 1, 1)),
+                Err(ActivityRefused::NotAccepted(state))
+            );
+        }
     }
 
     #[test]

@@ -3,9 +3,10 @@
 use crate::error::StoreError;
 use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
+use std::collections::HashMap;
 use uuid::Uuid;
-use waymark_domain::ledger::account::{debit, InsufficientFunds};
-use waymark_domain::ledger::{AccountKind, Pence, Side, Transfer};
+use waymark_domain::ledger::account::InsufficientFunds;
+use waymark_domain::ledger::{AccountKind, Book, Pence, PostingRefused, Totals, Transfer};
 use waymark_domain::{FederationId, OrganisationId};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -121,26 +122,88 @@ impl From<sqlx::Error> for PostError {
     }
 }
 
-/// Why a transfer was made, as recorded with it.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct TransferContext<'a> {
+impl From<PostingRefused> for PostError {
+    fn from(refused: PostingRefused) -> Self {
+        match refused {
+            PostingRefused::InsufficientFunds(e) => PostError::InsufficientFunds(e),
+            // The accounts were locked from the transfer's own entries and amounts are bounded
+            // on the way in, so either of these is a bug, not something a client did.
+            other => PostError::Store(StoreError::Database(sqlx::Error::Protocol(
+                other.to_string(),
+            ))),
+        }
+    }
+}
+
+/// One transfer to post, under the id the caller chose for it, and why it is made.
+#[derive(Clone, Debug)]
+pub struct Posting<'a> {
+    pub id: Uuid,
+    pub transfer: Transfer,
     pub charge: Option<Uuid>,
     pub payment_run: Option<Uuid>,
     pub description: Option<&'a str>,
-    pub by: Uuid,
 }
 
-/// Posts `transfer`: locks its accounts (in id order, so concurrent postings never deadlock),
-/// refuses any debit the account may not take, then records the transfer and its entries and
-/// moves the running totals. Answers the transfer's id.
-pub async fn post(
+impl<'a> Posting<'a> {
+    pub fn new(transfer: Transfer) -> Self {
+        Self {
+            id: Uuid::now_v7(),
+            transfer,
+            charge: None,
+            payment_run: None,
+            description: None,
+        }
+    }
+}
+
+/// The ids of the payable accounts of `organisations`, opening those not yet open.
+pub async fn payable_ids(
     conn: &mut PgConnection,
     federation: FederationId,
-    transfer: &Transfer,
-    context: TransferContext<'_>,
+    organisations: &[Uuid],
+) -> Result<HashMap<Uuid, Uuid>, StoreError> {
+    let ids: Vec<Uuid> = organisations.iter().map(|_| Uuid::now_v7()).collect();
+    sqlx::query!(
+        r#"INSERT INTO ledger_accounts (federation_id, id, kind, organisation_id)
+           SELECT $1, id, 'payable', organisation FROM unnest($2::uuid[], $3::uuid[]) AS n(id, organisation)
+           ON CONFLICT ON CONSTRAINT ledger_accounts_one_per_kind DO NOTHING"#,
+        federation.as_uuid(),
+        &ids,
+        organisations,
+    )
+    .execute(&mut *conn)
+    .await?;
+    let rows = sqlx::query!(
+        r#"SELECT organisation_id AS "organisation_id!", id FROM ledger_accounts
+           WHERE federation_id = $1 AND kind = 'payable' AND organisation_id = ANY($2)"#,
+        federation.as_uuid(),
+        organisations,
+    )
+    .fetch_all(conn)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| (r.organisation_id, r.id))
+        .collect())
+}
+
+/// Posts the transfers, all or none. Locks every account they touch (in id order, so
+/// concurrent postings never deadlock), has the domain's [`Book`] accept each transfer in turn
+/// (refusing any debit an account may not take), then writes the transfers, their entries and
+/// the new running totals in one statement. The database checks again at commit that each
+/// transfer balances.
+pub async fn post_all(
+    conn: &mut PgConnection,
+    federation: FederationId,
+    postings: &[Posting<'_>],
+    by: Uuid,
     fund_overdraft_allowed: bool,
-) -> Result<Uuid, PostError> {
-    let mut ids: Vec<Uuid> = transfer.entries().iter().map(|e| e.account).collect();
+) -> Result<(), PostError> {
+    let mut ids: Vec<Uuid> = postings
+        .iter()
+        .flat_map(|p| p.transfer.entries().iter().map(|e| e.account))
+        .collect();
     ids.sort();
     ids.dedup();
     let locked = sqlx::query!(
@@ -154,79 +217,121 @@ pub async fn post(
     if locked.len() != ids.len() {
         return Err(StoreError::NotFound.into());
     }
-    let mut balances: std::collections::HashMap<Uuid, (AccountKind, Pence)> = locked
-        .into_iter()
-        .map(|a| {
-            let kind: AccountKind = a.kind.parse().map_err(bad_code)?;
-            Ok((a.id, (kind, Pence(a.credits_pence - a.debits_pence))))
-        })
-        .collect::<Result<_, StoreError>>()?;
-    for entry in transfer.entries() {
-        let (kind, balance) = balances[&entry.account];
-        let after = match entry.side {
-            Side::Debit => debit(kind, balance, entry.amount, fund_overdraft_allowed)?,
-            Side::Credit => balance
-                .checked_add(entry.amount)
-                .ok_or(StoreError::Database(sqlx::Error::Protocol(
-                    "ledger balance overflow".into(),
-                )))?,
-        };
-        balances.insert(entry.account, (kind, after));
+    let mut book = Book::new(fund_overdraft_allowed);
+    for account in locked {
+        book.open(
+            account.id,
+            account.kind.parse().map_err(bad_code)?,
+            Totals {
+                debits: Pence(account.debits_pence),
+                credits: Pence(account.credits_pence),
+            },
+        );
+    }
+    for posting in postings {
+        book.post(&posting.transfer)?;
     }
 
-    let id = Uuid::now_v7();
+    let mut transfers = TransferColumns::default();
+    let mut entries = EntryColumns::default();
+    for posting in postings {
+        transfers.id.push(posting.id);
+        transfers
+            .kind
+            .push(posting.transfer.kind().code().to_owned());
+        transfers.amount.push(posting.transfer.amount().0);
+        transfers.charge.push(posting.charge);
+        transfers.payment_run.push(posting.payment_run);
+        transfers
+            .description
+            .push(posting.description.map(str::to_owned));
+        for entry in posting.transfer.entries() {
+            entries.transfer.push(posting.id);
+            entries.account.push(entry.account);
+            entries.side.push(entry.side.code().to_owned());
+            entries.amount.push(entry.amount.0);
+        }
+    }
+    let (mut accounts, mut debits, mut credits) = (Vec::new(), Vec::new(), Vec::new());
+    for (account, debited, credited) in book.movements() {
+        accounts.push(account);
+        debits.push(debited.0);
+        credits.push(credited.0);
+    }
     sqlx::query!(
-        r#"INSERT INTO ledger_transfers (federation_id, id, kind, amount_pence, charge_id,
-               payment_run_id, description, created_by)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"#,
+        r#"WITH transfers AS (
+               INSERT INTO ledger_transfers (federation_id, id, kind, amount_pence, charge_id,
+                                             payment_run_id, description, created_by)
+               SELECT $1, t.id, t.kind, t.amount, t.charge, t.run, t.description, $2
+               FROM unnest($3::uuid[], $4::text[], $5::bigint[], $6::uuid[], $7::uuid[], $8::text[])
+                    AS t(id, kind, amount, charge, run, description)
+               RETURNING 1
+           ), entries AS (
+               INSERT INTO ledger_entries (federation_id, transfer_id, account_id, side, amount_pence)
+               SELECT $1, e.transfer, e.account, e.side, e.amount
+               FROM unnest($9::uuid[], $10::uuid[], $11::text[], $12::bigint[])
+                    AS e(transfer, account, side, amount)
+               RETURNING 1
+           )
+           UPDATE ledger_accounts a
+           SET debits_pence = a.debits_pence + m.debits, credits_pence = a.credits_pence + m.credits
+           FROM unnest($13::uuid[], $14::bigint[], $15::bigint[]) AS m(account, debits, credits)
+           WHERE a.federation_id = $1 AND a.id = m.account"#,
         federation.as_uuid(),
-        id,
-        transfer.kind().code(),
-        transfer.amount().0,
-        context.charge,
-        context.payment_run,
-        context.description,
-        context.by,
-    )
-    .execute(&mut *conn)
-    .await?;
-    let accounts: Vec<Uuid> = transfer.entries().iter().map(|e| e.account).collect();
-    let sides: Vec<String> = transfer
-        .entries()
-        .iter()
-        .map(|e| e.side.code().to_owned())
-        .collect();
-    let amounts: Vec<i64> = transfer.entries().iter().map(|e| e.amount.0).collect();
-    sqlx::query!(
-        r#"INSERT INTO ledger_entries (federation_id, transfer_id, account_id, side, amount_pence)
-           SELECT $1, $2, account, side, amount
-           FROM unnest($3::uuid[], $4::text[], $5::bigint[]) AS e(account, side, amount)"#,
-        federation.as_uuid(),
-        id,
+        by,
+        &transfers.id,
+        &transfers.kind,
+        &transfers.amount,
+        &transfers.charge as &[Option<Uuid>],
+        &transfers.payment_run as &[Option<Uuid>],
+        &transfers.description as &[Option<String>],
+        &entries.transfer,
+        &entries.account,
+        &entries.side,
+        &entries.amount,
         &accounts,
-        &sides,
-        &amounts,
-    )
-    .execute(&mut *conn)
-    .await?;
-    sqlx::query!(
-        r#"UPDATE ledger_accounts a
-           SET debits_pence = a.debits_pence + e.debits, credits_pence = a.credits_pence + e.credits
-           FROM (SELECT account,
-                        coalesce(sum(amount) FILTER (WHERE side = 'debit'), 0) AS debits,
-                        coalesce(sum(amount) FILTER (WHERE side = 'credit'), 0) AS credits
-                 FROM (SELECT account, side, coalesce(amount, 0) AS amount
-                       FROM unnest($2::uuid[], $3::text[], $4::bigint[]) AS x(account, side, amount)) y
-                 GROUP BY account) AS e(account, debits, credits)
-           WHERE a.federation_id = $1 AND a.id = e.account"#,
-        federation.as_uuid(),
-        &accounts,
-        &sides,
-        &amounts,
+        &debits,
+        &credits,
     )
     .execute(conn)
     .await?;
-    Ok(id)
+    Ok(())
+}
+
+/// Posts one transfer; see [`post_all`].
+pub async fn post(
+    conn: &mut PgConnection,
+    federation: FederationId,
+    posting: &Posting<'_>,
+    by: Uuid,
+    fund_overdraft_allowed: bool,
+) -> Result<(), PostError> {
+    post_all(
+        conn,
+        federation,
+        std::slice::from_ref(posting),
+        by,
+        fund_overdraft_allowed,
+    )
+    .await
+}
+
+#[derive(Default)]
+struct TransferColumns {
+    id: Vec<Uuid>,
+    kind: Vec<String>,
+    amount: Vec<i64>,
+    charge: Vec<Option<Uuid>>,
+    payment_run: Vec<Option<Uuid>>,
+    description: Vec<Option<String>>,
+}
+
+#[derive(Default)]
+struct EntryColumns {
+    transfer: Vec<Uuid>,
+    account: Vec<Uuid>,
+    side: Vec<String>,
+    amount: Vec<i64>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -261,6 +366,25 @@ pub async fn transfers(
     )
     .fetch_all(conn)
     .await?)
+}
+
+/// One transfer of the federation.
+pub async fn transfer(
+    conn: &mut PgConnection,
+    federation: FederationId,
+    id: Uuid,
+) -> Result<TransferRecord, StoreError> {
+    sqlx::query_as!(
+        TransferRecord,
+        r#"SELECT id, kind, amount_pence, charge_id, payment_run_id, description, created_by,
+                  created_at
+           FROM ledger_transfers WHERE federation_id = $1 AND id = $2"#,
+        federation.as_uuid(),
+        id,
+    )
+    .fetch_optional(conn)
+    .await?
+    .ok_or(StoreError::NotFound)
 }
 
 /// Per account, the running totals and the totals recomputed from the entries; they must agree.

@@ -238,17 +238,18 @@ pub async fn list(
     .collect()
 }
 
-/// Records a decision already allowed by the charge's state machine on a locked charge.
-pub async fn decide(
+/// Records a decision the charge state machine allowed on charges locked by [`lock`], with the
+/// transfer that moved their money, if any. Answers them by id.
+pub async fn decide_all(
     conn: &mut PgConnection,
     federation: FederationId,
-    id: Uuid,
+    ids: &[Uuid],
     to: ChargeStatus,
     transfer: Option<Uuid>,
     reason: Option<&str>,
     by: Uuid,
-) -> Result<ChargeRecord, StoreError> {
-    sqlx::query_as!(
+) -> Result<Vec<ChargeRecord>, StoreError> {
+    let mut decided = sqlx::query_as!(
         ChargeRow,
         r#"UPDATE charges
            SET status = $3,
@@ -256,21 +257,25 @@ pub async fn decide(
                reversal_transfer_id = CASE WHEN $3 = 'reversed' THEN $4 ELSE reversal_transfer_id END,
                reason = coalesce($5, reason), decided_by = $6, decided_at = now(),
                version = version + 1, updated_at = now()
-           WHERE federation_id = $1 AND id = $2
+           WHERE federation_id = $1 AND id = ANY($2)
            RETURNING id, practice_id, activity_id, organisation_id, service_id, tariff_id,
                      activity_type, delivered_on, quantity, unit_pence, amount_pence, status,
                      approval_transfer_id, reversal_transfer_id, remittance_id, decided_by,
                      decided_at, reason, created_at"#,
         federation.as_uuid(),
-        id,
+        ids,
         to.code(),
         transfer,
         reason,
         by,
     )
-    .fetch_one(conn)
+    .fetch_all(conn)
     .await?
-    .try_into()
+    .into_iter()
+    .map(ChargeRecord::try_from)
+    .collect::<Result<Vec<_>, _>>()?;
+    decided.sort_by_key(|c| c.id);
+    Ok(decided)
 }
 
 /// The charges a remittance paid, by id.

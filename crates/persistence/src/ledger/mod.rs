@@ -5,6 +5,8 @@
 
 pub mod accounts;
 pub mod charges;
+pub mod decisions;
+pub mod funding;
 pub mod payment_runs;
 pub mod settings;
 pub mod statements;

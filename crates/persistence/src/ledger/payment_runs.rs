@@ -1,13 +1,14 @@
 //! Payment runs: every provider's approved charges up to a cut-off date, settled in one
 //! transaction (provider payable → paid out) with a remittance per provider.
 
-use super::accounts::{self, PostError, TransferContext};
+use super::accounts::{self, PostError, Posting};
 use crate::error::StoreError;
 use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::PgConnection;
 use uuid::Uuid;
+use waymark_domain::ledger::payment::{self, DueCharge};
 use waymark_domain::ledger::{AccountKind, Pence, Transfer, TransferKind};
-use waymark_domain::{FederationId, OrganisationId};
+use waymark_domain::FederationId;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PaymentRunRecord {
@@ -32,9 +33,12 @@ pub struct RemittanceRecord {
     pub created_at: DateTime<Utc>,
 }
 
-/// Settles every approved charge delivered on or before `cut_off`. Runs of one federation take
-/// turns (the paid-out account is locked first), and each charge is locked and then marked paid,
-/// so two runs can never pay the same charge.
+/// Settles every approved charge delivered on or before `cut_off`, all in the caller's
+/// transaction. Runs of one federation take turns (the paid-out account is locked first); the
+/// due charges are locked as they are read and only those are paid, so two runs can never pay
+/// the same charge, and a charge reversed meanwhile is not due. The domain's payment plan makes
+/// one remittance per provider; the payments are posted together, then the run, its remittances
+/// and the paid charges are written in one statement.
 pub async fn run(
     conn: &mut PgConnection,
     federation: FederationId,
@@ -42,6 +46,7 @@ pub async fn run(
     cut_off: NaiveDate,
     by: Uuid,
 ) -> Result<PaymentRunRecord, PostError> {
+    let bug = |e: String| StoreError::Database(sqlx::Error::Protocol(e));
     let paid_out = accounts::account_id(conn, federation, AccountKind::PaidOut, None).await?;
     sqlx::query!(
         "SELECT id FROM ledger_accounts WHERE id = $1 FOR UPDATE",
@@ -52,102 +57,119 @@ pub async fn run(
     let due = sqlx::query!(
         r#"SELECT id, organisation_id, amount_pence FROM charges
            WHERE federation_id = $1 AND status = 'approved' AND delivered_on <= $2
-           ORDER BY organisation_id, id FOR UPDATE"#,
+           ORDER BY id FOR UPDATE"#,
         federation.as_uuid(),
         cut_off,
     )
     .fetch_all(&mut *conn)
     .await?;
-    let overflow = || StoreError::Database(sqlx::Error::Protocol("payment overflows".into()));
-    let total = due
-        .iter()
-        .try_fold(Pence::ZERO, |sum, c| sum.checked_add(Pence(c.amount_pence)))
-        .ok_or_else(overflow)?;
-    let providers = due
-        .windows(2)
-        .filter(|pair| pair[0].organisation_id != pair[1].organisation_id)
-        .count()
-        + usize::from(!due.is_empty());
-    // The run is recorded whole before it pays, since its remittances refer to it.
-    let run = sqlx::query_as!(
-        PaymentRunRecord,
-        r#"INSERT INTO payment_runs (federation_id, id, cut_off, total_pence, charge_count,
-               provider_count, created_by)
-           VALUES ($1, $2, $3, $4, $5, $6, $7)
-           RETURNING id, cut_off, total_pence, charge_count, provider_count, created_by, created_at"#,
+    let plan = payment::plan(due.into_iter().map(|c| DueCharge {
+        charge: c.id,
+        organisation: c.organisation_id,
+        amount: Pence(c.amount_pence),
+    }))
+    .map_err(|e| bug(e.to_string()))?;
+
+    let organisations: Vec<Uuid> = plan.remittances.iter().map(|r| r.organisation).collect();
+    let payables = accounts::payable_ids(conn, federation, &organisations).await?;
+    let mut postings = Vec::with_capacity(plan.remittances.len());
+    let mut remittances = RemittanceColumns::default();
+    for remittance in &plan.remittances {
+        let payable = *payables
+            .get(&remittance.organisation)
+            .ok_or(StoreError::NotFound)?;
+        let transfer =
+            Transfer::simple(TransferKind::Payment, payable, paid_out, remittance.amount)
+                .map_err(|e| bug(e.to_string()))?;
+        let posting = Posting {
+            payment_run: Some(id),
+            description: Some("payment run"),
+            ..Posting::new(transfer)
+        };
+        let remittance_id = Uuid::now_v7();
+        remittances.id.push(remittance_id);
+        remittances.organisation.push(remittance.organisation);
+        remittances.transfer.push(posting.id);
+        remittances.amount.push(remittance.amount.0);
+        remittances
+            .charge_count
+            .push(i32::try_from(remittance.charges.len()).map_err(|e| bug(e.to_string()))?);
+        for charge in &remittance.charges {
+            remittances.charges.push(*charge);
+            remittances.charge_remittance.push(remittance_id);
+        }
+        postings.push(posting);
+    }
+    // Paying debits payables only, which the fund's overdraft rule does not concern.
+    accounts::post_all(conn, federation, &postings, by, false).await?;
+
+    let count = |n: usize| i32::try_from(n).map_err(|e| bug(e.to_string()));
+    let written = sqlx::query!(
+        r#"WITH run AS (
+               INSERT INTO payment_runs (federation_id, id, cut_off, total_pence, charge_count,
+                                         provider_count, created_by)
+               VALUES ($1, $2, $3, $4, $5, $6, $7)
+               RETURNING id
+           ), remitted AS (
+               INSERT INTO remittances (federation_id, id, payment_run_id, organisation_id,
+                                        transfer_id, amount_pence, charge_count)
+               SELECT $1, r.id, (SELECT id FROM run), r.organisation, r.transfer, r.amount, r.charges
+               FROM unnest($8::uuid[], $9::uuid[], $10::uuid[], $11::bigint[], $12::int[])
+                    AS r(id, organisation, transfer, amount, charges)
+               RETURNING 1
+           ), paid AS (
+               UPDATE charges c SET status = 'paid', remittance_id = p.remittance,
+                                    version = c.version + 1, updated_at = now()
+               FROM unnest($13::uuid[], $14::uuid[]) AS p(charge, remittance)
+               WHERE c.federation_id = $1 AND c.id = p.charge AND c.status = 'approved'
+               RETURNING 1
+           )
+           SELECT (SELECT count(*) FROM remitted) AS "remittances!",
+                  (SELECT count(*) FROM paid) AS "paid!""#,
         federation.as_uuid(),
         id,
         cut_off,
-        total.0,
-        i32::try_from(due.len()).unwrap_or(i32::MAX),
-        i32::try_from(providers).unwrap_or(i32::MAX),
+        plan.total.0,
+        count(plan.charge_count)?,
+        count(plan.remittances.len())?,
         by,
+        &remittances.id,
+        &remittances.organisation,
+        &remittances.transfer,
+        &remittances.amount,
+        &remittances.charge_count,
+        &remittances.charges,
+        &remittances.charge_remittance,
     )
     .fetch_one(&mut *conn)
     .await?;
-
-    let mut start = 0;
-    while start < due.len() {
-        let organisation = due[start].organisation_id;
-        let end = due[start..]
-            .iter()
-            .position(|c| c.organisation_id != organisation)
-            .map_or(due.len(), |n| start + n);
-        let charges: Vec<Uuid> = due[start..end].iter().map(|c| c.id).collect();
-        let amount = due[start..end]
-            .iter()
-            .try_fold(Pence::ZERO, |sum, c| sum.checked_add(Pence(c.amount_pence)))
-            .ok_or_else(overflow)?;
-        let payable = accounts::account_id(
-            conn,
-            federation,
-            AccountKind::Payable,
-            Some(OrganisationId::from(organisation)),
-        )
-        .await?;
-        let transfer = Transfer::simple(TransferKind::Payment, payable, paid_out, amount)
-            .map_err(|e| StoreError::Database(sqlx::Error::Protocol(e.to_string())))?;
-        let transfer_id = accounts::post(
-            conn,
-            federation,
-            &transfer,
-            TransferContext {
-                payment_run: Some(id),
-                description: Some("payment run"),
-                by,
-                ..TransferContext::default()
-            },
-            false,
-        )
-        .await?;
-        let remittance = Uuid::now_v7();
-        sqlx::query!(
-            r#"INSERT INTO remittances (federation_id, id, payment_run_id, organisation_id,
-                   transfer_id, amount_pence, charge_count)
-               VALUES ($1, $2, $3, $4, $5, $6, $7)"#,
-            federation.as_uuid(),
-            remittance,
-            id,
-            organisation,
-            transfer_id,
-            amount.0,
-            i32::try_from(charges.len()).unwrap_or(i32::MAX),
-        )
-        .execute(&mut *conn)
-        .await?;
-        sqlx::query!(
-            r#"UPDATE charges SET status = 'paid', remittance_id = $2, version = version + 1,
-                   updated_at = now()
-               WHERE federation_id = $1 AND id = ANY($3) AND status = 'approved'"#,
-            federation.as_uuid(),
-            remittance,
-            &charges,
-        )
-        .execute(&mut *conn)
-        .await?;
-        start = end;
+    // The charges were locked as approved, so every one is paid; anything else is a bug, and
+    // the transaction must not commit a payment for a charge left unpaid.
+    if written.paid != plan.charge_count as i64
+        || written.remittances != plan.remittances.len() as i64
+    {
+        return Err(bug(format!(
+            "payment run {id} paid {} of {} charges in {} of {} remittances",
+            written.paid,
+            plan.charge_count,
+            written.remittances,
+            plan.remittances.len()
+        ))
+        .into());
     }
-    Ok(run)
+    Ok(find(conn, federation, id).await?)
+}
+
+#[derive(Default)]
+struct RemittanceColumns {
+    id: Vec<Uuid>,
+    organisation: Vec<Uuid>,
+    transfer: Vec<Uuid>,
+    amount: Vec<i64>,
+    charge_count: Vec<i32>,
+    /// Every charge paid, beside the remittance that pays it.
+    charges: Vec<Uuid>,
+    charge_remittance: Vec<Uuid>,
 }
 
 pub async fn find(

@@ -140,7 +140,9 @@ pub async fn find(
     .ok_or(StoreError::NotFound)
 }
 
-/// The tariff in force on `day` for the service and activity type.
+/// The tariff in force on `day` for the service and activity type, for pricing an activity.
+/// The service's price list for the activity type is held (shared) until the transaction ends,
+/// so a tariff cannot be ended before the day of a charge it is pricing at the same moment.
 pub async fn in_force(
     conn: &mut PgConnection,
     federation: FederationId,
@@ -148,6 +150,13 @@ pub async fn in_force(
     activity_type: &str,
     day: NaiveDate,
 ) -> Result<Option<TariffRecord>, StoreError> {
+    sqlx::query!(
+        "SELECT pg_advisory_xact_lock_shared(hashtextextended($1::text || '/' || $2, 0))",
+        service.to_string(),
+        activity_type,
+    )
+    .execute(&mut *conn)
+    .await?;
     Ok(sqlx::query_as!(
         TariffRecord,
         r#"SELECT id, service_id, organisation_id, activity_type, unit_pence, effective_from,

@@ -12,16 +12,14 @@ use actix_web::http::StatusCode;
 use actix_web::{get, post, web, HttpRequest, HttpResponse};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 use waymark_domain::directory::contact::long_text;
 use waymark_domain::ledger::access::LedgerView;
-use waymark_domain::ledger::{AccountKind, ChargeStatus, Entry, Pence, Transfer, TransferKind};
+use waymark_domain::ledger::ChargeStatus;
 use waymark_domain::{FederationId, OrganisationId, ValidationErrors};
-use waymark_persistence::ledger::accounts::{self, TransferContext};
 use waymark_persistence::ledger::charges::{self, ChargeFilter, ChargeRecord};
-use waymark_persistence::ledger::settings;
+use waymark_persistence::ledger::decisions::{self, Decided, DecisionError};
 use waymark_persistence::{commit, end_read, TenantScope, Tx};
 
 /// The most charges one decision may cover.
@@ -137,16 +135,6 @@ pub struct ChargeQuery {
     pub cursor: Option<String>,
 }
 
-fn illegal(charge: &ChargeRecord, to: ChargeStatus) -> ApiError {
-    ApiError::Conflict {
-        code: "illegal_transition",
-        detail: format!(
-            "charge {} is {} and cannot become {to}",
-            charge.id, charge.status
-        ),
-    }
-}
-
 fn reason_for(errors: &mut ValidationErrors, reason: Option<&str>) -> Option<String> {
     match reason.filter(|r| !r.trim().is_empty()) {
         Some(reason) => errors.check("reason", long_text(reason, 1000)),
@@ -157,9 +145,52 @@ fn reason_for(errors: &mut ValidationErrors, reason: Option<&str>) -> Option<Str
     }
 }
 
-/// Locks the charges and decides them all, or none. Approvals post one transfer: the fund is
-/// debited the total and each provider's payable credited its share, so the fund's shortfall,
-/// if any, is the batch's.
+impl From<DecisionError> for ApiError {
+    fn from(error: DecisionError) -> Self {
+        match error {
+            DecisionError::UnknownCharge(id) => ApiError::Validation(ValidationErrors::single(
+                "charge_ids",
+                "not_found",
+                format!("no charge {id} in this federation"),
+            )),
+            DecisionError::IllegalTransition { charge, from, to } => ApiError::illegal_transition(
+                format!("charge {charge} is {from} and cannot become {to}"),
+                from,
+            ),
+            DecisionError::Overflow => ApiError::Unprocessable {
+                code: "batch_too_large",
+                detail: "the charges' total overflows".into(),
+            },
+            DecisionError::Post(e) => e.into(),
+        }
+    }
+}
+
+impl From<Decided> for DecisionResult {
+    fn from(d: Decided) -> Self {
+        Self {
+            transfer_id: d.transfer_id,
+            amount_pence: d.amount.0,
+            charges: d.charges.into_iter().map(Charge::from).collect(),
+        }
+    }
+}
+
+/// The reason given with a decision: required to reject, optional to approve.
+fn decision_reason(
+    errors: &mut ValidationErrors,
+    decision: Decision,
+    reason: Option<&str>,
+) -> Option<String> {
+    match decision {
+        Decision::Reject => reason_for(errors, reason),
+        Decision::Approve => reason
+            .filter(|r| !r.trim().is_empty())
+            .and_then(|r| errors.check("reason", long_text(r, 1000))),
+    }
+}
+
+/// Approves or rejects the distinct charges `ids`, all or none.
 async fn decide(
     tx: &mut Tx,
     federation: FederationId,
@@ -168,85 +199,16 @@ async fn decide(
     reason: Option<&str>,
     by: Uuid,
 ) -> Result<DecisionResult, ApiError> {
-    let locked = charges::lock(tx, federation, ids).await?;
-    if locked.len() != ids.len() {
-        let missing = ids
-            .iter()
-            .find(|id| !locked.iter().any(|c| c.id == **id))
-            .expect("one is missing");
-        return Err(ApiError::Validation(ValidationErrors::single(
-            "charge_ids",
-            "not_found",
-            format!("no charge {missing} in this federation"),
-        )));
-    }
-    let to = match decision {
-        Decision::Approve => ChargeStatus::Approved,
-        Decision::Reject => ChargeStatus::Rejected,
-    };
-    for charge in &locked {
-        charge
-            .status
-            .transition(to)
-            .map_err(|_| illegal(charge, to))?;
-    }
-    let total = locked
-        .iter()
-        .try_fold(Pence::ZERO, |sum, c| sum.checked_add(c.amount()))
-        .ok_or_else(|| ApiError::Unprocessable {
-            code: "batch_too_large",
-            detail: "the charges' total overflows".into(),
-        })?;
-    let transfer = if decision == Decision::Approve {
-        let overdraft = settings::lock(tx, federation).await?.fund_overdraft_allowed;
-        let fund = accounts::account_id(tx, federation, AccountKind::Fund, None).await?;
-        let mut owed: BTreeMap<Uuid, Pence> = BTreeMap::new();
-        for charge in &locked {
-            let share = owed.entry(charge.organisation_id).or_default();
-            *share = share
-                .checked_add(charge.amount())
-                .expect("within the total");
+    let decided = match (decision, reason) {
+        (Decision::Approve, reason) => decisions::approve(tx, federation, ids, reason, by).await?,
+        (Decision::Reject, Some(reason)) => {
+            decisions::reject(tx, federation, ids, reason, by).await?
         }
-        let mut entries = vec![Entry::debit(fund, total)];
-        for (organisation, amount) in owed {
-            let payable = accounts::account_id(
-                tx,
-                federation,
-                AccountKind::Payable,
-                Some(OrganisationId::from(organisation)),
-            )
-            .await?;
-            entries.push(Entry::credit(payable, amount));
+        (Decision::Reject, None) => {
+            return Err(ValidationErrors::single("reason", "required", "say why").into())
         }
-        let transfer =
-            Transfer::new(TransferKind::ChargeApproval, entries).map_err(ApiError::internal)?;
-        Some(
-            accounts::post(
-                tx,
-                federation,
-                &transfer,
-                TransferContext {
-                    charge: (locked.len() == 1).then(|| locked[0].id),
-                    description: Some("charge approval"),
-                    by,
-                    ..TransferContext::default()
-                },
-                overdraft,
-            )
-            .await?,
-        )
-    } else {
-        None
     };
-    let mut decided = Vec::with_capacity(locked.len());
-    for charge in &locked {
-        decided.push(charges::decide(tx, federation, charge.id, to, transfer, reason, by).await?);
-    }
-    Ok(DecisionResult {
-        transfer_id: transfer,
-        amount_pence: if transfer.is_some() { total.0 } else { 0 },
-        charges: decided.into_iter().map(Charge::from).collect(),
-    })
+    Ok(decided.into())
 }
 
 /// Approves or rejects pending charges, one or many at once, all or none (federation
@@ -292,13 +254,7 @@ pub async fn decide_charges(
             format!("decide 1 to {BATCH_MAX} charges at a time"),
         );
     }
-    let reason = match b.decision {
-        Decision::Reject => reason_for(&mut errors, b.reason.as_deref()),
-        Decision::Approve => b
-            .reason
-            .filter(|r| !r.trim().is_empty())
-            .and_then(|r| errors.check("reason", long_text(&r, 1000))),
-    };
+    let reason = decision_reason(&mut errors, b.decision, b.reason.as_deref());
     if !errors.is_empty() {
         return Err(errors.into());
     }
@@ -356,10 +312,7 @@ pub async fn decide_charge(
         federation,
     )?;
     let mut errors = ValidationErrors::new();
-    let reason = match body.0.decision {
-        Decision::Reject => reason_for(&mut errors, body.0.reason.as_deref()),
-        Decision::Approve => None,
-    };
+    let reason = decision_reason(&mut errors, body.0.decision, body.0.reason.as_deref());
     if !errors.is_empty() {
         return Err(errors.into());
     }
@@ -419,61 +372,18 @@ pub async fn reverse_charge(
         federation,
     )?;
     let mut errors = ValidationErrors::new();
-    let reason = reason_for(&mut errors, Some(&body.0.reason));
-    if !errors.is_empty() {
+    let Some(reason) = reason_for(&mut errors, Some(&body.0.reason)) else {
         return Err(errors.into());
-    }
+    };
     let mut tx = state.begin(TenantScope::of(&caller)).await?;
     if let Some(first) = money.claim(&mut tx).await? {
         commit(tx).await?;
         return Ok(first);
     }
-    let charge = charges::lock(&mut tx, federation, &[id])
-        .await?
-        .pop()
-        .ok_or(ApiError::NotFound)?;
-    charge
-        .status
-        .transition(ChargeStatus::Reversed)
-        .map_err(|_| illegal(&charge, ChargeStatus::Reversed))?;
-    let fund = accounts::account_id(&mut tx, federation, AccountKind::Fund, None).await?;
-    let payable = accounts::account_id(
-        &mut tx,
-        federation,
-        AccountKind::Payable,
-        Some(OrganisationId::from(charge.organisation_id)),
-    )
-    .await?;
-    let transfer = Transfer::simple(TransferKind::ChargeReversal, payable, fund, charge.amount())
-        .map_err(ApiError::internal)?;
-    let transfer_id = accounts::post(
-        &mut tx,
-        federation,
-        &transfer,
-        TransferContext {
-            charge: Some(charge.id),
-            description: reason.as_deref(),
-            by: caller.subject,
-            ..TransferContext::default()
-        },
-        false,
-    )
-    .await?;
-    let reversed = charges::decide(
-        &mut tx,
-        federation,
-        id,
-        ChargeStatus::Reversed,
-        Some(transfer_id),
-        reason.as_deref(),
-        caller.subject,
-    )
-    .await?;
-    let result = DecisionResult {
-        transfer_id: Some(transfer_id),
-        amount_pence: reversed.amount_pence,
-        charges: vec![Charge::from(reversed)],
-    };
+    charges::find(&mut tx, federation, id).await?;
+    let result = DecisionResult::from(
+        decisions::reverse(&mut tx, federation, id, &reason, caller.subject).await?,
+    );
     let response = money.respond(&mut tx, StatusCode::OK, &result).await?;
     commit(tx).await?;
     Ok(response)

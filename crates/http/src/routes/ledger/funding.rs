@@ -15,10 +15,10 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 use waymark_domain::directory::contact::long_text;
-use waymark_domain::ledger::{AccountKind, Pence, Transfer, TransferKind};
+use waymark_domain::ledger::{AccountKind, Pence};
 use waymark_domain::ValidationErrors;
-use waymark_persistence::ledger::accounts::{self, AccountRecord, TransferContext, TransferRecord};
-use waymark_persistence::ledger::settings;
+use waymark_persistence::ledger::accounts::{self, AccountRecord, TransferRecord};
+use waymark_persistence::ledger::{funding, settings};
 use waymark_persistence::{commit, end_read, TenantScope};
 
 #[derive(Serialize, ToSchema)]
@@ -252,33 +252,9 @@ pub async fn top_up(
         commit(tx).await?;
         return Ok(first);
     }
-    let commissioner =
-        accounts::account_id(&mut tx, federation, AccountKind::Commissioner, None).await?;
-    let fund = accounts::account_id(&mut tx, federation, AccountKind::Fund, None).await?;
-    let transfer = Transfer::simple(TransferKind::TopUp, commissioner, fund, amount)
-        .map_err(ApiError::internal)?;
-    let id = accounts::post(
-        &mut tx,
-        federation,
-        &transfer,
-        TransferContext {
-            description: Some(&reference),
-            by: caller.subject,
-            ..TransferContext::default()
-        },
-        false,
-    )
-    .await?;
-    let posted = LedgerTransfer {
-        id,
-        kind: TransferKind::TopUp.code().to_owned(),
-        amount: Money::pence(amount.0),
-        charge_id: None,
-        payment_run_id: None,
-        description: Some(reference),
-        created_by: caller.subject,
-        created_at: Utc::now(),
-    };
+    let posted = LedgerTransfer::from(
+        funding::top_up(&mut tx, federation, amount, &reference, caller.subject).await?,
+    );
     let response = money.respond(&mut tx, StatusCode::CREATED, &posted).await?;
     commit(tx).await?;
     Ok(response)

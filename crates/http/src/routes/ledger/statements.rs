@@ -75,11 +75,19 @@ pub struct StatementQuery {
     pub format: Option<String>,
 }
 
+/// A text cell: quoted when it must be, and prefixed with `'` when it starts like a formula, so
+/// a service name such as `=HYPERLINK(…)` stays text when the statement is opened in a
+/// spreadsheet. Amounts are written as numbers, never through here.
 fn csv_field(value: &str) -> String {
+    let value = if value.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{value}")
+    } else {
+        value.to_owned()
+    };
     if value.contains([',', '"', '\n', '\r']) {
         format!("\"{}\"", value.replace('"', "\"\""))
     } else {
-        value.to_owned()
+        value
     }
 }
 
@@ -186,5 +194,20 @@ pub async fn get_statement(
             .body(to_csv(&statement)))
     } else {
         Ok(HttpResponse::Ok().json(statement))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::csv_field;
+
+    #[test]
+    fn text_cells_cannot_become_formulas_and_are_quoted_when_needed() {
+        assert_eq!(csv_field("Walking group"), "Walking group");
+        assert_eq!(csv_field("=HYPERLINK(\"x\")"), "\"'=HYPERLINK(\"\"x\"\")\"");
+        assert_eq!(csv_field("+44 123"), "'+44 123");
+        assert_eq!(csv_field("-1"), "'-1");
+        assert_eq!(csv_field("@sum"), "'@sum");
+        assert_eq!(csv_field("Tea, cake"), "\"Tea, cake\"");
     }
 }

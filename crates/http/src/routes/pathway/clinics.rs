@@ -202,10 +202,7 @@ fn already_recorded(recorded: Option<Attendance>) -> ApiError {
 }
 
 fn illegal(e: IllegalTransition) -> ApiError {
-    ApiError::Conflict {
-        code: "illegal_transition",
-        detail: format!("{e}: the referral is {}", e.from),
-    }
+    ApiError::illegal_transition(format!("{e}: the referral is {}", e.from), e.from)
 }
 
 /// Refuses a volunteer who may not run a clinic on `on`, saying who and why.

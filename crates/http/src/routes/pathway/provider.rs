@@ -17,7 +17,9 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 use waymark_domain::ledger::Pence;
 use waymark_domain::pathway::access::may_act_as_provider;
-use waymark_domain::pathway::onward::{decline_reason, NewActivity, OnwardReferralState};
+use waymark_domain::pathway::onward::{
+    decline_reason, ActivityRefused, NewActivity, OnwardReferralState,
+};
 use waymark_domain::pathway::safeguarding::{ConcernStatus, NewConcern};
 use waymark_domain::{FederationId, OrganisationId, PracticeId, ValidationErrors};
 use waymark_persistence::audit::{self, Access, Action};
@@ -322,9 +324,8 @@ pub async fn provider_transition(
     let mut tx = state.begin(TenantScope::of(&caller)).await?;
     let (practice, current) =
         onward::provider_lock(&mut tx, who.federation, who.organisation, id).await?;
-    let to = current.transition(b.to).map_err(|e| ApiError::Conflict {
-        code: "illegal_transition",
-        detail: format!("{e}: the onward referral is {}", e.from),
+    let to = current.transition(b.to).map_err(|e| {
+        ApiError::illegal_transition(format!("{e}: the onward referral is {}", e.from), e.from)
     })?;
     onward::change_state(
         &mut tx,
@@ -352,20 +353,21 @@ pub async fn provider_transition(
 
 /// Records an activity delivered under an accepted onward referral (providers). It is priced
 /// by the service's tariff in force on the day it was delivered, and a pending charge for it
-/// goes to the federation's ledger. With an `Idempotency-Key`, a retry returns the activity the
-/// first request recorded and records (and charges) nothing more.
+/// goes to the federation's ledger. The `Idempotency-Key` is required: a retry returns the
+/// activity the first request recorded and records (and charges) nothing more.
 #[utoipa::path(
     tag = "provider",
     security(("bearer" = [])),
     params(
         ("onward_referral_id" = Uuid, Path, description = "The onward referral"),
-        ("Idempotency-Key" = Option<String>, Header, description = "Your name for this request, e.g. a new UUID"),
+        ("Idempotency-Key" = String, Header, description = "Your name for this request, e.g. a new UUID"),
     ),
     request_body = NewActivityBody,
     responses(
         (status = 201, description = "Recorded and charged", body = Activity),
         (status = 409, description = "The onward referral has not been accepted (`onward_referral_not_accepted`)"),
-        (status = 422, description = "Invalid fields, or no tariff in force for the activity on that day (`no_tariff`)"),
+        (status = 400, description = "No `Idempotency-Key` (`idempotency_key_required`)"),
+        (status = 422, description = "Invalid fields (`delivered_on` before the onward referral was made is `before_onward_referral`), no tariff in force for the activity on that day (`no_tariff`), or the key was used for another request (`idempotency_key_reused`)"),
     )
 )]
 #[post("/provider/onward-referrals/{onward_referral_id}/activities")]
@@ -379,6 +381,7 @@ pub async fn record_activity(
 ) -> Result<HttpResponse, ApiError> {
     let who = provider(&caller)?;
     let id = path.into_inner();
+    let key = key.required("it charges the ledger, and a retry must not charge twice")?;
     let hash = request_hash(req.path(), &body.0)?;
     let b = body.0;
     let activity = NewActivity::parse(
@@ -391,46 +394,58 @@ pub async fn record_activity(
     let actor = actor(&caller, &req);
     let activity_id = Uuid::now_v7();
     let mut tx = state.begin(TenantScope::of(&caller)).await?;
-    let (practice, current) =
+    let (practice, _) =
         onward::provider_lock(&mut tx, who.federation, who.organisation, id).await?;
-    if let Some(key) = key.0.as_deref() {
-        let request = IdempotentRequest {
-            principal: caller.subject,
-            key,
-            operation: "record_activity",
-            request_hash: &hash,
-        };
-        match idempotency::claim(
-            &mut tx,
-            who.federation,
-            &request,
-            Some(practice.as_uuid()),
-            activity_id,
-        )
-        .await?
-        {
-            Claim::Fresh => {}
-            Claim::Replay { resource, .. } => {
-                let first =
-                    onward::find_activity(&mut tx, who.federation, practice, resource).await?;
-                commit(tx).await?;
-                return Ok(HttpResponse::Created().json(Activity::from(first)));
-            }
-            Claim::Mismatch => return Err(key_reused()),
-        }
-    }
-    if !matches!(
-        current,
-        OnwardReferralState::Accepted | OnwardReferralState::Completed
-    ) {
-        return Err(ApiError::Conflict {
-            code: "onward_referral_not_accepted",
-            detail: format!(
-                "activities are recorded once the onward referral is accepted; it is {current}"
-            ),
-        });
-    }
     let onward = onward::provider_find(&mut tx, who.federation, who.organisation, id).await?;
+    let request = IdempotentRequest {
+        principal: caller.subject,
+        key: &key,
+        operation: "record_activity",
+        request_hash: &hash,
+    };
+    match idempotency::claim(
+        &mut tx,
+        who.federation,
+        &request,
+        Some(practice.as_uuid()),
+        activity_id,
+    )
+    .await?
+    {
+        Claim::Fresh => {}
+        Claim::Replay { resource, .. } => {
+            let first = onward::find_activity(&mut tx, who.federation, practice, resource).await?;
+            audit::record(
+                &mut tx,
+                who.federation,
+                &actor,
+                Action::Read,
+                &[Access {
+                    practice,
+                    patient: onward.onward.patient_id,
+                    resource_type: "activity",
+                    resource: first.id,
+                }],
+            )
+            .await?;
+            commit(tx).await?;
+            return Ok(HttpResponse::Created().json(Activity::from(first)));
+        }
+        Claim::Mismatch => return Err(key_reused()),
+    }
+    activity
+        .check_against(onward.onward.state, onward.onward.created_at.date_naive())
+        .map_err(|refused| match refused {
+            ActivityRefused::NotAccepted(_) => ApiError::Conflict {
+                code: "onward_referral_not_accepted",
+                detail: refused.to_string(),
+            },
+            ActivityRefused::BeforeReferral(_) => ApiError::Validation(ValidationErrors::single(
+                "delivered_on",
+                "before_onward_referral",
+                refused.to_string(),
+            )),
+        })?;
     let tariff = tariffs::in_force(
         &mut tx,
         who.federation,

@@ -450,13 +450,9 @@ pub async fn transition_referral(
     };
     let mut tx = super::begin(&state, &caller, p).await?;
     let current = referrals::lock(&mut tx, p.federation, p.practice, referral).await?;
-    let to = current
-        .state
-        .transition(b.to)
-        .map_err(|e| ApiError::Conflict {
-            code: "illegal_transition",
-            detail: format!("{e}: the referral is {}", e.from),
-        })?;
+    let to = current.state.transition(b.to).map_err(|e| {
+        ApiError::illegal_transition(format!("{e}: the referral is {}", e.from), e.from)
+    })?;
     if reached_through_clinic(to) {
         return Err(ApiError::Unprocessable {
             code: "reached_through_clinic",
