@@ -86,7 +86,9 @@ CREATE TABLE referrals (
     CONSTRAINT referrals_practice_fkey FOREIGN KEY (federation_id, practice_id)
         REFERENCES practices (federation_id, id),
     CONSTRAINT referrals_need_categories_present CHECK (cardinality(need_categories) > 0),
-    CONSTRAINT referrals_closed_with_outcome CHECK ((state = 'closed') = (outcome IS NOT NULL))
+    CONSTRAINT referrals_closed_with_outcome CHECK ((state = 'closed') = (outcome IS NOT NULL)),
+    -- Lets rows about a referral name its patient and be held to the referral's own.
+    CONSTRAINT referrals_patient_key UNIQUE (practice_id, id, patient_id)
 );
 CREATE INDEX referrals_patient_idx ON referrals (practice_id, patient_id, id);
 CREATE INDEX referrals_state_idx ON referrals (practice_id, state, id);
@@ -270,13 +272,15 @@ CREATE TABLE onward_referrals (
     created_at       timestamptz NOT NULL DEFAULT now(),
     updated_at       timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (practice_id, id),
-    CONSTRAINT onward_referrals_referral_fkey FOREIGN KEY (practice_id, referral_id)
-        REFERENCES referrals (practice_id, id),
+    CONSTRAINT onward_referrals_referral_fkey FOREIGN KEY (practice_id, referral_id, patient_id)
+        REFERENCES referrals (practice_id, id, patient_id),
     CONSTRAINT onward_referrals_patient_fkey FOREIGN KEY (practice_id, patient_id)
         REFERENCES patients (practice_id, id),
     CONSTRAINT onward_referrals_organisation_fkey FOREIGN KEY (federation_id, organisation_id)
         REFERENCES organisations (federation_id, id),
-    CONSTRAINT onward_referrals_declined_with_reason CHECK ((state = 'declined') = (decline_reason IS NOT NULL))
+    CONSTRAINT onward_referrals_declined_with_reason CHECK ((state = 'declined') = (decline_reason IS NOT NULL)),
+    -- Lets an activity be held to the organisation and service the referral was made to.
+    CONSTRAINT onward_referrals_provider_key UNIQUE (practice_id, id, organisation_id, service_id)
 );
 CREATE INDEX onward_referrals_referral_idx ON onward_referrals (practice_id, referral_id, id);
 CREATE INDEX onward_referrals_organisation_idx ON onward_referrals (federation_id, organisation_id, id);
@@ -297,8 +301,9 @@ CREATE TABLE activities (
     recorded_by         uuid NOT NULL,
     recorded_at         timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (practice_id, id),
-    CONSTRAINT activities_onward_referral_fkey FOREIGN KEY (practice_id, onward_referral_id)
-        REFERENCES onward_referrals (practice_id, id),
+    CONSTRAINT activities_onward_referral_fkey
+        FOREIGN KEY (practice_id, onward_referral_id, organisation_id, service_id)
+        REFERENCES onward_referrals (practice_id, id, organisation_id, service_id),
     CONSTRAINT activities_organisation_fkey FOREIGN KEY (federation_id, organisation_id)
         REFERENCES organisations (federation_id, id)
 );
@@ -341,8 +346,8 @@ CREATE TABLE safeguarding_concerns (
     raised_at                  timestamptz NOT NULL DEFAULT now(),
     updated_at                 timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (practice_id, id),
-    CONSTRAINT safeguarding_concerns_referral_fkey FOREIGN KEY (practice_id, referral_id)
-        REFERENCES referrals (practice_id, id),
+    CONSTRAINT safeguarding_concerns_referral_fkey FOREIGN KEY (practice_id, referral_id, patient_id)
+        REFERENCES referrals (practice_id, id, patient_id),
     CONSTRAINT safeguarding_concerns_patient_fkey FOREIGN KEY (practice_id, patient_id)
         REFERENCES patients (practice_id, id),
     CONSTRAINT safeguarding_concerns_resolved_with_note CHECK ((status = 'resolved') = (resolution IS NOT NULL))
@@ -439,28 +444,60 @@ GRANT SELECT, INSERT ON referral_state_changes, volunteer_training, clinic_sessi
 GRANT SELECT, INSERT, DELETE ON clinic_session_volunteers TO waymark_app;
 
 -- A provider sees the onward referrals made to its organisation (never signposting, which is
--- not sent), the patients of those referrals, and the activities and concerns it recorded.
-CREATE POLICY onward_referrals_provider ON onward_referrals TO waymark_app
+-- not sent), the patients of those referrals, and the activities and concerns it recorded. It
+-- answers those referrals (an update) but never makes one, and it adds activities and concerns
+-- but never changes them. What an onward referral is about cannot change once it is made (the
+-- trigger below), so a provider cannot point one of its own at another patient.
+CREATE POLICY onward_referrals_provider_read ON onward_referrals FOR SELECT TO waymark_app
+    USING (federation_id = waymark_current_federation()
+           AND organisation_id = waymark_current_organisation() AND kind = 'referral');
+CREATE POLICY onward_referrals_provider_answer ON onward_referrals FOR UPDATE TO waymark_app
     USING (federation_id = waymark_current_federation()
            AND organisation_id = waymark_current_organisation() AND kind = 'referral')
     WITH CHECK (federation_id = waymark_current_federation()
            AND organisation_id = waymark_current_organisation() AND kind = 'referral');
+
+CREATE FUNCTION onward_referrals_keep_subject() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+    BEGIN
+        IF (NEW.federation_id, NEW.practice_id, NEW.id, NEW.referral_id, NEW.patient_id,
+            NEW.service_id, NEW.organisation_id, NEW.kind, NEW.created_by, NEW.created_at)
+           IS DISTINCT FROM
+           (OLD.federation_id, OLD.practice_id, OLD.id, OLD.referral_id, OLD.patient_id,
+            OLD.service_id, OLD.organisation_id, OLD.kind, OLD.created_by, OLD.created_at) THEN
+            RAISE EXCEPTION 'an onward referral keeps its referral, patient, service and kind'
+                USING ERRCODE = 'insufficient_privilege';
+        END IF;
+        RETURN NEW;
+    END
+    $$;
+CREATE TRIGGER onward_referrals_keep_subject BEFORE UPDATE ON onward_referrals
+    FOR EACH ROW EXECUTE FUNCTION onward_referrals_keep_subject();
 CREATE POLICY patients_provider ON patients FOR SELECT TO waymark_app
     USING (federation_id = waymark_current_federation()
            AND EXISTS (SELECT 1 FROM onward_referrals o
                        WHERE o.practice_id = patients.practice_id AND o.patient_id = patients.id
                          AND o.organisation_id = waymark_current_organisation()
                          AND o.kind = 'referral'));
-CREATE POLICY activities_provider ON activities TO waymark_app
+CREATE POLICY activities_provider_read ON activities FOR SELECT TO waymark_app
     USING (federation_id = waymark_current_federation()
-           AND organisation_id = waymark_current_organisation())
+           AND organisation_id = waymark_current_organisation());
+CREATE POLICY activities_provider_record ON activities FOR INSERT TO waymark_app
     WITH CHECK (federation_id = waymark_current_federation()
            AND organisation_id = waymark_current_organisation());
-CREATE POLICY safeguarding_concerns_provider ON safeguarding_concerns TO waymark_app
+CREATE POLICY safeguarding_concerns_provider_read ON safeguarding_concerns FOR SELECT TO waymark_app
     USING (federation_id = waymark_current_federation()
-           AND raised_by_organisation_id = waymark_current_organisation())
-    WITH CHECK (federation_id = waymark_current_federation()
            AND raised_by_organisation_id = waymark_current_organisation());
+CREATE POLICY safeguarding_concerns_provider_raise ON safeguarding_concerns FOR INSERT TO waymark_app
+    WITH CHECK (federation_id = waymark_current_federation()
+           AND raised_by_organisation_id = waymark_current_organisation()
+           AND status = 'open'
+           AND EXISTS (SELECT 1 FROM onward_referrals o
+                       WHERE o.practice_id = safeguarding_concerns.practice_id
+                         AND o.referral_id = safeguarding_concerns.referral_id
+                         AND o.organisation_id = waymark_current_organisation()
+                         AND o.kind = 'referral'));
 
 -- Case notes: the practice's own staff only, not even federation administrators.
 ALTER TABLE case_notes ENABLE ROW LEVEL SECURITY;

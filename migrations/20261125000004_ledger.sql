@@ -45,6 +45,7 @@ CREATE TABLE ledger_accounts (
         REFERENCES organisations (federation_id, id),
     CONSTRAINT ledger_accounts_payable_has_organisation CHECK ((kind = 'payable') = (organisation_id IS NOT NULL)),
     CONSTRAINT ledger_accounts_one_per_kind UNIQUE NULLS NOT DISTINCT (federation_id, kind, organisation_id),
+    CONSTRAINT ledger_accounts_organisation_key UNIQUE (id, organisation_id),
     -- Providers are never owed less than nothing and nothing comes back from paid out.
     CONSTRAINT ledger_accounts_not_negative CHECK (
         kind IN ('commissioner', 'fund') OR credits_pence >= debits_pence)
@@ -64,13 +65,18 @@ CREATE TABLE ledger_transfers (
 CREATE INDEX ledger_transfers_federation_idx ON ledger_transfers (federation_id, id);
 
 CREATE TABLE ledger_entries (
-    federation_id  uuid NOT NULL,
-    transfer_id    uuid NOT NULL REFERENCES ledger_transfers (id),
-    account_id     uuid NOT NULL REFERENCES ledger_accounts (id),
-    side           text NOT NULL CHECK (side IN ('debit', 'credit')),
-    amount_pence   bigint NOT NULL CHECK (amount_pence > 0),
-    created_at     timestamptz NOT NULL DEFAULT now(),
-    PRIMARY KEY (transfer_id, account_id, side)
+    federation_id    uuid NOT NULL,
+    transfer_id      uuid NOT NULL REFERENCES ledger_transfers (id),
+    account_id       uuid NOT NULL REFERENCES ledger_accounts (id),
+    -- The provider whose payable account this is (none for the federation's own accounts),
+    -- copied from the account so a provider's read policy is a comparison, not a lookup.
+    organisation_id  uuid,
+    side             text NOT NULL CHECK (side IN ('debit', 'credit')),
+    amount_pence     bigint NOT NULL CHECK (amount_pence > 0),
+    created_at       timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (transfer_id, account_id, side),
+    CONSTRAINT ledger_entries_account_organisation_fkey FOREIGN KEY (account_id, organisation_id)
+        REFERENCES ledger_accounts (id, organisation_id)
 );
 CREATE INDEX ledger_entries_account_idx ON ledger_entries (account_id, created_at, transfer_id);
 
@@ -231,12 +237,12 @@ CREATE POLICY ledger_accounts_provider ON ledger_accounts FOR SELECT TO waymark_
            AND organisation_id = waymark_current_organisation());
 CREATE POLICY ledger_entries_provider ON ledger_entries FOR SELECT TO waymark_app
     USING (federation_id = waymark_current_federation()
-           AND account_id IN (SELECT id FROM ledger_accounts
-                              WHERE organisation_id = waymark_current_organisation()));
+           AND organisation_id = waymark_current_organisation());
 CREATE POLICY ledger_transfers_provider ON ledger_transfers FOR SELECT TO waymark_app
     USING (federation_id = waymark_current_federation()
            AND EXISTS (SELECT 1 FROM ledger_entries e
-                       WHERE e.transfer_id = ledger_transfers.id));
+                       WHERE e.transfer_id = ledger_transfers.id
+                         AND e.organisation_id = waymark_current_organisation()));
 CREATE POLICY remittances_provider ON remittances FOR SELECT TO waymark_app
     USING (federation_id = waymark_current_federation()
            AND organisation_id = waymark_current_organisation());

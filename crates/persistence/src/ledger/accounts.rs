@@ -55,7 +55,8 @@ impl TryFrom<AccountRow> for AccountRecord {
 }
 
 /// The id of the federation's account of `kind` (for `organisation`, for payables), opening it
-/// the first time it is needed.
+/// the first time it is needed. It is looked up before anything is inserted: an insert that
+/// meets the existing row would wait for whichever transaction is posting to that account.
 pub async fn account_id(
     conn: &mut PgConnection,
     federation: FederationId,
@@ -63,6 +64,9 @@ pub async fn account_id(
     organisation: Option<OrganisationId>,
 ) -> Result<Uuid, StoreError> {
     let organisation = organisation.map(|o| o.as_uuid());
+    if let Some(id) = find_account(conn, federation, kind, organisation).await? {
+        return Ok(id);
+    }
     sqlx::query!(
         r#"INSERT INTO ledger_accounts (federation_id, id, kind, organisation_id)
            VALUES ($1, $2, $3, $4)
@@ -74,6 +78,17 @@ pub async fn account_id(
     )
     .execute(&mut *conn)
     .await?;
+    find_account(conn, federation, kind, organisation)
+        .await?
+        .ok_or(StoreError::NotFound)
+}
+
+async fn find_account(
+    conn: &mut PgConnection,
+    federation: FederationId,
+    kind: AccountKind,
+    organisation: Option<Uuid>,
+) -> Result<Option<Uuid>, StoreError> {
     Ok(sqlx::query_scalar!(
         r#"SELECT id FROM ledger_accounts
            WHERE federation_id = $1 AND kind = $2 AND organisation_id IS NOT DISTINCT FROM $3"#,
@@ -81,7 +96,7 @@ pub async fn account_id(
         kind.code(),
         organisation,
     )
-    .fetch_one(conn)
+    .fetch_optional(conn)
     .await?)
 }
 
@@ -157,35 +172,52 @@ impl<'a> Posting<'a> {
     }
 }
 
-/// The ids of the payable accounts of `organisations`, opening those not yet open.
+/// The ids of the payable accounts of `organisations`, opening those not yet open (looked up
+/// first, for the reason [`account_id`] gives).
 pub async fn payable_ids(
     conn: &mut PgConnection,
     federation: FederationId,
     organisations: &[Uuid],
 ) -> Result<HashMap<Uuid, Uuid>, StoreError> {
-    let ids: Vec<Uuid> = organisations.iter().map(|_| Uuid::now_v7()).collect();
+    async fn open_ones(
+        conn: &mut PgConnection,
+        federation: FederationId,
+        organisations: &[Uuid],
+    ) -> Result<HashMap<Uuid, Uuid>, StoreError> {
+        let rows = sqlx::query!(
+            r#"SELECT organisation_id AS "organisation_id!", id FROM ledger_accounts
+               WHERE federation_id = $1 AND kind = 'payable' AND organisation_id = ANY($2)"#,
+            federation.as_uuid(),
+            organisations,
+        )
+        .fetch_all(conn)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| (r.organisation_id, r.id))
+            .collect())
+    }
+    let open = open_ones(conn, federation, organisations).await?;
+    let missing: Vec<Uuid> = organisations
+        .iter()
+        .filter(|o| !open.contains_key(o))
+        .copied()
+        .collect();
+    if missing.is_empty() {
+        return Ok(open);
+    }
+    let ids: Vec<Uuid> = missing.iter().map(|_| Uuid::now_v7()).collect();
     sqlx::query!(
         r#"INSERT INTO ledger_accounts (federation_id, id, kind, organisation_id)
            SELECT $1, id, 'payable', organisation FROM unnest($2::uuid[], $3::uuid[]) AS n(id, organisation)
            ON CONFLICT ON CONSTRAINT ledger_accounts_one_per_kind DO NOTHING"#,
         federation.as_uuid(),
         &ids,
-        organisations,
+        &missing,
     )
     .execute(&mut *conn)
     .await?;
-    let rows = sqlx::query!(
-        r#"SELECT organisation_id AS "organisation_id!", id FROM ledger_accounts
-           WHERE federation_id = $1 AND kind = 'payable' AND organisation_id = ANY($2)"#,
-        federation.as_uuid(),
-        organisations,
-    )
-    .fetch_all(conn)
-    .await?;
-    Ok(rows
-        .into_iter()
-        .map(|r| (r.organisation_id, r.id))
-        .collect())
+    open_ones(conn, federation, organisations).await
 }
 
 /// Posts the transfers, all or none. Locks every account they touch (in id order, so
@@ -267,10 +299,12 @@ pub async fn post_all(
                     AS t(id, kind, amount, charge, run, description)
                RETURNING 1
            ), entries AS (
-               INSERT INTO ledger_entries (federation_id, transfer_id, account_id, side, amount_pence)
-               SELECT $1, e.transfer, e.account, e.side, e.amount
+               INSERT INTO ledger_entries (federation_id, transfer_id, account_id, organisation_id,
+                                           side, amount_pence)
+               SELECT $1, e.transfer, e.account, a.organisation_id, e.side, e.amount
                FROM unnest($9::uuid[], $10::uuid[], $11::text[], $12::bigint[])
                     AS e(transfer, account, side, amount)
+               JOIN ledger_accounts a ON a.federation_id = $1 AND a.id = e.account
                RETURNING 1
            )
            UPDATE ledger_accounts a

@@ -76,17 +76,47 @@ fn total(charges: &[ChargeRecord]) -> Result<Pence, DecisionError> {
         .ok_or(DecisionError::Overflow)
 }
 
+/// Charges approved and marked so, whose money has yet to move. Post it as the last thing the
+/// transaction does before it commits: the accounts it locks (the fund above all, which every
+/// approval touches) are then held for as short a time as possible.
+#[must_use = "an approval moves no money until it is posted, and cannot commit before"]
+pub struct Approval {
+    pub decided: Decided,
+    posting: Posting<'static>,
+    fund_overdraft_allowed: bool,
+    by: Uuid,
+}
+
+impl Approval {
+    /// Posts the approval's transfer (fund → provider payables); refused, with nothing
+    /// posted, when the fund cannot pay and no overdraft is allowed.
+    pub async fn post(
+        self,
+        conn: &mut PgConnection,
+        federation: FederationId,
+    ) -> Result<Decided, DecisionError> {
+        accounts::post(
+            conn,
+            federation,
+            &self.posting,
+            self.by,
+            self.fund_overdraft_allowed,
+        )
+        .await?;
+        Ok(self.decided)
+    }
+}
+
 /// Approves the pending charges `ids` (distinct), all or none, in one transfer: the fund is
 /// debited the total and each provider's payable credited its share, so a shortfall is the
-/// batch's. The charges are marked before the money moves, so the accounts stay locked for as
-/// little of the transaction as possible.
+/// batch's. The charges are marked here; the money moves when the answer is posted.
 pub async fn approve(
     conn: &mut PgConnection,
     federation: FederationId,
     ids: &[Uuid],
     reason: Option<&str>,
     by: Uuid,
-) -> Result<Decided, DecisionError> {
+) -> Result<Approval, DecisionError> {
     let locked = lock_for(conn, federation, ids, ChargeStatus::Approved).await?;
     let total = total(&locked)?;
     let mut owed: BTreeMap<Uuid, Pence> = BTreeMap::new();
@@ -124,11 +154,15 @@ pub async fn approve(
         by,
     )
     .await?;
-    accounts::post(conn, federation, &posting, by, overdraft).await?;
-    Ok(Decided {
-        transfer_id: Some(posting.id),
-        amount: total,
-        charges: decided,
+    Ok(Approval {
+        decided: Decided {
+            transfer_id: Some(posting.id),
+            amount: total,
+            charges: decided,
+        },
+        posting,
+        fund_overdraft_allowed: overdraft,
+        by,
     })
 }
 

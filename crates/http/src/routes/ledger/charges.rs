@@ -190,25 +190,35 @@ fn decision_reason(
     }
 }
 
-/// Approves or rejects the distinct charges `ids`, all or none.
+/// Approves or rejects the distinct charges `ids`, all or none, and keeps the answer for
+/// retries. An approval's answer is kept before its money moves, so that posting, which locks
+/// the fund, is the last thing before the commit.
 async fn decide(
     tx: &mut Tx,
+    money: &MoneyRequest,
     federation: FederationId,
     ids: &[Uuid],
     decision: Decision,
     reason: Option<&str>,
     by: Uuid,
-) -> Result<DecisionResult, ApiError> {
-    let decided = match (decision, reason) {
-        (Decision::Approve, reason) => decisions::approve(tx, federation, ids, reason, by).await?,
+) -> Result<HttpResponse, ApiError> {
+    match (decision, reason) {
+        (Decision::Approve, reason) => {
+            let approval = decisions::approve(tx, federation, ids, reason, by).await?;
+            let result = DecisionResult::from(approval.decided.clone());
+            let response = money.respond(tx, StatusCode::OK, &result).await?;
+            approval.post(tx, federation).await?;
+            Ok(response)
+        }
         (Decision::Reject, Some(reason)) => {
-            decisions::reject(tx, federation, ids, reason, by).await?
+            let result =
+                DecisionResult::from(decisions::reject(tx, federation, ids, reason, by).await?);
+            money.respond(tx, StatusCode::OK, &result).await
         }
         (Decision::Reject, None) => {
-            return Err(ValidationErrors::single("reason", "required", "say why").into())
+            Err(ValidationErrors::single("reason", "required", "say why").into())
         }
-    };
-    Ok(decided.into())
+    }
 }
 
 /// Approves or rejects pending charges, one or many at once, all or none (federation
@@ -263,8 +273,9 @@ pub async fn decide_charges(
         commit(tx).await?;
         return Ok(first);
     }
-    let result = decide(
+    let response = decide(
         &mut tx,
+        &money,
         federation,
         &ids,
         b.decision,
@@ -272,7 +283,6 @@ pub async fn decide_charges(
         caller.subject,
     )
     .await?;
-    let response = money.respond(&mut tx, StatusCode::OK, &result).await?;
     commit(tx).await?;
     Ok(response)
 }
@@ -322,8 +332,9 @@ pub async fn decide_charge(
         return Ok(first);
     }
     charges::find(&mut tx, federation, id).await?;
-    let result = decide(
+    let response = decide(
         &mut tx,
+        &money,
         federation,
         &[id],
         body.0.decision,
@@ -331,7 +342,6 @@ pub async fn decide_charge(
         caller.subject,
     )
     .await?;
-    let response = money.respond(&mut tx, StatusCode::OK, &result).await?;
     commit(tx).await?;
     Ok(response)
 }
