@@ -716,13 +716,21 @@ async fn booking_moves_a_received_referral_to_booked_and_attendance_moves_it_on(
             && e["resource_id"] == json!(first)
             && e["actor_roles"] == json!(["clinician"])));
 
-    // Attendance: only on a booked slot, once, and by volunteers or administrators.
+    // Attendance: only on a booked slot, once it has begun, once, and by volunteers or
+    // administrators.
     assert_problem(
         attend(&app, &volunteer_token, a, slots[1], "attended").await,
         409,
         "slot_not_booked",
     )
     .await;
+    assert_problem(
+        attend(&app, &volunteer_token, a, slots[0], "attended").await,
+        409,
+        "slot_not_started",
+    )
+    .await;
+    app.let_the_slot_begin(slots[0]).await;
     assert_problem(
         attend(&app, &clinician, a, slots[0], "attended").await,
         403,
@@ -752,6 +760,7 @@ async fn booking_moves_a_received_referral_to_booked_and_attendance_moves_it_on(
         book(&app, &clinician, a, slots[1], second).await.status(),
         200
     );
+    app.let_the_slot_begin(slots[1]).await;
     let missed = json_of(
         attend(&app, &admin, a, slots[1], "did_not_attend").await,
         200,

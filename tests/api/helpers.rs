@@ -228,6 +228,41 @@ impl TestApp {
             .expect("request")
     }
 
+    /// Lets time pass until the slot began five minutes ago: its whole session moves earlier,
+    /// as the schema owner (the service never moves a session).
+    pub async fn let_the_slot_begin(&self, slot: Uuid) {
+        let mut owner = PgConnection::connect(&self.database_url)
+            .await
+            .expect("connect");
+        let (session, practice, delta): (Uuid, Uuid, f64) = sqlx::query_as(
+            "SELECT session_id, practice_id, \
+                    extract(epoch FROM starts_at - now() + interval '5 minutes')::float8 \
+             FROM clinic_slots WHERE id = $1",
+        )
+        .bind(slot)
+        .fetch_one(&mut owner)
+        .await
+        .expect("the slot");
+        for table in ["clinic_slots", "clinic_sessions"] {
+            let key = if table == "clinic_slots" {
+                "session_id"
+            } else {
+                "id"
+            };
+            sqlx::query(&format!(
+                "UPDATE {table} SET starts_at = starts_at - make_interval(secs => $3), \
+                                    ends_at = ends_at - make_interval(secs => $3) \
+                 WHERE practice_id = $1 AND {key} = $2"
+            ))
+            .bind(practice)
+            .bind(session)
+            .bind(delta)
+            .execute(&mut owner)
+            .await
+            .expect("move the session");
+        }
+    }
+
     /// A connection to this test's database as the service's own role, with no tenant set.
     pub async fn connect_as_service_role(&self) -> PgConnection {
         let mut conn = PgConnection::connect(&self.database_url)

@@ -176,6 +176,8 @@ pub async fn seen_referral(app: &TestApp, p: &Practice, seed: u32) -> (Uuid, Uui
         200,
     )
     .await;
+    app.let_the_slot_begin(Uuid::parse_str(&slot).unwrap())
+        .await;
     json_of(
         post(
             app,

@@ -329,6 +329,12 @@ impl From<StoreError> for ApiError {
             StoreError::VersionMismatch { current_version } => ApiError::PreconditionFailed {
                 current_etag: waymark_domain::etag::etag_for(current_version),
             },
+            StoreError::OutOfRange => ApiError::Unprocessable {
+                code: "value_out_of_range",
+                detail: "a value in the request is beyond what can be stored (a date before \
+                         4713 BC, say); check the dates and numbers you sent"
+                    .into(),
+            },
             StoreError::Database(e) => ApiError::internal(e),
         }
     }

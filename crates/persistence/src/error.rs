@@ -14,8 +14,23 @@ pub enum StoreError {
     /// The row changed since the caller read it (optimistic concurrency).
     #[error("the row has changed since it was read")]
     VersionMismatch { current_version: i32 },
+    /// The database refused a value only for being beyond what its type holds (a date before
+    /// 4713 BC, say), which the request's own validation let through: the client's doing.
+    #[error("a value is beyond what can be stored")]
+    OutOfRange,
     #[error(transparent)]
-    Database(#[from] sqlx::Error),
+    Database(sqlx::Error),
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(error: sqlx::Error) -> Self {
+        const DATETIME_FIELD_OVERFLOW: &str = "22008";
+        const NUMERIC_VALUE_OUT_OF_RANGE: &str = "22003";
+        match error.as_database_error().and_then(|e| e.code()).as_deref() {
+            Some(DATETIME_FIELD_OVERFLOW | NUMERIC_VALUE_OUT_OF_RANGE) => StoreError::OutOfRange,
+            _ => StoreError::Database(error),
+        }
+    }
 }
 
 /// Maps a database error on `constraint` to a client-meaningful error about `field`.
@@ -29,11 +44,11 @@ pub(crate) fn on_constraint(error: sqlx::Error, constraints: &[(&str, StoreError
                         StoreError::MissingReference { field } => {
                             StoreError::MissingReference { field }
                         }
-                        _ => StoreError::Database(error),
+                        _ => error.into(),
                     };
                 }
             }
         }
     }
-    StoreError::Database(error)
+    error.into()
 }

@@ -115,6 +115,24 @@ impl Attendance {
     }
 }
 
+/// Attendance recorded before the slot began: nobody can know yet whether the patient came.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("the slot begins at {starts_at}; record attendance once it has begun")]
+pub struct SlotNotStarted {
+    pub starts_at: DateTime<Utc>,
+}
+
+impl Attendance {
+    /// Checks that attendance at a slot beginning at `starts_at` can be recorded `now`.
+    pub fn recordable(starts_at: DateTime<Utc>, now: DateTime<Utc>) -> Result<(), SlotNotStarted> {
+        if now >= starts_at {
+            Ok(())
+        } else {
+            Err(SlotNotStarted { starts_at })
+        }
+    }
+}
+
 impl fmt::Display for Attendance {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.code())
@@ -139,6 +157,22 @@ impl FromStr for Attendance {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn attendance_is_recorded_from_the_start_of_the_slot() {
+        let starts_at = DateTime::parse_from_rfc3339("2026-06-01T10:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        assert_eq!(Attendance::recordable(starts_at, starts_at), Ok(()));
+        assert_eq!(
+            Attendance::recordable(starts_at, starts_at + TimeDelta::minutes(45)),
+            Ok(())
+        );
+        assert_eq!(
+            Attendance::recordable(starts_at, starts_at - TimeDelta::seconds(1)),
+            Err(SlotNotStarted { starts_at })
+        );
+    }
     use chrono::TimeZone;
     use proptest::prelude::*;
 

@@ -1,6 +1,7 @@
 //! Onward referrals: after the clinic a link worker connects the patient with services in the
 //! directory, and the providers record what they delivered, which the payment ledger prices.
 
+use super::referral_state::ReferralState;
 use crate::directory::contact::{long_text, optional_long_text};
 use crate::validation::{FieldError, ValidationErrors};
 use chrono::{Months, NaiveDate};
@@ -290,6 +291,21 @@ impl NewActivity {
     }
 }
 
+/// The onward referrals, by state, that are withdrawn when their referral moves to `to`: a
+/// referral withdrawn, declined or not attended takes every open onward referral with it; a
+/// closed one only those the provider never answered, since an accepted one may still be
+/// delivered (and charged) until the provider completes it.
+pub fn withdrawn_with_referral(to: ReferralState) -> &'static [OnwardReferralState] {
+    use OnwardReferralState::*;
+    match to {
+        ReferralState::Withdrawn | ReferralState::Declined | ReferralState::DidNotAttend => {
+            &[Pending, Accepted]
+        }
+        ReferralState::Closed => &[Pending],
+        _ => &[],
+    }
+}
+
 pub const DECLINE_REASON_MAX: usize = 1000;
 
 /// Why a provider declined an onward referral: required, so the link worker can find the
@@ -314,6 +330,25 @@ mod tests {
             .iter()
             .map(|e| (e.field.as_str(), e.code))
             .collect()
+    }
+
+    #[test]
+    fn a_referral_that_ends_withdraws_what_its_providers_can_no_longer_deliver() {
+        for to in ReferralState::ALL {
+            let withdrawn = withdrawn_with_referral(to);
+            // Whatever is withdrawn must be able to become withdrawn.
+            for state in withdrawn {
+                assert_eq!(state.transition(Withdrawn), Ok(Withdrawn));
+            }
+            if !to.is_final() {
+                assert!(withdrawn.is_empty(), "{to} ends nothing");
+            }
+        }
+        assert_eq!(withdrawn_with_referral(ReferralState::Closed), &[Pending]);
+        assert_eq!(
+            withdrawn_with_referral(ReferralState::Withdrawn),
+            &[Pending, Accepted]
+        );
     }
 
     #[test]

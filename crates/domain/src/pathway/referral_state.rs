@@ -72,6 +72,12 @@ impl ReferralState {
         }
     }
 
+    /// Whether moving to this state gives up a clinic booking not yet attended: the patient is
+    /// no longer coming, so the slot is free for someone else.
+    pub const fn releases_booking(self) -> bool {
+        matches!(self, ReferralState::Declined | ReferralState::Withdrawn)
+    }
+
     pub fn is_final(self) -> bool {
         self.next().is_empty()
     }
@@ -111,6 +117,51 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
     use ReferralState::*;
+
+    /// Every (from, to) pair the pathway allows, written out: any change to the machine must
+    /// change this table too.
+    const ALLOWED: [(ReferralState, ReferralState); 13] = [
+        (Received, Booked),
+        (Received, Declined),
+        (Received, Withdrawn),
+        (Booked, Seen),
+        (Booked, DidNotAttend),
+        (Booked, Declined),
+        (Booked, Withdrawn),
+        (Seen, Active),
+        (Seen, Closed),
+        (Seen, Declined),
+        (Seen, Withdrawn),
+        (Active, Closed),
+        (Active, Withdrawn),
+    ];
+
+    #[test]
+    fn exactly_the_listed_moves_are_allowed() {
+        for from in ReferralState::ALL {
+            for to in ReferralState::ALL {
+                let allowed = ALLOWED.contains(&(from, to));
+                assert_eq!(
+                    from.transition(to).is_ok(),
+                    allowed,
+                    "{from} -> {to} should be {}",
+                    if allowed { "allowed" } else { "refused" }
+                );
+                if !allowed {
+                    assert_eq!(from.transition(to), Err(IllegalTransition { from, to }));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn only_leaving_the_pathway_gives_up_a_booking() {
+        let releasing: Vec<ReferralState> = ReferralState::ALL
+            .into_iter()
+            .filter(|s| s.releases_booking())
+            .collect();
+        assert_eq!(releasing, vec![Declined, Withdrawn]);
+    }
 
     #[test]
     fn the_main_path_and_its_exits() {

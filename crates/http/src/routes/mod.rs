@@ -92,6 +92,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
                 .service(pathway::assessments::list_measures)
                 .service(pathway::onward::create_onward_referral)
                 .service(pathway::onward::list_onward_referrals)
+                .service(pathway::onward::withdraw_onward_referral)
                 .service(pathway::provider::provider_list)
                 .service(pathway::provider::provider_get)
                 .service(pathway::provider::provider_transition)

@@ -366,6 +366,27 @@ pub async fn book(
     .transpose()
 }
 
+/// Gives up the referral's booking, if it has one whose attendance is not yet recorded, so the
+/// slot can be booked again; answers the slot freed.
+pub async fn release_booking(
+    conn: &mut PgConnection,
+    federation: FederationId,
+    practice: PracticeId,
+    referral: Uuid,
+) -> Result<Option<Uuid>, StoreError> {
+    Ok(sqlx::query_scalar!(
+        r#"UPDATE clinic_slots SET referral_id = NULL, booked_by = NULL, booked_at = NULL
+           WHERE federation_id = $1 AND practice_id = $2 AND referral_id = $3
+             AND attendance IS NULL
+           RETURNING id"#,
+        federation.as_uuid(),
+        practice.as_uuid(),
+        referral,
+    )
+    .fetch_optional(conn)
+    .await?)
+}
+
 /// Records whether the patient booked into the slot for `referral` came, if that is not yet
 /// recorded: `None` when it already is.
 pub async fn record_attendance(

@@ -136,6 +136,82 @@ pub async fn find(
     .try_into()
 }
 
+/// Locks one of the practice's onward referrals so that its state is decided once.
+pub async fn lock(
+    conn: &mut PgConnection,
+    federation: FederationId,
+    practice: PracticeId,
+    referral: Uuid,
+    id: Uuid,
+) -> Result<OnwardReferralState, StoreError> {
+    let state = sqlx::query_scalar!(
+        r#"SELECT state FROM onward_referrals
+           WHERE federation_id = $1 AND practice_id = $2 AND referral_id = $3 AND id = $4
+           FOR UPDATE"#,
+        federation.as_uuid(),
+        practice.as_uuid(),
+        referral,
+        id,
+    )
+    .fetch_optional(conn)
+    .await?
+    .ok_or(StoreError::NotFound)?;
+    state.parse().map_err(bad_code)
+}
+
+/// Withdraws the referral's onward referrals that are in one of `states` (the ones its end
+/// takes with it), answering their ids.
+pub async fn withdraw_for_referral(
+    conn: &mut PgConnection,
+    federation: FederationId,
+    practice: PracticeId,
+    referral: Uuid,
+    states: &[OnwardReferralState],
+) -> Result<Vec<Uuid>, StoreError> {
+    if states.is_empty() {
+        return Ok(Vec::new());
+    }
+    let codes: Vec<String> = states.iter().map(|s| s.code().to_owned()).collect();
+    Ok(sqlx::query_scalar!(
+        r#"UPDATE onward_referrals
+           SET state = 'withdrawn', version = version + 1, updated_at = now()
+           WHERE federation_id = $1 AND practice_id = $2 AND referral_id = $3
+             AND state = ANY($4)
+           RETURNING id"#,
+        federation.as_uuid(),
+        practice.as_uuid(),
+        referral,
+        &codes,
+    )
+    .fetch_all(conn)
+    .await?)
+}
+
+/// Withdraws one locked onward referral, which the state machine allowed from `from`.
+pub async fn withdraw(
+    conn: &mut PgConnection,
+    federation: FederationId,
+    practice: PracticeId,
+    id: Uuid,
+    from: OnwardReferralState,
+) -> Result<OnwardRecord, StoreError> {
+    let changed = sqlx::query!(
+        r#"UPDATE onward_referrals SET state = 'withdrawn', version = version + 1, updated_at = now()
+           WHERE federation_id = $1 AND practice_id = $2 AND id = $3 AND state = $4"#,
+        federation.as_uuid(),
+        practice.as_uuid(),
+        id,
+        from.code(),
+    )
+    .execute(&mut *conn)
+    .await?
+    .rows_affected();
+    if changed != 1 {
+        return Err(StoreError::NotFound);
+    }
+    find(conn, federation, practice, id).await
+}
+
 pub async fn list_for_referral(
     conn: &mut PgConnection,
     federation: FederationId,

@@ -491,7 +491,7 @@ pub async fn unassign_volunteer(
     responses(
         (status = 200, description = "Booked", body = ClinicSlot),
         (status = 404, description = "No such slot, or no such referral in the practice"),
-        (status = 409, description = "The slot is booked already (`slot_taken`) or has started (`slot_in_past`), or the referral cannot be booked from its current state (`illegal_transition`)"),
+        (status = 409, description = "The slot is booked already (`slot_taken`) or has started (`slot_in_past`), its session has no volunteer (`session_unstaffed`), or the referral cannot be booked from its current state (`illegal_transition`)"),
     )
 )]
 #[post("/practices/{practice_id}/clinic-slots/{slot_id}/booking")]
@@ -512,6 +512,17 @@ pub async fn book_slot(
         .transition(ReferralState::Booked)
         .map_err(illegal)?;
     let slot = clinics::find_slot(&mut tx, p.federation, p.practice, slot_id).await?;
+    if clinics::session_volunteers(&mut tx, p.federation, p.practice, slot.session_id)
+        .await?
+        .is_empty()
+    {
+        return Err(ApiError::Conflict {
+            code: "session_unstaffed",
+            detail: "no volunteer is assigned to this clinic session yet; assign one before \
+                     booking patients into it"
+                .to_owned(),
+        });
+    }
     if slot.starts_at <= Utc::now() {
         return Err(ApiError::Conflict {
             code: "slot_in_past",
@@ -572,7 +583,7 @@ pub async fn book_slot(
     request_body = AttendanceBody,
     responses(
         (status = 200, description = "Recorded", body = AttendanceRecorded),
-        (status = 409, description = "The slot is not booked (`slot_not_booked`), attendance is already recorded (`attendance_already_recorded`), or the referral has moved on (`illegal_transition`)"),
+        (status = 409, description = "The slot is not booked (`slot_not_booked`) or has not begun (`slot_not_started`), attendance is already recorded (`attendance_already_recorded`), or the referral has moved on (`illegal_transition`)"),
     )
 )]
 #[post("/practices/{practice_id}/clinic-slots/{slot_id}/attendance")]
@@ -594,6 +605,10 @@ pub async fn record_attendance(
             detail: "nobody is booked into this slot".to_owned(),
         });
     };
+    Attendance::recordable(slot.starts_at, Utc::now()).map_err(|e| ApiError::Conflict {
+        code: "slot_not_started",
+        detail: e.to_string(),
+    })?;
     let current = referrals::lock(&mut tx, p.federation, p.practice, referral).await?;
     // Whoever records attendance holds the referral's lock, so the slot read again now shows
     // any recording that got there first.

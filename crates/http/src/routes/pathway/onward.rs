@@ -262,3 +262,48 @@ pub async fn list_onward_referrals(
             .collect::<Vec<_>>(),
     ))
 }
+
+/// Withdraws an onward referral the provider has not completed (volunteers and clinicians),
+/// e.g. when the patient no longer wants the service; the provider then records nothing more
+/// under it. A referral that is withdrawn, declined or closed withdraws its own.
+#[utoipa::path(
+    tag = "onward-referrals",
+    security(("bearer" = [])),
+    params(
+        ("practice_id" = Uuid, Path, description = "The practice"),
+        ("referral_id" = Uuid, Path, description = "The referral"),
+        ("onward_referral_id" = Uuid, Path, description = "The onward referral"),
+    ),
+    responses(
+        (status = 200, description = "Withdrawn", body = OnwardReferral),
+        (status = 409, description = "Declined, completed or withdrawn already (`illegal_transition`, with `current_state`)"),
+    )
+)]
+#[post("/practices/{practice_id}/referrals/{referral_id}/onward-referrals/{onward_referral_id}/withdrawal")]
+pub async fn withdraw_onward_referral(
+    state: web::Data<AppState>,
+    caller: Caller,
+    req: HttpRequest,
+    path: web::Path<(Uuid, Uuid, Uuid)>,
+) -> Result<HttpResponse, ApiError> {
+    let (practice, referral, id) = path.into_inner();
+    let p = authorise(&caller, practice, PracticeAction::ReferOnward)?;
+    let mut tx = super::begin(&state, &caller, p).await?;
+    let current = onward::lock(&mut tx, p.federation, p.practice, referral, id).await?;
+    current
+        .transition(OnwardReferralState::Withdrawn)
+        .map_err(|e| {
+            ApiError::illegal_transition(format!("{e}: the onward referral is {}", e.from), e.from)
+        })?;
+    let record = onward::withdraw(&mut tx, p.federation, p.practice, id, current).await?;
+    audit::record(
+        &mut tx,
+        p.federation,
+        &actor(&caller, &req),
+        Action::Update,
+        &[access(p, &record)],
+    )
+    .await?;
+    commit(tx).await?;
+    Ok(HttpResponse::Ok().json(OnwardReferral::from(record)))
+}

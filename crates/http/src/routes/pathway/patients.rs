@@ -42,6 +42,14 @@ impl From<ConsentBody> for Consent {
     }
 }
 
+/// Changes to consent: a flag left out keeps its current value.
+#[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ConsentChangesBody {
+    pub share_name_with_providers: Option<bool>,
+    pub share_contact_with_providers: Option<bool>,
+}
+
 #[derive(Serialize, ToSchema)]
 pub struct Patient {
     pub id: Uuid,
@@ -127,7 +135,7 @@ pub struct PatientChangesBody {
     #[serde(default, deserialize_with = "crate::json_body::absent_or_nullable")]
     #[schema(value_type = Option<String>)]
     pub postcode: Option<Option<String>>,
-    pub consent: Option<ConsentBody>,
+    pub consent: Option<ConsentChangesBody>,
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -350,10 +358,17 @@ pub async fn update_patient(
             phone: b.phone.unwrap_or(current.phone),
             address: b.address.unwrap_or(current.address),
             postcode: b.postcode.unwrap_or(current.postcode),
-            consent: b.consent.map(Consent::from).unwrap_or(Consent {
-                share_name_with_providers: current.share_name_with_providers,
-                share_contact_with_providers: current.share_contact_with_providers,
-            }),
+            consent: {
+                let changes = b.consent.unwrap_or_default();
+                Consent {
+                    share_name_with_providers: changes
+                        .share_name_with_providers
+                        .unwrap_or(current.share_name_with_providers),
+                    share_contact_with_providers: changes
+                        .share_contact_with_providers
+                        .unwrap_or(current.share_contact_with_providers),
+                }
+            },
         },
         Utc::now().date_naive(),
     )?;

@@ -16,6 +16,7 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 use waymark_domain::directory::NeedCategory;
 use waymark_domain::pathway::access::PracticeAction;
+use waymark_domain::pathway::onward::withdrawn_with_referral;
 use waymark_domain::pathway::referral::{
     reached_through_clinic, snomed, transition_reason, Closure, NewReferral, Outcome,
     ReferralInput, Urgency,
@@ -24,10 +25,10 @@ use waymark_domain::pathway::ReferralState;
 use waymark_domain::ValidationErrors;
 use waymark_persistence::audit::{self, Access, Action};
 use waymark_persistence::idempotency::{self, Claim, IdempotentRequest};
-use waymark_persistence::pathway::patients;
 use waymark_persistence::pathway::referrals::{
     self, ReferralFilter, ReferralRecord, StateChange, StateChangeRecord,
 };
+use waymark_persistence::pathway::{clinics, onward, patients};
 use waymark_persistence::{commit, Tx};
 
 /// The SNOMED CT concept a GP system codes the referral with.
@@ -392,7 +393,10 @@ pub async fn referral_history(
 
 /// Moves a referral to another state: `declined` or `withdrawn` (with a reason), `active`, or
 /// `closed` (with an outcome). A move the pathway does not allow answers 409
-/// `illegal_transition`, naming the current state.
+/// `illegal_transition`, naming the current state (also as `current_state`). Declining or
+/// withdrawing frees the referral's clinic slot if the patient has not been seen yet; ending
+/// a referral withdraws its onward referrals that no provider will now deliver (pending ones
+/// when it closes, accepted ones too when it is withdrawn or declined).
 #[utoipa::path(
     tag = "referrals",
     security(("bearer" = [])),
@@ -480,12 +484,32 @@ pub async fn transition_referral(
         },
     )
     .await?;
+    // What the referral's end takes with it: its unattended booking, and the onward referrals
+    // its providers can no longer deliver.
+    if to.releases_booking() {
+        clinics::release_booking(&mut tx, p.federation, p.practice, referral).await?;
+    }
+    let withdrawn = onward::withdraw_for_referral(
+        &mut tx,
+        p.federation,
+        p.practice,
+        referral,
+        withdrawn_with_referral(to),
+    )
+    .await?;
+    let mut accesses = vec![referral_access(p, &record)];
+    accesses.extend(withdrawn.into_iter().map(|id| Access {
+        practice: p.practice,
+        patient: record.patient_id,
+        resource_type: "onward_referral",
+        resource: id,
+    }));
     audit::record(
         &mut tx,
         p.federation,
         &actor(&caller, &req),
         Action::Update,
-        &[referral_access(p, &record)],
+        &accesses,
     )
     .await?;
     commit(tx).await?;
