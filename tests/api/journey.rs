@@ -7,6 +7,7 @@ use crate::pathway::{refer, register_patient, transition};
 use chrono::{Duration, DurationRound, Utc};
 use reqwest::Response;
 use serde_json::{json, Value};
+use sqlx::Connection;
 use uuid::Uuid;
 use waymark_domain::{FederationId, OrganisationId, Principal, PrincipalKind, Role};
 
@@ -804,7 +805,17 @@ async fn gp_appointment_counts_sit_either_side_of_the_referral_and_import_all_or
     let p = practice(&app, "journey-gp").await;
     let patient = register_patient(&app, &p.clinician, p.id, 6).await;
     let referral = refer(&app, &p.clinician, p.id, patient).await;
+    // The referral was made 120 days ago, so there are days after it to count.
+    let mut owner = sqlx::PgConnection::connect(&app.database_url)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE referrals SET created_at = now() - interval '120 days' WHERE id = $1")
+        .bind(referral)
+        .execute(&mut owner)
+        .await
+        .unwrap();
     let today = Utc::now().date_naive();
+    let referred = today - Duration::days(120);
     let put = |window: &str, body: Value| {
         app.request(
             reqwest::Method::PUT,
@@ -819,7 +830,7 @@ async fn gp_appointment_counts_sit_either_side_of_the_referral_and_import_all_or
     };
     let wrong_side = put(
         "before",
-        json!({"period_start": today, "period_end": today + Duration::days(10), "appointments": 3}),
+        json!({"period_start": referred, "period_end": referred + Duration::days(10), "appointments": 3}),
     )
     .await
     .unwrap();
@@ -832,9 +843,9 @@ async fn gp_appointment_counts_sit_either_side_of_the_referral_and_import_all_or
     .await
     .unwrap();
     assert_problem(unknown_window, 400, "invalid_path_parameter").await;
-    json_of(put("before", json!({"period_start": today - Duration::days(90), "period_end": today, "appointments": 6})).await.unwrap(), 200).await;
+    json_of(put("before", json!({"period_start": referred - Duration::days(90), "period_end": referred, "appointments": 6})).await.unwrap(), 200).await;
     // Entering a window again replaces it.
-    let replaced = json_of(put("before", json!({"period_start": today - Duration::days(90), "period_end": today, "appointments": 5})).await.unwrap(), 200).await;
+    let replaced = json_of(put("before", json!({"period_start": referred - Duration::days(90), "period_end": referred, "appointments": 5})).await.unwrap(), 200).await;
     assert_eq!(replaced["appointments"], 5);
 
     let import = format!("/v1/practices/{}/gp-appointment-counts/import", p.id);
@@ -843,9 +854,10 @@ async fn gp_appointment_counts_sit_either_side_of_the_referral_and_import_all_or
         &p.admin,
         &import,
         json!({"counts": [
-            {"referral_id": referral, "window": "after", "period_start": today, "period_end": today + Duration::days(90), "appointments": 2},
+            {"referral_id": referral, "window": "after", "period_start": referred + Duration::days(1), "period_end": referred + Duration::days(90), "appointments": 2},
             {"referral_id": Uuid::now_v7(), "window": "after", "period_start": today, "period_end": today, "appointments": 1},
             {"referral_id": referral, "window": "after", "period_start": today, "period_end": today, "appointments": 5000},
+            {"referral_id": referral, "window": "after", "period_start": today, "period_end": today + Duration::days(7), "appointments": 1},
         ]}),
     )
     .await;
@@ -856,7 +868,10 @@ async fn gp_appointment_counts_sit_either_side_of_the_referral_and_import_all_or
         .iter()
         .map(|e| (e["row"].as_u64().unwrap(), e["field"].as_str().unwrap()))
         .collect();
-    assert_eq!(rows, [(2, "referral_id"), (3, "appointments")]);
+    assert_eq!(
+        rows,
+        [(2, "referral_id"), (3, "appointments"), (4, "period_end")]
+    );
     let listed = json_of(
         get(
             &app,
@@ -874,7 +889,7 @@ async fn gp_appointment_counts_sit_either_side_of_the_referral_and_import_all_or
 
     let imported = json_of(
         post(&app, &p.admin, &import, json!({"counts": [
-            {"referral_id": referral, "window": "after", "period_start": today, "period_end": today + Duration::days(90), "appointments": 2},
+            {"referral_id": referral, "window": "after", "period_start": referred + Duration::days(1), "period_end": referred + Duration::days(90), "appointments": 2},
         ]}))
         .await,
         200,

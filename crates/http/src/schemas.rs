@@ -174,7 +174,11 @@ pub fn clearance_code() -> Object {
         NotCleared::NoBackgroundCheck.code(),
         NotCleared::BackgroundCheckLapsed { lapsed_on }.code(),
         NotCleared::NoTraining.code(),
-        NotCleared::TrainingLapsed { lapsed_on }.code(),
+        NotCleared::TrainingLapsed {
+            course: String::new(),
+            lapsed_on,
+        }
+        .code(),
         crate::routes::pathway::volunteers::INACTIVE,
     ];
     string_enum(codes, "Why the volunteer may not run a clinic")

@@ -1,6 +1,7 @@
 //! GP appointment counts before and after a referral: the usual evidence that social prescribing
-//! eased demand on the practice. A count covers a period wholly on one side of the referral date,
-//! so a before-and-after comparison never counts the same appointment twice.
+//! eased demand on the practice. A count covers a period wholly on one side of the referral: the
+//! referral day itself (usually the appointment that made it) is before, so a before-and-after
+//! comparison never counts the same appointment twice.
 
 use crate::validation::ValidationErrors;
 use chrono::NaiveDate;
@@ -19,7 +20,7 @@ pub const APPOINTMENTS_MAX: i64 = 1000;
 pub enum AppointmentWindow {
     /// A period ending on or before the referral date.
     Before,
-    /// A period starting on or after the referral date.
+    /// A period starting after the referral date.
     After,
 }
 
@@ -66,17 +67,25 @@ pub struct NewAppointmentCount {
 }
 
 impl NewAppointmentCount {
-    /// Checks the period runs forwards, lasts at most 366 days (inclusive) and lies on the
-    /// window's side of `referred_on`, and that the count is 0–1000.
+    /// Checks the period runs forwards, lasts at most 366 days (inclusive), has ended by
+    /// `today` (appointments are counted, not forecast) and lies on the window's side of
+    /// `referred_on`, and that the count is 0–1000.
     pub fn parse(
         window: AppointmentWindow,
         period_start: NaiveDate,
         period_end: NaiveDate,
         appointments: i64,
         referred_on: NaiveDate,
+        today: NaiveDate,
     ) -> Result<Self, ValidationErrors> {
         let mut errors = ValidationErrors::new();
-        if period_end < period_start {
+        if period_end > today {
+            errors.add(
+                "period_end",
+                "in_future",
+                format!("a count covers days that have passed: the period must end by {today}"),
+            );
+        } else if period_end < period_start {
             errors.add(
                 "period_end",
                 "out_of_range",
@@ -95,10 +104,13 @@ impl NewAppointmentCount {
                 "wrong_side_of_referral",
                 format!("a before window must end on or before the referral date, {referred_on}"),
             ),
-            AppointmentWindow::After if period_start < referred_on => errors.add(
+            AppointmentWindow::After if period_start <= referred_on => errors.add(
                 "period_start",
                 "wrong_side_of_referral",
-                format!("an after window must start on or after the referral date, {referred_on}"),
+                format!(
+                    "an after window must start after the referral date, {referred_on}, which \
+                     belongs to the before window"
+                ),
             ),
             _ => {}
         }
@@ -140,6 +152,29 @@ mod tests {
             .collect()
     }
 
+    fn far_future() -> NaiveDate {
+        date(2100, 1, 1)
+    }
+
+    #[test]
+    fn counts_cover_days_that_have_passed() {
+        let today = date(2025, 7, 1);
+        let errors = NewAppointmentCount::parse(
+            After,
+            date(2025, 6, 2),
+            date(2025, 7, 2),
+            1,
+            referred(),
+            today,
+        )
+        .unwrap_err();
+        assert_eq!(fields(&errors), [("period_end", "in_future")]);
+        assert!(
+            NewAppointmentCount::parse(After, date(2025, 6, 2), today, 1, referred(), today)
+                .is_ok()
+        );
+    }
+
     fn referred() -> NaiveDate {
         date(2025, 6, 1)
     }
@@ -154,29 +189,55 @@ mod tests {
 
     #[test]
     fn six_months_either_side_of_the_referral() {
-        let before =
-            NewAppointmentCount::parse(Before, date(2024, 12, 1), referred(), 9, referred())
-                .unwrap();
+        let before = NewAppointmentCount::parse(
+            Before,
+            date(2024, 12, 1),
+            referred(),
+            9,
+            referred(),
+            far_future(),
+        )
+        .unwrap();
         assert_eq!(before.appointments, 9);
-        assert!(
-            NewAppointmentCount::parse(After, referred(), date(2025, 11, 30), 0, referred())
-                .is_ok()
-        );
+        assert!(NewAppointmentCount::parse(
+            After,
+            date(2025, 6, 2),
+            date(2025, 12, 1),
+            0,
+            referred(),
+            far_future()
+        )
+        .is_ok());
     }
 
     #[test]
     fn a_window_on_the_wrong_side_is_refused() {
-        let errors =
-            NewAppointmentCount::parse(Before, date(2025, 1, 1), date(2025, 6, 2), 3, referred())
-                .unwrap_err();
+        let errors = NewAppointmentCount::parse(
+            Before,
+            date(2025, 1, 1),
+            date(2025, 6, 2),
+            3,
+            referred(),
+            far_future(),
+        )
+        .unwrap_err();
         assert_eq!(fields(&errors), [("period_end", "wrong_side_of_referral")]);
-        let errors =
-            NewAppointmentCount::parse(After, date(2025, 5, 31), date(2025, 12, 1), 3, referred())
-                .unwrap_err();
-        assert_eq!(
-            fields(&errors),
-            [("period_start", "wrong_side_of_referral")]
-        );
+        for start in [date(2025, 5, 31), referred()] {
+            let errors = NewAppointmentCount::parse(
+                After,
+                start,
+                date(2025, 12, 1),
+                3,
+                referred(),
+                far_future(),
+            )
+            .unwrap_err();
+            assert_eq!(
+                fields(&errors),
+                [("period_start", "wrong_side_of_referral")],
+                "the referral day is before"
+            );
+        }
     }
 
     #[test]
@@ -188,21 +249,41 @@ mod tests {
             date(2024, 1, 1),
             date(2024, 12, 31),
             1000,
-            referred
+            referred,
+            far_future()
         )
         .is_ok());
-        let errors =
-            NewAppointmentCount::parse(Before, date(2023, 12, 31), date(2024, 12, 31), 5, referred)
-                .unwrap_err();
+        let errors = NewAppointmentCount::parse(
+            Before,
+            date(2023, 12, 31),
+            date(2024, 12, 31),
+            5,
+            referred,
+            far_future(),
+        )
+        .unwrap_err();
         assert_eq!(fields(&errors), [("period_end", "too_long")]);
         assert!(
-            NewAppointmentCount::parse(Before, date(2024, 5, 1), date(2024, 5, 1), 0, referred)
-                .is_ok(),
+            NewAppointmentCount::parse(
+                Before,
+                date(2024, 5, 1),
+                date(2024, 5, 1),
+                0,
+                referred,
+                far_future()
+            )
+            .is_ok(),
             "a single day is a period"
         );
-        let errors =
-            NewAppointmentCount::parse(After, date(2025, 3, 1), date(2025, 2, 1), -1, referred)
-                .unwrap_err();
+        let errors = NewAppointmentCount::parse(
+            After,
+            date(2025, 3, 1),
+            date(2025, 2, 1),
+            -1,
+            referred,
+            far_future(),
+        )
+        .unwrap_err();
         assert_eq!(
             fields(&errors),
             [
@@ -210,29 +291,35 @@ mod tests {
                 ("appointments", "out_of_range")
             ]
         );
-        let errors =
-            NewAppointmentCount::parse(After, date(2025, 3, 1), date(2025, 4, 1), 1001, referred)
-                .unwrap_err();
+        let errors = NewAppointmentCount::parse(
+            After,
+            date(2025, 3, 1),
+            date(2025, 4, 1),
+            1001,
+            referred,
+            far_future(),
+        )
+        .unwrap_err();
         assert_eq!(fields(&errors), [("appointments", "out_of_range")]);
     }
 
     proptest! {
-        /// Accepted before and after counts never share a day other than the referral date itself.
+        /// Accepted before and after counts never share a day: the referral day is before.
         #[test]
         fn accepted_windows_lie_on_their_side(start in -800i64..800, length in 0i64..400, window in proptest::sample::select(AppointmentWindow::ALL.to_vec())) {
             let referred = referred();
             let period_start = referred + chrono::TimeDelta::days(start);
             let period_end = period_start + chrono::TimeDelta::days(length);
-            if let Ok(count) = NewAppointmentCount::parse(window, period_start, period_end, 1, referred) {
+            if let Ok(count) = NewAppointmentCount::parse(window, period_start, period_end, 1, referred, far_future()) {
                 prop_assert!((count.period_end - count.period_start).num_days() < PERIOD_MAX_DAYS);
                 match window {
                     Before => prop_assert!(count.period_end <= referred),
-                    After => prop_assert!(count.period_start >= referred),
+                    After => prop_assert!(count.period_start > referred),
                 }
             } else {
                 let on_side = match window {
                     Before => period_end <= referred,
-                    After => period_start >= referred,
+                    After => period_start > referred,
                 };
                 prop_assert!(!on_side || length + 1 > PERIOD_MAX_DAYS);
             }

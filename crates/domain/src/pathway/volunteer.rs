@@ -6,6 +6,7 @@ use crate::directory::contact::{optional_email, optional_phone};
 use crate::user::DISPLAY_NAME_MAX;
 use crate::validation::{bounded_text, ValidationErrors};
 use chrono::{Months, NaiveDate};
+use std::collections::BTreeMap;
 
 /// A background check is renewed every three years: it counts up to the day before its third
 /// anniversary and has lapsed on the anniversary itself.
@@ -106,7 +107,7 @@ impl NewVolunteer {
 
 /// Why a volunteer may not run a clinic on a given day. Only the first unmet rule is reported,
 /// background check before training.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum NotCleared {
     #[error("the volunteer has no background check on record")]
     NoBackgroundCheck,
@@ -116,14 +117,17 @@ pub enum NotCleared {
     BackgroundCheckLapsed { lapsed_on: NaiveDate },
     #[error("the volunteer has not completed any training")]
     NoTraining,
-    /// `lapsed_on` is the latest expiry date among the completed courses: the last day any of
-    /// them counted.
-    #[error("the volunteer's training expired on {lapsed_on}")]
-    TrainingLapsed { lapsed_on: NaiveDate },
+    /// A course the volunteer has taken has no current record; `lapsed_on` is the latest
+    /// expiry among its records, the last day it counted.
+    #[error("the volunteer's {course} training expired on {lapsed_on}")]
+    TrainingLapsed {
+        course: String,
+        lapsed_on: NaiveDate,
+    },
 }
 
 impl NotCleared {
-    pub const fn code(self) -> &'static str {
+    pub const fn code(&self) -> &'static str {
         match self {
             NotCleared::NoBackgroundCheck => "no_background_check",
             NotCleared::BackgroundCheckLapsed { .. } => "background_check_lapsed",
@@ -134,9 +138,10 @@ impl NotCleared {
 }
 
 /// Whether a volunteer may run a clinic on `on`: a background check made on or before `on`
-/// that has not lapsed, and at least one course completed on or before `on` that has not expired
-/// (training counts through its expiry date). A check or course dated after `on` does not count,
-/// as though it had not happened yet.
+/// that has not lapsed, at least one course completed on or before `on`, and every course they
+/// have taken still current (training counts through its expiry date, and a renewal of a course
+/// supersedes its older records). A check or course dated after `on` does not count, as though
+/// it had not happened yet. Courses are told apart by name, ignoring case.
 pub fn clearance(
     background_check_on: Option<NaiveDate>,
     training: &[TrainingRecord],
@@ -149,25 +154,31 @@ pub fn clearance(
     if on >= lapsed_on {
         return Err(NotCleared::BackgroundCheckLapsed { lapsed_on });
     }
-    let completed: Vec<&TrainingRecord> = training
-        .iter()
-        .filter(|record| record.completed_on <= on)
-        .collect();
-    if completed.is_empty() {
+    // Per course: whether any record is current, else the last day one counted.
+    let mut courses: BTreeMap<String, (&str, Option<NaiveDate>, bool)> = BTreeMap::new();
+    for record in training.iter().filter(|record| record.completed_on <= on) {
+        let course = courses.entry(record.course.to_lowercase()).or_insert((
+            record.course.as_str(),
+            None,
+            false,
+        ));
+        match record.expires_on {
+            Some(expires_on) if expires_on < on => {
+                course.1 = course.1.max(Some(expires_on));
+            }
+            _ => course.2 = true,
+        }
+    }
+    if courses.is_empty() {
         return Err(NotCleared::NoTraining);
     }
-    if completed
-        .iter()
-        .any(|record| record.expires_on.is_none_or(|expires_on| expires_on >= on))
-    {
-        return Ok(());
+    match courses.values().find(|(_, _, current)| !current) {
+        None => Ok(()),
+        Some((course, lapsed_on, _)) => Err(NotCleared::TrainingLapsed {
+            course: (*course).to_owned(),
+            lapsed_on: lapsed_on.expect("a course with no current record has expired records"),
+        }),
     }
-    let lapsed_on = completed
-        .iter()
-        .filter_map(|record| record.expires_on)
-        .max()
-        .expect("every completed record has an expiry, else it would still count");
-    Err(NotCleared::TrainingLapsed { lapsed_on })
 }
 
 #[cfg(test)]
@@ -291,6 +302,7 @@ mod tests {
                 on
             ),
             Err(NotCleared::TrainingLapsed {
+                course: "Safeguarding adults level 2".into(),
                 lapsed_on: date(2025, 5, 19)
             })
         );
@@ -308,6 +320,37 @@ mod tests {
     }
 
     #[test]
+    fn every_course_taken_must_be_current_and_a_renewal_supersedes() {
+        let checked = Some(date(2024, 1, 1));
+        let on = date(2025, 5, 20);
+        let taken = |name: &str, completed_on, expires_on| TrainingRecord {
+            course: name.into(),
+            completed_on,
+            expires_on,
+        };
+        let scenario = taken(
+            "Scenario training",
+            date(2025, 1, 10),
+            Some(date(2027, 1, 10)),
+        );
+        let old_first_aid = taken("First aid", date(2022, 3, 1), Some(date(2025, 3, 1)));
+        assert_eq!(
+            clearance(checked, &[scenario.clone(), old_first_aid.clone()], on),
+            Err(NotCleared::TrainingLapsed {
+                course: "First aid".into(),
+                lapsed_on: date(2025, 3, 1)
+            }),
+            "a current course does not cover for a lapsed one"
+        );
+        let renewed = taken("first aid", date(2025, 4, 1), Some(date(2028, 4, 1)));
+        assert_eq!(
+            clearance(checked, &[scenario, old_first_aid, renewed], on),
+            Ok(()),
+            "a renewal of the course, however it is capitalised, supersedes the lapsed record"
+        );
+    }
+
+    #[test]
     fn refusals_have_stable_codes_and_readable_messages() {
         let lapsed = NotCleared::BackgroundCheckLapsed {
             lapsed_on: date(2026, 6, 15),
@@ -320,12 +363,13 @@ mod tests {
         assert_eq!(NotCleared::NoBackgroundCheck.code(), "no_background_check");
         assert_eq!(NotCleared::NoTraining.code(), "no_training");
         let expired = NotCleared::TrainingLapsed {
+            course: "First aid".into(),
             lapsed_on: date(2025, 5, 19),
         };
         assert_eq!(expired.code(), "training_lapsed");
         assert_eq!(
             expired.to_string(),
-            "the volunteer's training expired on 2025-05-19"
+            "the volunteer's First aid training expired on 2025-05-19"
         );
     }
 

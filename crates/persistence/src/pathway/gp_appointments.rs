@@ -37,6 +37,7 @@ impl Source {
     }
 }
 
+/// Enters the count for its window, replacing any there was; answers it and whether it is new.
 pub async fn upsert(
     conn: &mut PgConnection,
     federation: FederationId,
@@ -45,9 +46,8 @@ pub async fn upsert(
     count: &NewAppointmentCount,
     source: Source,
     by: Uuid,
-) -> Result<AppointmentCountRecord, StoreError> {
-    Ok(sqlx::query_as!(
-        AppointmentCountRecord,
+) -> Result<(AppointmentCountRecord, bool), StoreError> {
+    let row = sqlx::query!(
         r#"INSERT INTO gp_appointment_counts (federation_id, practice_id, id, referral_id,
                appointment_window, period_start, period_end, appointments, source, recorded_by)
            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
@@ -56,7 +56,8 @@ pub async fn upsert(
                appointments = EXCLUDED.appointments, source = EXCLUDED.source,
                recorded_by = EXCLUDED.recorded_by, recorded_at = now()
            RETURNING id, referral_id, appointment_window, period_start, period_end,
-                     appointments, source, recorded_by, recorded_at"#,
+                     appointments, source, recorded_by, recorded_at,
+                     (xmax = 0) AS "created!""#,
         federation.as_uuid(),
         practice.as_uuid(),
         Uuid::now_v7(),
@@ -69,7 +70,21 @@ pub async fn upsert(
         by,
     )
     .fetch_one(conn)
-    .await?)
+    .await?;
+    Ok((
+        AppointmentCountRecord {
+            id: row.id,
+            referral_id: row.referral_id,
+            appointment_window: row.appointment_window,
+            period_start: row.period_start,
+            period_end: row.period_end,
+            appointments: row.appointments,
+            source: row.source,
+            recorded_by: row.recorded_by,
+            recorded_at: row.recorded_at,
+        },
+        row.created,
+    ))
 }
 
 pub async fn list(

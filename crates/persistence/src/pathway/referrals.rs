@@ -145,6 +145,27 @@ pub async fn find(
     .try_into()
 }
 
+/// The patient of each of the referrals `ids` (those of the practice), as `(referral, patient)`.
+pub async fn patients_of(
+    conn: &mut PgConnection,
+    federation: FederationId,
+    practice: PracticeId,
+    ids: &[Uuid],
+) -> Result<Vec<(Uuid, Uuid)>, StoreError> {
+    Ok(sqlx::query!(
+        r#"SELECT id, patient_id FROM referrals
+           WHERE federation_id = $1 AND practice_id = $2 AND id = ANY($3)"#,
+        federation.as_uuid(),
+        practice.as_uuid(),
+        ids,
+    )
+    .fetch_all(conn)
+    .await?
+    .into_iter()
+    .map(|r| (r.id, r.patient_id))
+    .collect())
+}
+
 /// The referral, locked until the transaction ends so that its state is decided once.
 pub async fn lock(
     conn: &mut PgConnection,

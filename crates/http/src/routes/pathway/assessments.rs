@@ -367,17 +367,24 @@ pub async fn get_assessment(
         .await?
         .into_iter()
         .find(|m| m.timepoint == Timepoint::Baseline);
+    let mut accesses = vec![Access {
+        practice: p.practice,
+        patient: current.patient_id,
+        resource_type: "assessment",
+        resource: assessment.id,
+    }];
+    accesses.extend(baseline.as_ref().map(|measure| Access {
+        practice: p.practice,
+        patient: current.patient_id,
+        resource_type: "wellbeing_measure",
+        resource: measure.id,
+    }));
     audit::record(
         &mut tx,
         p.federation,
         &actor(&caller, &req),
         Action::Read,
-        &[Access {
-            practice: p.practice,
-            patient: current.patient_id,
-            resource_type: "assessment",
-            resource: assessment.id,
-        }],
+        &accesses,
     )
     .await?;
     commit(tx).await?;

@@ -21,7 +21,7 @@ use waymark_domain::pathway::clinic::{Attendance, NewClinicSession};
 use waymark_domain::pathway::referral_state::IllegalTransition;
 use waymark_domain::pathway::ReferralState;
 use waymark_domain::ValidationErrors;
-use waymark_persistence::audit::{self, Action};
+use waymark_persistence::audit::{self, Access, Action, Actor};
 use waymark_persistence::pathway::clinics::{
     self, AssignedVolunteer, SessionRecord, SessionSummaryRecord, SlotRecord,
 };
@@ -225,13 +225,34 @@ async fn check_cleared(
     }
 }
 
+/// A session with its volunteers and slots; who is booked into a slot is patient data, so each
+/// booked slot read is audited.
 async fn read_session(
     tx: &mut Tx,
     p: Partition,
+    actor: &Actor,
     record: SessionRecord,
 ) -> Result<ClinicSession, ApiError> {
     let volunteers = clinics::session_volunteers(tx, p.federation, p.practice, record.id).await?;
     let slots = clinics::slots(tx, p.federation, p.practice, record.id).await?;
+    let booked: Vec<Uuid> = slots.iter().filter_map(|s| s.referral_id).collect();
+    if !booked.is_empty() {
+        let patients = referrals::patients_of(tx, p.federation, p.practice, &booked).await?;
+        let accesses: Vec<Access> = slots
+            .iter()
+            .filter_map(|slot| {
+                let referral = slot.referral_id?;
+                let (_, patient) = patients.iter().find(|(r, _)| *r == referral)?;
+                Some(Access {
+                    practice: p.practice,
+                    patient: *patient,
+                    resource_type: "clinic_slot",
+                    resource: slot.id,
+                })
+            })
+            .collect();
+        audit::record(tx, p.federation, actor, Action::Read, &accesses).await?;
+    }
     let now = Utc::now();
     let free_slots = slots
         .iter()
@@ -270,6 +291,7 @@ async fn read_session(
 pub async fn create_session(
     state: web::Data<AppState>,
     caller: Caller,
+    req: HttpRequest,
     path: web::Path<Uuid>,
     body: JsonBody<NewClinicSessionBody>,
 ) -> Result<HttpResponse, ApiError> {
@@ -332,7 +354,7 @@ pub async fn create_session(
     )
     .await?;
     let location = session_location(p, record.id);
-    let session = read_session(&mut tx, p, record).await?;
+    let session = read_session(&mut tx, p, &actor(&caller, &req), record).await?;
     commit(tx).await?;
     Ok(HttpResponse::Created()
         .insert_header((header::LOCATION, location))
@@ -385,14 +407,15 @@ pub async fn list_sessions(
 pub async fn get_session(
     state: web::Data<AppState>,
     caller: Caller,
+    req: HttpRequest,
     path: web::Path<(Uuid, Uuid)>,
 ) -> Result<HttpResponse, ApiError> {
     let (practice, session) = path.into_inner();
     let p = authorise(&caller, practice, PracticeAction::ReadClinics)?;
-    let mut tx = super::begin_search(&state, &caller, p).await?;
+    let mut tx = super::begin(&state, &caller, p).await?;
     let record = clinics::find_session(&mut tx, p.federation, p.practice, session).await?;
-    let session = read_session(&mut tx, p, record).await?;
-    end_read(tx);
+    let session = read_session(&mut tx, p, &actor(&caller, &req), record).await?;
+    commit(tx).await?;
     Ok(HttpResponse::Ok().json(session))
 }
 
@@ -416,6 +439,7 @@ pub async fn get_session(
 pub async fn assign_volunteer(
     state: web::Data<AppState>,
     caller: Caller,
+    req: HttpRequest,
     path: web::Path<(Uuid, Uuid)>,
     body: JsonBody<AssignVolunteerBody>,
 ) -> Result<HttpResponse, ApiError> {
@@ -444,7 +468,7 @@ pub async fn assign_volunteer(
     )
     .await?;
     let location = format!("{}/volunteers/{volunteer_id}", session_location(p, session));
-    let session = read_session(&mut tx, p, record).await?;
+    let session = read_session(&mut tx, p, &actor(&caller, &req), record).await?;
     commit(tx).await?;
     Ok(HttpResponse::Created()
         .insert_header((header::LOCATION, location))

@@ -114,6 +114,7 @@ async fn check(
         body.period_end,
         body.appointments,
         current.created_at.date_naive(),
+        chrono::Utc::now().date_naive(),
     )
     .map(|count| (current.patient_id, count))
     .map_err(Ok)
@@ -162,7 +163,7 @@ pub async fn put_count(
         Err(Ok(errors)) => return Err(errors.into()),
         Err(Err(error)) => return Err(error),
     };
-    let record = gp_appointments::upsert(
+    let (record, created) = gp_appointments::upsert(
         &mut tx,
         p.federation,
         p.practice,
@@ -176,7 +177,11 @@ pub async fn put_count(
         &mut tx,
         p.federation,
         &actor(&caller, &req),
-        Action::Update,
+        if created {
+            Action::Create
+        } else {
+            Action::Update
+        },
         &[access(p, patient, &record)],
     )
     .await?;
@@ -284,9 +289,9 @@ pub async fn import_counts(
     if !rejected.is_empty() {
         return Err(ApiError::ImportRejected(rejected));
     }
-    let mut accesses = Vec::with_capacity(checked.len());
+    let (mut created, mut replaced) = (Vec::new(), Vec::new());
     for (referral, patient, count) in &checked {
-        let record = gp_appointments::upsert(
+        let (record, new) = gp_appointments::upsert(
             &mut tx,
             p.federation,
             p.practice,
@@ -296,9 +301,10 @@ pub async fn import_counts(
             caller.subject,
         )
         .await?;
-        accesses.push(access(p, *patient, &record));
+        if new { &mut created } else { &mut replaced }.push(access(p, *patient, &record));
     }
-    audit::record(&mut tx, p.federation, &actor, Action::Update, &accesses).await?;
+    audit::record(&mut tx, p.federation, &actor, Action::Create, &created).await?;
+    audit::record(&mut tx, p.federation, &actor, Action::Update, &replaced).await?;
     commit(tx).await?;
     Ok(HttpResponse::Ok().json(ImportResult {
         imported: checked.len(),
