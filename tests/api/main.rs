@@ -13,5 +13,6 @@ mod ledger;
 mod operations;
 mod oruk;
 mod pathway;
+mod pathway_rules;
 mod problems;
 mod tenancy;
