@@ -208,7 +208,34 @@ pub async fn list(
     .await?)
 }
 
-/// Remittances of a run, or one organisation's (all runs), newest first.
+/// A page of remittances across runs (one organisation's, when given), newest first: those
+/// before the id `before`, at most `probe`.
+pub async fn list_remittances(
+    conn: &mut PgConnection,
+    federation: FederationId,
+    organisation: Option<Uuid>,
+    before: Option<Uuid>,
+    probe: i64,
+) -> Result<Vec<RemittanceRecord>, StoreError> {
+    Ok(sqlx::query_as!(
+        RemittanceRecord,
+        r#"SELECT r.id, r.payment_run_id, r.organisation_id, o.name AS organisation_name,
+                  r.transfer_id, r.amount_pence, r.charge_count, r.created_at
+           FROM remittances r JOIN organisations o ON o.id = r.organisation_id
+           WHERE r.federation_id = $1
+             AND ($2::uuid IS NULL OR r.organisation_id = $2)
+             AND ($3::uuid IS NULL OR r.id < $3)
+           ORDER BY r.id DESC LIMIT $4"#,
+        federation.as_uuid(),
+        organisation,
+        before,
+        probe,
+    )
+    .fetch_all(conn)
+    .await?)
+}
+
+/// Every remittance of a run (or, with `organisation`, that organisation's in it).
 pub async fn remittances(
     conn: &mut PgConnection,
     federation: FederationId,

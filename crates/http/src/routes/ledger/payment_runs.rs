@@ -204,26 +204,43 @@ pub async fn get_payment_run(
     Ok(HttpResponse::Ok().json(PaymentRun::new(run, remittances)))
 }
 
-/// Remittances, newest first: all for administrators, a provider's own for providers.
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct RemittanceQuery {
+    /// Only this provider's (administrators; a provider always sees only its own).
+    pub organisation_id: Option<Uuid>,
+    #[param(minimum = 1, maximum = 200)]
+    pub limit: Option<u32>,
+    pub cursor: Option<String>,
+}
+
+/// Remittances across payment runs, newest first: all for administrators, a provider's own for
+/// providers.
 #[utoipa::path(
     tag = "ledger",
     security(("bearer" = [])),
-    responses((status = 200, description = "The remittances", body = Vec<Remittance>))
+    params(RemittanceQuery),
+    responses((status = 200, description = "A page of remittances", body = Page<Remittance>))
 )]
 #[get("/ledger/remittances")]
 pub async fn list_remittances(
     state: web::Data<AppState>,
     caller: Caller,
+    query: web::Query<RemittanceQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let (federation, view) = view(&caller)?;
+    let page = PageRequest::parse(query.limit, query.cursor.as_deref())?;
     let organisation = match view {
         LedgerView::Provider(own) => Some(own.as_uuid()),
-        _ => None,
+        _ => query.organisation_id,
     };
-    let mut tx = state.begin_read(TenantScope::of(&caller)).await?;
-    let rows = payment_runs::remittances(&mut tx, federation, None, organisation).await?;
+    let mut tx = state.begin_search(TenantScope::of(&caller)).await?;
+    let rows =
+        payment_runs::list_remittances(&mut tx, federation, organisation, page.after, page.probe())
+            .await?;
     end_read(tx);
-    Ok(HttpResponse::Ok().json(rows.into_iter().map(Remittance::from).collect::<Vec<_>>()))
+    Ok(HttpResponse::Ok().json(page.page(rows, |r| r.id, Remittance::from)))
 }
 
 /// One remittance with every charge (activity) it paid.
