@@ -89,6 +89,20 @@ async fn onward(app: &TestApp, p: &Practice, referral: Uuid, service: Uuid) -> V
     .await
 }
 
+async fn accept(app: &TestApp, provider: &str, onward: &str) {
+    json_of(
+        post(
+            app,
+            provider,
+            &format!("/v1/provider/onward-referrals/{onward}/transitions"),
+            json!({"to": "accepted"}),
+        )
+        .await,
+        200,
+    )
+    .await;
+}
+
 async fn onward_state(app: &TestApp, p: &Practice, referral: Uuid, id: &Value) -> Value {
     let list = json_of(
         get(
@@ -223,17 +237,7 @@ async fn practices_withdraw_onward_referrals_and_a_referral_that_ends_takes_its_
     let (_, referral) = seen_referral(&app, &p, 1).await;
     let first = onward(&app, &p, referral, service).await;
     let first_id = first["id"].as_str().unwrap().to_owned();
-    json_of(
-        post(
-            &app,
-            &provider,
-            &format!("/v1/provider/onward-referrals/{first_id}/transitions"),
-            json!({"to": "accepted"}),
-        )
-        .await,
-        200,
-    )
-    .await;
+    accept(&app, &provider, &first_id).await;
     let withdrawal = format!(
         "/v1/practices/{}/referrals/{referral}/onward-referrals/{first_id}/withdrawal",
         p.id
@@ -274,20 +278,7 @@ async fn practices_withdraw_onward_referrals_and_a_referral_that_ends_takes_its_
 
     // Closing ends only what the provider never answered; an accepted one goes on.
     let accepted = onward(&app, &p, referral, service).await;
-    json_of(
-        post(
-            &app,
-            &provider,
-            &format!(
-                "/v1/provider/onward-referrals/{}/transitions",
-                accepted["id"].as_str().unwrap()
-            ),
-            json!({"to": "accepted"}),
-        )
-        .await,
-        200,
-    )
-    .await;
+    accept(&app, &provider, accepted["id"].as_str().unwrap()).await;
     let unanswered = onward(&app, &p, referral, service).await;
     let closed = transition(
         &app,
@@ -310,20 +301,7 @@ async fn practices_withdraw_onward_referrals_and_a_referral_that_ends_takes_its_
     // Withdrawing a referral ends its accepted onward referrals too.
     let (_, other) = seen_referral(&app, &p, 2).await;
     let taken = onward(&app, &p, other, service).await;
-    json_of(
-        post(
-            &app,
-            &provider,
-            &format!(
-                "/v1/provider/onward-referrals/{}/transitions",
-                taken["id"].as_str().unwrap()
-            ),
-            json!({"to": "accepted"}),
-        )
-        .await,
-        200,
-    )
-    .await;
+    accept(&app, &provider, taken["id"].as_str().unwrap()).await;
     let withdrawn = transition(
         &app,
         &p.clinician,
@@ -349,17 +327,7 @@ async fn activities_need_an_idempotency_key_and_cannot_predate_their_onward_refe
         .as_str()
         .unwrap()
         .to_owned();
-    json_of(
-        post(
-            &app,
-            &provider,
-            &format!("/v1/provider/onward-referrals/{id}/transitions"),
-            json!({"to": "accepted"}),
-        )
-        .await,
-        200,
-    )
-    .await;
+    accept(&app, &provider, &id).await;
     let today = Utc::now().date_naive();
     let unkeyed = post(
         &app,
@@ -486,17 +454,7 @@ async fn a_providers_transaction_cannot_reach_other_patients_or_rewrite_what_it_
         .as_str()
         .unwrap()
         .to_owned();
-    json_of(
-        post(
-            &app,
-            &provider,
-            &format!("/v1/provider/onward-referrals/{id}/transitions"),
-            json!({"to": "accepted"}),
-        )
-        .await,
-        200,
-    )
-    .await;
+    accept(&app, &provider, &id).await;
     let concern = json_of(
         post(
             &app,
