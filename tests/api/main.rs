@@ -13,6 +13,7 @@ mod ledger;
 mod operations;
 mod oruk;
 mod pathway;
+mod pathway_matrix;
 mod pathway_rules;
 mod problems;
 mod tenancy;
