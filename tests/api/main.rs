@@ -10,6 +10,7 @@ mod directory_import;
 mod helpers;
 mod journey;
 mod ledger;
+mod ledger_rules;
 mod operations;
 mod oruk;
 mod pathway;
