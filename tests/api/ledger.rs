@@ -3,14 +3,12 @@
 //! and a randomised run checking the ledger's invariants after every step.
 
 use crate::helpers::{assert_problem, spawn_app, TestApp};
-use crate::journey::{
-    get, json_of, post, practice, provider_service, record_activity, seen_referral,
-};
+use crate::journey::{get, json_of, post, practice, provider_service, record_activity};
+use crate::ledger_rules::accepted_onward;
 use chrono::{Duration, Utc};
 use rand::{Rng, SeedableRng};
 use reqwest::Response;
 use serde_json::{json, Value};
-use sqlx::Connection;
 use uuid::Uuid;
 use waymark_domain::Role;
 
@@ -30,50 +28,7 @@ async fn world(slug: &str) -> World {
     let app = spawn_app().await;
     let p = practice(&app, slug).await;
     let (service, provider, organisation) = provider_service(&app, p.federation, true).await;
-    let (_, referral) = seen_referral(&app, &p, 1).await;
-    let onward = json_of(
-        post(
-            &app,
-            &p.volunteer,
-            &format!(
-                "/v1/practices/{}/referrals/{referral}/onward-referrals",
-                p.id
-            ),
-            json!({"service_id": service}),
-        )
-        .await,
-        201,
-    )
-    .await;
-    let onward = onward["id"].as_str().unwrap().to_owned();
-    // The tests price activities up to 300 days back, so the onward referral was made earlier.
-    // Its history cannot be changed through the service, so the fixture changes it as the owner
-    // with triggers off.
-    let mut owner = sqlx::PgConnection::connect(&app.database_url)
-        .await
-        .unwrap();
-    sqlx::query("SET session_replication_role = replica")
-        .execute(&mut owner)
-        .await
-        .unwrap();
-    sqlx::query(
-        "UPDATE onward_referrals SET created_at = now() - interval '330 days' WHERE id = $1",
-    )
-    .bind(Uuid::parse_str(&onward).unwrap())
-    .execute(&mut owner)
-    .await
-    .unwrap();
-    json_of(
-        post(
-            &app,
-            &provider,
-            &format!("/v1/provider/onward-referrals/{onward}/transitions"),
-            json!({"to": "accepted"}),
-        )
-        .await,
-        200,
-    )
-    .await;
+    let onward = accepted_onward(&app, &p, service, &provider, 1).await;
     World {
         admin: app.as_role(Role::FederationAdmin, p.federation, None),
         federation: p.federation,

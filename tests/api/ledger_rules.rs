@@ -37,7 +37,7 @@ struct World {
 /// Makes an onward referral from a new seen referral of `practice` to `service`, dates it 330
 /// days back (activities are priced up to 300 days back, and cannot predate it) and has the
 /// provider accept it.
-async fn accepted_onward(
+pub(crate) async fn accepted_onward(
     app: &TestApp,
     practice: &Practice,
     service: Uuid,
