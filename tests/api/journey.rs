@@ -124,18 +124,15 @@ pub async fn provider_service(
     )
 }
 
-/// Brings a new referral of a new patient to `seen` through the clinic: a cleared volunteer, a
-/// session next week, a booking and the attendance.
-pub async fn seen_referral(app: &TestApp, p: &Practice, seed: u32) -> (Uuid, Uuid) {
-    let patient = register_patient(app, &p.clinician, p.id, seed).await;
-    let referral = refer(app, &p.clinician, p.id, patient).await;
+/// A volunteer of the practice, cleared to run clinics (background check and training).
+pub async fn cleared_volunteer(app: &TestApp, p: &Practice, name: &str) -> Uuid {
     let base = format!("/v1/practices/{}", p.id);
     let volunteer = id_of(
         post(
             app,
             &p.admin,
             &format!("{base}/volunteers"),
-            json!({"display_name": format!("Volunteer {seed}"), "background_check_on": (Utc::now() - Duration::days(30)).date_naive()}),
+            json!({"display_name": name, "background_check_on": (Utc::now() - Duration::days(30)).date_naive()}),
         )
         .await,
     )
@@ -151,6 +148,16 @@ pub async fn seen_referral(app: &TestApp, p: &Practice, seed: u32) -> (Uuid, Uui
         201,
     )
     .await;
+    volunteer
+}
+
+/// Brings a new referral of a new patient to `seen` through the clinic: a cleared volunteer, a
+/// session next week, a booking and the attendance.
+pub async fn seen_referral(app: &TestApp, p: &Practice, seed: u32) -> (Uuid, Uuid) {
+    let patient = register_patient(app, &p.clinician, p.id, seed).await;
+    let referral = refer(app, &p.clinician, p.id, patient).await;
+    let base = format!("/v1/practices/{}", p.id);
+    let volunteer = cleared_volunteer(app, p, &format!("Volunteer {seed}")).await;
     let starts = (Utc::now() + Duration::days(7))
         .duration_trunc(Duration::hours(1))
         .unwrap();

@@ -4,7 +4,7 @@
 
 use crate::helpers::{assert_problem, spawn_app, TestApp};
 use crate::journey::{get, json_of, post, practice, provider_service, record_activity};
-use crate::ledger_rules::accepted_onward;
+use crate::ledger_rules::{accepted_onward, deliver};
 use chrono::{Duration, Utc};
 use rand::{Rng, SeedableRng};
 use reqwest::Response;
@@ -43,34 +43,14 @@ async fn world(slug: &str) -> World {
 impl World {
     /// Records an activity and answers its pending charge.
     async fn deliver(&self, activity_type: &str, days_ago: i64, quantity: i64) -> Value {
-        let activity = json_of(
-            record_activity(
-                &self.app,
-                &self.provider,
-                &self.onward,
-                json!({"activity_type": activity_type, "delivered_on": Utc::now().date_naive() - Duration::days(days_ago), "quantity": quantity}),
-            )
-            .await,
-            201,
+        deliver(
+            &self.app,
+            &self.admin,
+            &self.provider,
+            &self.onward,
+            json!({"activity_type": activity_type, "delivered_on": Utc::now().date_naive() - Duration::days(days_ago), "quantity": quantity}),
         )
-        .await;
-        let charges = json_of(
-            get(
-                &self.app,
-                &self.admin,
-                "/v1/ledger/charges?status=pending&limit=200",
-            )
-            .await,
-            200,
-        )
-        .await;
-        charges["items"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|c| c["activity_id"] == activity["id"])
-            .cloned()
-            .expect("a pending charge for the activity")
+        .await
     }
 
     async fn money(&self, path: &str, key: &str, body: Value) -> Response {

@@ -124,6 +124,30 @@ fn id(value: &Value) -> &str {
     value["id"].as_str().expect("an id")
 }
 
+/// Records an activity under `onward` as the provider `token`, and answers the pending charge
+/// the federation administrator `admin` finds for it.
+pub(crate) async fn deliver(
+    app: &TestApp,
+    admin: &str,
+    token: &str,
+    onward: &str,
+    activity: Value,
+) -> Value {
+    let activity = json_of(record_activity(app, token, onward, activity).await, 201).await;
+    let charges = json_of(
+        get(app, admin, "/v1/ledger/charges?status=pending&limit=200").await,
+        200,
+    )
+    .await;
+    charges["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["activity_id"] == activity["id"])
+        .cloned()
+        .expect("a pending charge for the activity")
+}
+
 fn today() -> NaiveDate {
     Utc::now().date_naive()
 }
@@ -137,34 +161,14 @@ impl World {
         days_ago: i64,
         quantity: i64,
     ) -> Value {
-        let activity = json_of(
-            record_activity(
-                &self.app,
-                &provider.token,
-                &provider.onward,
-                json!({"activity_type": activity_type, "delivered_on": today() - Duration::days(days_ago), "quantity": quantity}),
-            )
-            .await,
-            201,
+        deliver(
+            &self.app,
+            &self.admin,
+            &provider.token,
+            &provider.onward,
+            json!({"activity_type": activity_type, "delivered_on": today() - Duration::days(days_ago), "quantity": quantity}),
         )
-        .await;
-        let charges = json_of(
-            get(
-                &self.app,
-                &self.admin,
-                "/v1/ledger/charges?status=pending&limit=200",
-            )
-            .await,
-            200,
-        )
-        .await;
-        charges["items"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|c| c["activity_id"] == activity["id"])
-            .cloned()
-            .expect("a pending charge for the activity")
+        .await
     }
 
     /// A money-moving POST as `token`, under `key`.

@@ -3,8 +3,10 @@
 //! a provider sees of a patient under each combination of consent; and signposting, which is
 //! never sent to the provider.
 
-use crate::helpers::{assert_problem, id_of, spawn_app, TestApp};
-use crate::journey::{get, json_of, post, provider_service, seen_referral, Practice};
+use crate::helpers::{assert_problem, spawn_app, TestApp};
+use crate::journey::{
+    cleared_volunteer, get, json_of, post, provider_service, seen_referral, Practice,
+};
 use crate::pathway::{nhs_number, refer};
 use chrono::{Duration, DurationRound, Utc};
 use reqwest::{Method, Response};
@@ -71,33 +73,6 @@ async fn two_practices(app: &TestApp, slug: &str) -> (Practice, Practice) {
         admin: app.as_role(Role::PracticeAdmin, fed.id, Some(id)),
     };
     (staff(fed.practices[0]), staff(fed.practices[1]))
-}
-
-/// A volunteer of the practice, cleared to run clinics (background check and training).
-async fn cleared_volunteer(app: &TestApp, p: &Practice, name: &str) -> Uuid {
-    let base = format!("/v1/practices/{}", p.id);
-    let volunteer = id_of(
-        post(
-            app,
-            &p.admin,
-            &format!("{base}/volunteers"),
-            json!({"display_name": name, "background_check_on": (Utc::now() - Duration::days(30)).date_naive()}),
-        )
-        .await,
-    )
-    .await;
-    json_of(
-        post(
-            app,
-            &p.admin,
-            &format!("{base}/volunteers/{volunteer}/training"),
-            json!({"course": "Scenario training", "completed_on": (Utc::now() - Duration::days(20)).date_naive(), "expires_on": (Utc::now() + Duration::days(300)).date_naive()}),
-        )
-        .await,
-        201,
-    )
-    .await;
-    volunteer
 }
 
 /// A clinic session `days` ahead, `hours` long, run by `volunteer`: its id and its slots' ids.

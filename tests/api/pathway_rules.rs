@@ -4,7 +4,8 @@
 
 use crate::helpers::{assert_problem, spawn_app, TestApp};
 use crate::journey::{
-    get, json_of, post, practice, provider_service, record_activity, seen_referral, Practice,
+    cleared_volunteer, get, json_of, post, practice, provider_service, record_activity,
+    seen_referral, Practice,
 };
 use crate::pathway::{refer, register_patient, transition};
 use chrono::{Duration, DurationRound, Utc};
@@ -16,29 +17,7 @@ use uuid::Uuid;
 /// the slot ids.
 async fn clinic(app: &TestApp, p: &Practice, staffed: bool) -> Vec<Uuid> {
     let base = format!("/v1/practices/{}", p.id);
-    let volunteer = json_of(
-        post(
-            app,
-            &p.admin,
-            &format!("{base}/volunteers"),
-            json!({"display_name": "Val", "background_check_on": (Utc::now() - Duration::days(30)).date_naive()}),
-        )
-        .await,
-        201,
-    )
-    .await["id"]
-        .clone();
-    json_of(
-        post(
-            app,
-            &p.admin,
-            &format!("{base}/volunteers/{}/training", volunteer.as_str().unwrap()),
-            json!({"course": "Scenario training", "completed_on": (Utc::now() - Duration::days(20)).date_naive(), "expires_on": (Utc::now() + Duration::days(300)).date_naive()}),
-        )
-        .await,
-        201,
-    )
-    .await;
+    let volunteer = cleared_volunteer(app, p, "Val").await;
     let starts = (Utc::now() + Duration::days(7))
         .duration_trunc(Duration::hours(1))
         .unwrap();
