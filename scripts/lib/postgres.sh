@@ -1,6 +1,11 @@
-# Sourced by scripts/demo and scripts/test: makes sure a PostgreSQL server is reachable and
-# exports DATABASE_URL. An existing $DATABASE_URL is used as it is; otherwise a project-local
-# cluster is started (or reused) in .pgdata/, on 127.0.0.1 and a non-default port.
+# Sourced by scripts/demo, scripts/test and the benchmarks: makes sure a PostgreSQL server is
+# reachable and exports DATABASE_URL. An existing $DATABASE_URL is used as it is; otherwise a
+# project-local cluster is started (or reused) in .pgdata/ (or $WAYMARK_PGDATA), on 127.0.0.1
+# and a non-default port ($WAYMARK_PG_PORT).
+#
+# The cluster must come back whatever state it was left in: stopped (a reboot), killed (a stale
+# postmaster.pid), or with its folder's mode reset by an older version of this script. A port
+# held by some other program is reported with what to do about it.
 
 WAYMARK_PG_PORT=${WAYMARK_PG_PORT:-55432}
 
@@ -28,43 +33,134 @@ waymark_install_postgres() {
   fi
 }
 
-waymark_ensure_postgres() {
-  if [ -n "${DATABASE_URL:-}" ]; then
-    export DATABASE_URL
-    return 0
+# The data directory for the checkout at $1: $WAYMARK_PGDATA, else .pgdata in the checkout, else
+# (when the postgres user cannot reach the checkout) a folder under $TMPDIR named after it.
+waymark_pg_data_dir() {
+  local root=$1
+  if [ -n "${WAYMARK_PGDATA:-}" ]; then
+    printf '%s\n' "$WAYMARK_PGDATA"
+  elif [ "$(id -u)" = 0 ] && ! runuser -u postgres -- test -x "$root"; then
+    printf '%s\n' "${TMPDIR:-/tmp}/waymark-pgdata-$(printf '%s' "$root" | md5sum | cut -c1-12)"
+  else
+    printf '%s\n' "$root/.pgdata"
   fi
-  local root bin dir sockets
-  root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+}
+
+# Whether something accepts TCP connections on 127.0.0.1:$1.
+waymark_port_in_use() {
+  (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+}
+
+# What listens on 127.0.0.1:$1, as far as this user can tell.
+waymark_port_holder() {
+  command -v ss >/dev/null || return 0
+  ss -Hltnp "sport = :$1" 2>/dev/null | sed -n 's/.*users:((\("[^"]*"\).*/\1/p' | head -1
+}
+
+# The pid of the live postmaster of the cluster in $1, if there is one. The pid file alone
+# proves nothing: a server killed with SIGKILL, or a machine rebooted, leaves it behind, and its
+# pid may since belong to another process.
+waymark_postmaster_pid() {
+  local dir=$1 pid
+  pid=$(head -1 "$dir/postmaster.pid" 2>/dev/null) || return 1
+  case $pid in '' | *[!0-9]*) return 1 ;; esac
+  [ "$(readlink "/proc/$pid/cwd" 2>/dev/null)" = "$(cd "$dir" && pwd -P)" ] || return 1
+  printf '%s\n' "$pid"
+}
+
+# Makes sure the cluster in $1 exists and serves on 127.0.0.1:$2.
+waymark_ensure_cluster() {
+  local dir=$1 port=$2 bin sockets pid mode running_port attempt
   waymark_install_postgres || return 1
   bin=$(waymark_pg_bin)
-  dir="$root/.pgdata"
-  # The server runs as postgres, which must be able to reach the folder; a checkout under a
-  # private home directory keeps its cluster in a temporary folder instead.
-  if [ "$(id -u)" = 0 ] && ! runuser -u postgres -- test -x "$root"; then
-    dir="${TMPDIR:-/tmp}/waymark-pgdata-$(printf '%s' "$root" | md5sum | cut -c1-12)"
-  fi
   # Unix socket paths are limited to about 100 bytes.
   sockets="$dir"
   [ "${#dir}" -lt 80 ] || sockets=/tmp
-  if [ "$(id -u)" = 0 ]; then
-    install -d -o postgres -g postgres "$dir"
-  else
-    mkdir -p "$dir"
-  fi
+
   if [ ! -f "$dir/PG_VERSION" ]; then
+    if [ -d "$dir" ] && [ -n "$(ls -A "$dir" 2>/dev/null)" ]; then
+      echo "error: $dir exists but holds no PostgreSQL cluster (no PG_VERSION); move it away or remove it" >&2
+      return 1
+    fi
+    # Created once, with the mode the server insists on; later runs leave the folder alone.
+    if [ "$(id -u)" = 0 ]; then
+      install -d -m 0700 -o postgres -g postgres "$dir" || return 1
+    else
+      mkdir -p -m 0700 "$dir" || return 1
+    fi
     waymark_as_cluster_owner "$bin/initdb" -D "$dir" -A trust -U postgres --no-instructions >"$dir.initdb.log" 2>&1 || {
       cat "$dir.initdb.log" >&2
       return 1
     }
   fi
-  if ! "$bin/pg_isready" -q -h 127.0.0.1 -p "$WAYMARK_PG_PORT"; then
-    # A server killed without shutting down leaves its pid file behind; pg_ctl copes with that.
-    waymark_as_cluster_owner "$bin/pg_ctl" -D "$dir" -l "$dir/server.log" -w -t 60 \
-      -o "-p $WAYMARK_PG_PORT -k $sockets -c listen_addresses=127.0.0.1 -c max_connections=300 -c shared_buffers=256MB -c synchronous_commit=off" \
-      start >&2 || {
-      tail -20 "$dir/server.log" >&2
-      return 1
-    }
+  # The server refuses a data directory open to others; older versions of these scripts reset
+  # the folder to 0755 on every run, which broke the first start after a reboot.
+  mode=$(stat -c %a "$dir")
+  if [ "$mode" != 700 ] && [ "$mode" != 750 ]; then
+    echo "== $dir had mode $mode; setting it to 0700 as PostgreSQL requires" >&2
+    waymark_as_cluster_owner chmod 0700 "$dir" || return 1
   fi
+
+  if pid=$(waymark_postmaster_pid "$dir"); then
+    running_port=$(sed -n 4p "$dir/postmaster.pid")
+    if [ "$running_port" != "$port" ]; then
+      echo "error: the cluster in $dir is already running (pid $pid) on port $running_port, not $port;" >&2
+      echo "  use WAYMARK_PG_PORT=$running_port, or stop it: $(waymark_stop_hint "$dir")" >&2
+      return 1
+    fi
+    # Running, perhaps still starting up or recovering from a crash.
+    for attempt in $(seq 120); do
+      "$bin/pg_isready" -q -h 127.0.0.1 -p "$port" && return 0
+      sleep 0.5
+    done
+    echo "error: the cluster in $dir (pid $pid) does not accept connections on port $port; see $dir/server.log" >&2
+    return 1
+  fi
+
+  if waymark_port_in_use "$port"; then
+    local holder
+    holder=$(waymark_port_holder "$port")
+    echo "error: port $port on 127.0.0.1 is taken by another program${holder:+ ($holder)}, not this project's PostgreSQL." >&2
+    echo "  Stop that program, choose a free port for the project's cluster with WAYMARK_PG_PORT=<port>," >&2
+    echo "  or use a server of your own with DATABASE_URL=postgres://user@host:port/waymark." >&2
+    return 1
+  fi
+  # No postmaster of this cluster is alive, so a pid file left by a crash or a reboot is stale;
+  # removed, it cannot make the server mistake a process that reused its pid for itself.
+  if [ -f "$dir/postmaster.pid" ]; then
+    echo "== removing the stale postmaster.pid of a server that did not shut down cleanly" >&2
+    waymark_as_cluster_owner rm -f "$dir/postmaster.pid" || return 1
+  fi
+  # Backends of a killed server exit soon after it; until they have, its shared memory is in use
+  # and a new server refuses to start, so a few attempts are allowed.
+  for attempt in 1 2 3 4 5; do
+    if waymark_as_cluster_owner "$bin/pg_ctl" -D "$dir" -l "$dir/server.log" -w -t 120 \
+      -o "-p $port -k $sockets -c listen_addresses=127.0.0.1 -c max_connections=300 -c shared_buffers=256MB -c synchronous_commit=off" \
+      start >/dev/null 2>&1; then
+      return 0
+    fi
+    waymark_postmaster_pid "$dir" >/dev/null && break
+    sleep 2
+  done
+  echo "error: PostgreSQL did not start in $dir on port $port; the end of its log:" >&2
+  tail -20 "$dir/server.log" >&2
+  return 1
+}
+
+waymark_stop_hint() {
+  local prefix=""
+  [ "$(id -u)" = 0 ] && prefix="runuser -u postgres -- "
+  printf '%s%s/pg_ctl -D %s stop' "$prefix" "$(waymark_pg_bin)" "$1"
+}
+
+waymark_ensure_postgres() {
+  if [ -n "${DATABASE_URL:-}" ]; then
+    export DATABASE_URL
+    return 0
+  fi
+  local root dir
+  root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+  dir=$(waymark_pg_data_dir "$root")
+  waymark_ensure_cluster "$dir" "$WAYMARK_PG_PORT" || return 1
   export DATABASE_URL="postgres://postgres@127.0.0.1:$WAYMARK_PG_PORT/waymark"
 }
