@@ -2,7 +2,9 @@
 //! and the problem responses every operation can give are added here, in one place.
 
 use crate::problem::{Problem, PROBLEM_CONTENT_TYPE};
+use utoipa::openapi::header::HeaderBuilder;
 use utoipa::openapi::path::{HttpMethod, Operation};
+use utoipa::openapi::schema::{ObjectBuilder, Type};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, OpenApi as OpenApiDoc, Ref, RefOr, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
@@ -52,7 +54,7 @@ pub const BEARER: &str = "bearer";
 struct SecurityAndProblems;
 
 /// Problem responses shared by operations, as `(status, component name, description)`.
-const PROBLEMS: [(&str, &str, &str); 12] = [
+const PROBLEMS: [(&str, &str, &str); 13] = [
     (
         "400",
         "BadRequest",
@@ -101,7 +103,15 @@ const PROBLEMS: [(&str, &str, &str); 12] = [
         "InternalError",
         "A bug on our side; the request id is in X-Request-Id",
     ),
+    (
+        "503",
+        "ServiceUnavailable",
+        "The database is out of reach (a restart or failover): `database_unavailable`; try again after Retry-After",
+    ),
 ];
+
+/// Operations that answer without the database, and so never with 503.
+const WITHOUT_DATABASE: [&str; 3] = ["healthz", "metrics", "jwks"];
 
 impl Modify for SecurityAndProblems {
     fn modify(&self, openapi: &mut OpenApiDoc) {
@@ -116,21 +126,25 @@ impl Modify for SecurityAndProblems {
                     .build(),
             ),
         );
-        for (_, name, description) in PROBLEMS {
-            components.responses.insert(
-                name.to_owned(),
-                RefOr::T(
-                    ResponseBuilder::new()
-                        .description(description)
-                        .content(
-                            PROBLEM_CONTENT_TYPE,
-                            ContentBuilder::new()
-                                .schema(Some(Ref::from_schema_name("Problem")))
-                                .build(),
-                        )
-                        .build(),
-                ),
+        for (status, name, description) in PROBLEMS {
+            let mut response = ResponseBuilder::new().description(description).content(
+                PROBLEM_CONTENT_TYPE,
+                ContentBuilder::new()
+                    .schema(Some(Ref::from_schema_name("Problem")))
+                    .build(),
             );
+            if matches!(status, "429" | "503") {
+                response = response.header(
+                    "Retry-After",
+                    HeaderBuilder::new()
+                        .schema(ObjectBuilder::new().schema_type(Type::Integer).minimum(Some(0)))
+                        .description(Some("Seconds to wait before trying again"))
+                        .build(),
+                );
+            }
+            components
+                .responses
+                .insert(name.to_owned(), RefOr::T(response.build()));
         }
     }
 }
@@ -167,6 +181,13 @@ pub fn add_problem_responses(openapi: &mut OpenApiDoc) {
 
 fn statuses_for(method: &HttpMethod, operation: &Operation) -> Vec<&'static str> {
     let mut statuses = vec!["500"];
+    if !operation
+        .operation_id
+        .as_deref()
+        .is_some_and(|id| WITHOUT_DATABASE.contains(&id))
+    {
+        statuses.push("503");
+    }
     let parameters = operation.parameters.as_deref().unwrap_or_default();
     if !parameters.is_empty() || operation.request_body.is_some() {
         statuses.push("400");

@@ -13,6 +13,10 @@ use waymark_persistence::StoreError;
 
 pub const PROBLEM_CONTENT_TYPE: &str = "application/problem+json";
 
+/// How long a client should wait before retrying when the database is out of reach: about
+/// what a restart or a failover takes.
+const UNAVAILABLE_RETRY_AFTER_SECONDS: &str = "2";
+
 /// An RFC 9457 problem document.
 #[derive(Debug, Serialize, ToSchema)]
 #[schema(example = json!({
@@ -120,6 +124,10 @@ pub enum ApiError {
     TooManyRequests { retry_after: Duration },
     #[error("the service is not ready: {0}")]
     Unavailable(String),
+    /// The database is out of reach (restarting, failing over); the request did nothing that
+    /// committed unless it says otherwise, and may be retried after `Retry-After`.
+    #[error("the database is unavailable just now; try again in a few seconds")]
+    DatabaseUnavailable,
     #[error("internal error: {0}")]
     Internal(Box<dyn std::error::Error + Send + Sync>),
 }
@@ -164,6 +172,7 @@ impl ApiError {
             ApiError::UnprocessableBody { .. } => "invalid_body",
             ApiError::TooManyRequests { .. } => "too_many_requests",
             ApiError::Unavailable(_) => "not_ready",
+            ApiError::DatabaseUnavailable => "database_unavailable",
             ApiError::Internal(_) => "internal_error",
         }
     }
@@ -187,7 +196,7 @@ impl ApiError {
             ApiError::Unprocessable { .. } => "Unprocessable request",
             ApiError::UnprocessableBody { .. } => "Invalid request body",
             ApiError::TooManyRequests { .. } => "Too many requests",
-            ApiError::Unavailable(_) => "Service unavailable",
+            ApiError::Unavailable(_) | ApiError::DatabaseUnavailable => "Service unavailable",
             ApiError::Internal(_) => "Internal server error",
         }
     }
@@ -279,7 +288,9 @@ impl ResponseError for ApiError {
             | ApiError::UnprocessableBody { .. }
             | ApiError::ImportRejected(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
-            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unavailable(_) | ApiError::DatabaseUnavailable => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -303,6 +314,9 @@ impl ResponseError for ApiError {
             }
             ApiError::TooManyRequests { retry_after } => {
                 response.insert_header((header::RETRY_AFTER, retry_after.as_secs().to_string()));
+            }
+            ApiError::Unavailable(_) | ApiError::DatabaseUnavailable => {
+                response.insert_header((header::RETRY_AFTER, UNAVAILABLE_RETRY_AFTER_SECONDS));
             }
             _ => {}
         }
@@ -335,6 +349,10 @@ impl From<StoreError> for ApiError {
                          4713 BC, say); check the dates and numbers you sent"
                     .into(),
             },
+            StoreError::Unavailable(e) => {
+                tracing::warn!(error = %e, "the database is out of reach");
+                ApiError::DatabaseUnavailable
+            }
             StoreError::Database(e) => ApiError::internal(e),
         }
     }

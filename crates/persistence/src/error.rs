@@ -18,6 +18,10 @@ pub enum StoreError {
     /// 4713 BC, say), which the request's own validation let through: the client's doing.
     #[error("a value is beyond what can be stored")]
     OutOfRange,
+    /// The database could not be reached, or went away while the request was using it (a
+    /// restart, a failover): nothing the client did, and worth retrying shortly.
+    #[error("the database is unavailable: {0}")]
+    Unavailable(sqlx::Error),
     #[error(transparent)]
     Database(sqlx::Error),
 }
@@ -26,10 +30,39 @@ impl From<sqlx::Error> for StoreError {
     fn from(error: sqlx::Error) -> Self {
         const DATETIME_FIELD_OVERFLOW: &str = "22008";
         const NUMERIC_VALUE_OUT_OF_RANGE: &str = "22003";
+        if is_connection_loss(&error) {
+            return StoreError::Unavailable(error);
+        }
         match error.as_database_error().and_then(|e| e.code()).as_deref() {
             Some(DATETIME_FIELD_OVERFLOW | NUMERIC_VALUE_OUT_OF_RANGE) => StoreError::OutOfRange,
             _ => StoreError::Database(error),
         }
+    }
+}
+
+/// Whether `error`, met by the first statement on a pooled connection, says only that this
+/// connection is dead, so that the statement may be tried again on another: a connection lost,
+/// not a pool that cannot connect at all (which has already waited its acquire timeout).
+pub(crate) fn try_another_connection(error: &sqlx::Error) -> bool {
+    !matches!(error, sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed) && is_connection_loss(error)
+}
+
+/// Whether `error` says the database is out of reach rather than that a statement failed: the
+/// connection broke or could not be made, or the server is shutting down, starting up or out of
+/// connections.
+pub fn is_connection_loss(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(db) => db.code().is_some_and(|code| {
+            // Class 08: connection exception; 57P01-03: admin shutdown, crash shutdown, cannot
+            // connect now (starting up); 53300: too many connections.
+            code.starts_with("08") || matches!(&*code, "57P01" | "57P02" | "57P03" | "53300")
+        }),
+        _ => false,
     }
 }
 
@@ -51,4 +84,27 @@ pub(crate) fn on_constraint(error: sqlx::Error, constraints: &[(&str, StoreError
         }
     }
     error.into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lost_connections_are_unavailable_and_only_dead_ones_are_retried() {
+        let reset = || sqlx::Error::Io(std::io::ErrorKind::ConnectionReset.into());
+        assert!(matches!(StoreError::from(reset()), StoreError::Unavailable(_)));
+        assert!(matches!(
+            StoreError::from(sqlx::Error::PoolTimedOut),
+            StoreError::Unavailable(_)
+        ));
+        assert!(try_another_connection(&reset()));
+        assert!(!try_another_connection(&sqlx::Error::PoolTimedOut));
+        assert!(!try_another_connection(&sqlx::Error::PoolClosed));
+        assert!(!is_connection_loss(&sqlx::Error::RowNotFound));
+        assert!(matches!(
+            StoreError::from(sqlx::Error::RowNotFound),
+            StoreError::Database(_)
+        ));
+    }
 }

@@ -1,5 +1,6 @@
 //! Readiness: the database answers and carries every migration this binary knows.
 
+use crate::error::try_another_connection;
 use crate::pool::MIGRATOR;
 use sqlx::PgPool;
 
@@ -15,10 +16,23 @@ pub enum Readiness {
 
 pub async fn readiness(pool: &PgPool) -> Result<Readiness, sqlx::Error> {
     let expected = MIGRATOR.iter().map(|m| m.version).max().unwrap_or(0);
-    let applied: Option<i64> =
-        sqlx::query_scalar!("SELECT max(version) FROM _sqlx_migrations WHERE success")
+    // A connection the server dropped since its last use fails at once; another is tried, so
+    // readiness returns as soon as the pool can reach the database again.
+    let mut attempts_left = pool.options().get_max_connections() + 1;
+    let applied: Option<i64> = loop {
+        match sqlx::query_scalar!("SELECT max(version) FROM _sqlx_migrations WHERE success")
             .fetch_one(pool)
-            .await?;
+            .await
+        {
+            Ok(applied) => break applied,
+            Err(error)
+                if attempts_left > 1 && try_another_connection(&error) =>
+            {
+                attempts_left -= 1
+            }
+            Err(error) => return Err(error),
+        }
+    };
     if applied.is_some_and(|v| v >= expected) {
         Ok(Readiness::Ready)
     } else {

@@ -24,6 +24,10 @@ pub async fn connect(url: &str, max_connections: u32) -> Result<Database, sqlx::
     let pool = PgPoolOptions::new()
         .max_connections(max_connections)
         .acquire_timeout(Duration::from_secs(5))
+        // No ping as a connection leaves the pool: every use starts with a statement that can
+        // safely be retried on another connection (see `tenant`), which finds a dead one as
+        // surely, without a round trip on every request.
+        .test_before_acquire(false)
         .after_connect(|conn, _meta| {
             Box::pin(async move {
                 conn.execute("SET ROLE waymark_app").await?;

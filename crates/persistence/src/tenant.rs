@@ -1,7 +1,7 @@
 //! Tenant-scoped transactions: the tenant is set when the transaction begins and lasts until it
 //! ends, never on the connection, so a pooled connection carries no tenant between requests.
 
-use crate::error::StoreError;
+use crate::error::{try_another_connection, StoreError};
 use sqlx::{PgPool, Postgres, Transaction};
 use waymark_domain::{FederationId, OrganisationId, PracticeId, Principal, Role};
 
@@ -138,19 +138,36 @@ enum Access {
     Search,
 }
 
+/// Opens a transaction with `statement` on a pooled connection. Connections are not tested as
+/// they leave the pool (that would cost a round trip on every request), so BEGIN is the first
+/// thing a connection is asked to do: one the server has dropped since it was last used (the
+/// server restarted, say) fails there, before anything was done, and the next is tried. A pool
+/// that cannot connect at all answers `PoolTimedOut`, which is not retried.
+async fn begin_on_live_connection(pool: &PgPool, statement: String) -> Result<Tx, StoreError> {
+    let mut attempts_left = pool.options().get_max_connections() + 1;
+    loop {
+        match pool.begin_with(statement.clone()).await {
+            Ok(tx) => return Ok(tx),
+            Err(error)
+                if attempts_left > 1 && try_another_connection(&error) =>
+            {
+                attempts_left -= 1;
+                tracing::debug!(%error, "a pooled connection was lost; trying another");
+            }
+            Err(error) => return Err(error.into()),
+        }
+    }
+}
+
 /// Opens a transaction scoped to `scope`.
 pub async fn begin(pool: &PgPool, scope: TenantScope) -> Result<Tx, StoreError> {
-    Ok(pool
-        .begin_with(scope.begin_statement(Access::ReadWrite))
-        .await?)
+    begin_on_live_connection(pool, scope.begin_statement(Access::ReadWrite)).await
 }
 
 /// Opens a read-only transaction scoped to `scope`: PostgreSQL refuses any write in it, so it
 /// can be ended with [`end_read`] instead of a commit.
 pub async fn begin_read(pool: &PgPool, scope: TenantScope) -> Result<Tx, StoreError> {
-    Ok(pool
-        .begin_with(scope.begin_statement(Access::ReadOnly))
-        .await?)
+    begin_on_live_connection(pool, scope.begin_statement(Access::ReadOnly)).await
 }
 
 /// Opens a read-only transaction for search queries with optional filters (`$n IS NULL OR …`).
@@ -158,9 +175,7 @@ pub async fn begin_read(pool: &PgPool, scope: TenantScope) -> Result<Tx, StoreEr
 /// for the actual parameters each time rather than reuse a generic plan, which would scan the
 /// whole table. Ends with [`end_read`] like any read.
 pub async fn begin_search(pool: &PgPool, scope: TenantScope) -> Result<Tx, StoreError> {
-    Ok(pool
-        .begin_with(scope.begin_statement(Access::Search))
-        .await?)
+    begin_on_live_connection(pool, scope.begin_statement(Access::Search)).await
 }
 
 /// Ends a read-only transaction. Nothing was written, so rolling back equals committing; the

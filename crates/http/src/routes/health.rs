@@ -26,7 +26,8 @@ pub async fn healthz() -> HttpResponse {
     tag = "operations",
     responses(
         (status = 200, description = "Ready to serve", body = HealthStatus),
-        (status = 503, description = "Database unreachable or migrations pending", body = crate::problem::Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Database unreachable or migrations pending (`not_ready`)", body = crate::problem::Problem, content_type = "application/problem+json",
+            headers(("Retry-After" = u32, description = "Seconds to wait before asking again"))),
     )
 )]
 #[get("/readyz")]
