@@ -8,7 +8,7 @@ command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk;
 export SQLX_OFFLINE=true RUST_LOG=warn
 export WAYMARK_SIGNING_KEY_FILE=target/bench-signing-key.pem
 export WAYMARK_ADDR=${WAYMARK_ADDR:-127.0.0.1:18080}
-bench_bin=target/release/waymark
+bench_bin=${WAYMARK_BENCH_BIN:-target/release/waymark}
 bench_pids=()
 
 # Builds the release binaries and points DATABASE_URL at database $1 of the local cluster (or of

@@ -717,3 +717,24 @@ async fn provider_users_belong_to_an_organisation_of_the_directory() {
     let problem = assert_problem(nowhere, 422, "validation_failed").await;
     assert_eq!(problem["errors"][0]["field"], "organisation_id");
 }
+
+#[tokio::test]
+async fn every_need_category_has_the_index_its_browsing_uses() {
+    use sqlx::{Connection, PgConnection};
+    let app = spawn_app().await;
+    let mut owner = PgConnection::connect(&app.database_url).await.unwrap();
+    for category in waymark_domain::directory::NeedCategory::ALL {
+        let name = format!("services_category_{}_idx", category.code());
+        let definition: Option<String> =
+            sqlx::query_scalar("SELECT indexdef FROM pg_indexes WHERE indexname = $1")
+                .bind(&name)
+                .fetch_optional(&mut owner)
+                .await
+                .unwrap();
+        let definition = definition.unwrap_or_else(|| panic!("no index {name}"));
+        assert!(
+            definition.contains(&format!("ARRAY['{}'::text]", category.code())),
+            "{name}: {definition}"
+        );
+    }
+}

@@ -62,6 +62,16 @@ pub async fn spawn_app_with(extra: &[(&str, &str)]) -> TestApp {
     let signing_key_pem = SigningKeys::generate_pem();
     let key_file = std::env::temp_dir().join(format!("{database}.pem"));
     std::fs::write(&key_file, &signing_key_pem).expect("write key");
+    start_instance(database_url, signing_key_pem, key_file, extra).await
+}
+
+/// Starts the application on `database_url`, signing with the key in `key_file`.
+async fn start_instance(
+    database_url: String,
+    signing_key_pem: String,
+    key_file: std::path::PathBuf,
+    extra: &[(&str, &str)],
+) -> TestApp {
     let mut env: HashMap<String, String> = HashMap::from([
         ("DATABASE_URL".into(), database_url.clone()),
         ("WAYMARK_ADDR".into(), "127.0.0.1:0".into()),
@@ -99,6 +109,23 @@ pub struct Federation {
 }
 
 impl TestApp {
+    /// Another instance of the service on this test's database, signing and accepting the same
+    /// tokens, as a second server behind a load balancer would.
+    pub async fn another_instance(&self) -> TestApp {
+        self.another_instance_with(&[]).await
+    }
+
+    /// [`Self::another_instance`] with extra environment settings.
+    pub async fn another_instance_with(&self, extra: &[(&str, &str)]) -> TestApp {
+        start_instance(
+            self.database_url.clone(),
+            self.signing_key_pem.clone(),
+            self.signing_key_file.clone(),
+            extra,
+        )
+        .await
+    }
+
     pub fn request(&self, method: Method, path: &str) -> RequestBuilder {
         self.client
             .request(method, format!("{}{}", self.address, path))

@@ -6,6 +6,7 @@ mod auth;
 mod cli;
 mod clinics;
 mod directory;
+mod directory_cache;
 mod directory_import;
 mod helpers;
 mod journey;

@@ -2,6 +2,7 @@
 
 use crate::auth::password::hash_password;
 use crate::auth::TokenService;
+use crate::directory_cache::DirectoryCache;
 use crate::json_body::BodyLimit;
 use crate::metrics::Metrics;
 use crate::openapi::{add_problem_responses, ApiDoc};
@@ -64,6 +65,7 @@ impl Application {
             db,
             login_throttle: LoginThrottle::default(),
             decoy_password_hash,
+            directory_cache: DirectoryCache::new(settings.directory_cache_bytes),
         });
         let listener = TcpListener::bind(&settings.addr).map_err(|source| BuildError::Listen {
             addr: settings.addr.clone(),

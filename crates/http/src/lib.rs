@@ -6,6 +6,7 @@
 pub mod application;
 pub mod auth;
 pub mod concurrency;
+pub mod directory_cache;
 pub mod idempotency;
 pub mod json_body;
 pub mod metrics;

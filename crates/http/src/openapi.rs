@@ -137,7 +137,11 @@ impl Modify for SecurityAndProblems {
                 response = response.header(
                     "Retry-After",
                     HeaderBuilder::new()
-                        .schema(ObjectBuilder::new().schema_type(Type::Integer).minimum(Some(0)))
+                        .schema(
+                            ObjectBuilder::new()
+                                .schema_type(Type::Integer)
+                                .minimum(Some(0)),
+                        )
                         .description(Some("Seconds to wait before trying again"))
                         .build(),
                 );

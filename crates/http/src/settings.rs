@@ -33,6 +33,8 @@ pub struct Settings {
     /// `WAYMARK_PUBLIC_RATE_LIMIT_PER_MINUTE`: requests per client address per minute on the
     /// public Open Referral UK routes.
     pub public_rate_limit_per_minute: u32,
+    /// `WAYMARK_DIRECTORY_CACHE_MB`: memory for rendered directory answers (0 turns it off).
+    pub directory_cache_bytes: usize,
 }
 
 impl std::fmt::Debug for Settings {
@@ -118,6 +120,7 @@ impl Settings {
             shutdown_timeout: Duration::from_secs(number("WAYMARK_SHUTDOWN_TIMEOUT_SECONDS", 30)?),
             public_rate_limit_per_minute: number("WAYMARK_PUBLIC_RATE_LIMIT_PER_MINUTE", 600)?
                 as u32,
+            directory_cache_bytes: number("WAYMARK_DIRECTORY_CACHE_MB", 32)? as usize * 1024 * 1024,
         })
     }
 

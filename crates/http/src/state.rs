@@ -1,5 +1,6 @@
 //! What every handler shares.
 
+use crate::directory_cache::DirectoryCache;
 use crate::problem::ApiError;
 use waymark_domain::login_throttle::LoginThrottle;
 use waymark_persistence::{Database, TenantScope, Tx};
@@ -10,6 +11,8 @@ pub struct AppState {
     /// Verified against when a login names no account, so that unknown and known accounts take
     /// the same time to refuse.
     pub decoy_password_hash: String,
+    /// Rendered directory answers, kept under the directory version they were read at.
+    pub directory_cache: DirectoryCache,
 }
 
 impl AppState {
@@ -22,6 +25,12 @@ impl AppState {
     /// [`waymark_persistence::end_read`].
     pub async fn begin_read(&self, scope: TenantScope) -> Result<Tx, ApiError> {
         Ok(waymark_persistence::begin_read(&self.db.pool, scope).await?)
+    }
+
+    /// Opens a read-only transaction whose statements share one snapshot; see
+    /// [`waymark_persistence::begin_snapshot`].
+    pub async fn begin_snapshot(&self, scope: TenantScope) -> Result<Tx, ApiError> {
+        Ok(waymark_persistence::begin_snapshot(&self.db.pool, scope).await?)
     }
 
     /// Opens a read-only transaction for searches with optional filters; see

@@ -44,7 +44,8 @@ impl From<sqlx::Error> for StoreError {
 /// connection is dead, so that the statement may be tried again on another: a connection lost,
 /// not a pool that cannot connect at all (which has already waited its acquire timeout).
 pub(crate) fn try_another_connection(error: &sqlx::Error) -> bool {
-    !matches!(error, sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed) && is_connection_loss(error)
+    !matches!(error, sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed)
+        && is_connection_loss(error)
 }
 
 /// Whether `error` says the database is out of reach rather than that a statement failed: the
@@ -93,7 +94,10 @@ mod tests {
     #[test]
     fn lost_connections_are_unavailable_and_only_dead_ones_are_retried() {
         let reset = || sqlx::Error::Io(std::io::ErrorKind::ConnectionReset.into());
-        assert!(matches!(StoreError::from(reset()), StoreError::Unavailable(_)));
+        assert!(matches!(
+            StoreError::from(reset()),
+            StoreError::Unavailable(_)
+        ));
         assert!(matches!(
             StoreError::from(sqlx::Error::PoolTimedOut),
             StoreError::Unavailable(_)

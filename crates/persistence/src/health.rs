@@ -25,11 +25,7 @@ pub async fn readiness(pool: &PgPool) -> Result<Readiness, sqlx::Error> {
             .await
         {
             Ok(applied) => break applied,
-            Err(error)
-                if attempts_left > 1 && try_another_connection(&error) =>
-            {
-                attempts_left -= 1
-            }
+            Err(error) if attempts_left > 1 && try_another_connection(&error) => attempts_left -= 1,
             Err(error) => return Err(error),
         }
     };

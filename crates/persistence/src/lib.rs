@@ -23,4 +23,6 @@ pub mod users;
 
 pub use error::StoreError;
 pub use pool::{connect, migrate, Database, MIGRATOR};
-pub use tenant::{begin, begin_read, begin_search, commit, end_read, TenantScope, Tx};
+pub use tenant::{
+    begin, begin_read, begin_search, begin_snapshot, commit, end_read, TenantScope, Tx,
+};

@@ -95,6 +95,7 @@ impl TenantScope {
         let mut sql = String::from(match access {
             Access::ReadWrite => "BEGIN",
             Access::ReadOnly | Access::Search => "BEGIN READ ONLY",
+            Access::Snapshot => "BEGIN READ ONLY ISOLATION LEVEL REPEATABLE READ",
         });
         if let Some(federation) = self.federation {
             sql.push_str(&format!(
@@ -136,6 +137,9 @@ enum Access {
     ReadOnly,
     /// Read-only, planning each statement for its actual parameters.
     Search,
+    /// Read-only, every statement reading the same snapshot (so a directory version read first
+    /// names what the rest of the transaction sees).
+    Snapshot,
 }
 
 /// Opens a transaction with `statement` on a pooled connection. Connections are not tested as
@@ -148,9 +152,7 @@ async fn begin_on_live_connection(pool: &PgPool, statement: String) -> Result<Tx
     loop {
         match pool.begin_with(statement.clone()).await {
             Ok(tx) => return Ok(tx),
-            Err(error)
-                if attempts_left > 1 && try_another_connection(&error) =>
-            {
+            Err(error) if attempts_left > 1 && try_another_connection(&error) => {
                 attempts_left -= 1;
                 tracing::debug!(%error, "a pooled connection was lost; trying another");
             }
@@ -176,6 +178,12 @@ pub async fn begin_read(pool: &PgPool, scope: TenantScope) -> Result<Tx, StoreEr
 /// whole table. Ends with [`end_read`] like any read.
 pub async fn begin_search(pool: &PgPool, scope: TenantScope) -> Result<Tx, StoreError> {
     begin_on_live_connection(pool, scope.begin_statement(Access::Search)).await
+}
+
+/// Opens a read-only transaction whose statements all read one snapshot (repeatable read,
+/// which never fails a read-only transaction). Ends with [`end_read`] like any read.
+pub async fn begin_snapshot(pool: &PgPool, scope: TenantScope) -> Result<Tx, StoreError> {
+    begin_on_live_connection(pool, scope.begin_statement(Access::Snapshot)).await
 }
 
 /// Ends a read-only transaction. Nothing was written, so rolling back equals committing; the
@@ -213,6 +221,10 @@ mod tests {
         assert!(TenantScope::none()
             .begin_statement(Access::Search)
             .ends_with("; SET LOCAL plan_cache_mode = force_custom_plan"));
+        assert_eq!(
+            TenantScope::none().begin_statement(Access::Snapshot),
+            "BEGIN READ ONLY ISOLATION LEVEL REPEATABLE READ"
+        );
         assert_eq!(
             TenantScope::platform().begin_statement(Access::ReadWrite),
             "BEGIN; SET LOCAL waymark.platform = 'on'"

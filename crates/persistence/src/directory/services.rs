@@ -6,8 +6,7 @@ use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
 use uuid::Uuid;
 use waymark_domain::directory::service::{ServiceDetails, ServiceInput};
-use waymark_domain::directory::{DeliveryMode, GeoPoint, NeedCategory};
-use waymark_domain::pagination::{KeysetCursor, SortKey};
+use waymark_domain::directory::{DeliveryMode, NeedCategory};
 use waymark_domain::{FederationId, OrganisationId, ServiceId};
 
 #[derive(Clone, Debug, PartialEq)]
@@ -66,13 +65,15 @@ impl ServiceRecord {
     }
 }
 
-struct ServiceRow {
-    id: Uuid,
+/// A service as the database returns it, with its organisation's name.
+#[derive(sqlx::FromRow)]
+pub(super) struct ServiceRow {
+    pub(super) id: Uuid,
     federation_id: Uuid,
     organisation_id: Uuid,
     organisation_name: String,
     external_id: Option<String>,
-    name: String,
+    pub(super) name: String,
     description: String,
     need_categories: Vec<String>,
     eligibility: Option<String>,
@@ -272,165 +273,6 @@ pub async fn update(
         });
     }
     Ok(current)
-}
-
-/// What to search for. Absent filters do not filter.
-#[derive(Clone, Debug, Default)]
-pub struct ServiceSearch {
-    /// Free text, in web-search syntax ("walking group", -online, "or").
-    pub text: Option<String>,
-    pub category: Option<NeedCategory>,
-    pub delivery_mode: Option<DeliveryMode>,
-    pub accepting_referrals: Option<bool>,
-    /// A point and a radius in kilometres.
-    pub near: Option<(GeoPoint, f64)>,
-    pub organisation: Option<OrganisationId>,
-    pub include_inactive: bool,
-}
-
-impl ServiceSearch {
-    /// Results are ordered by relevance for text, by distance near a point, else by name.
-    pub fn orders_by_name(&self) -> bool {
-        self.text.is_none() && self.near.is_none()
-    }
-}
-
-/// A search result: the service, its distance from the point searched near, and its position.
-#[derive(Clone, Debug)]
-pub struct ServiceHit {
-    pub service: ServiceRecord,
-    pub distance_km: Option<f64>,
-    pub position: KeysetCursor,
-}
-
-/// Up to `probe` services matching `search`, after `after`, ordered by relevance (text), distance
-/// (near) or name, ties broken by id, so pages never skip or repeat a service.
-pub async fn search(
-    conn: &mut PgConnection,
-    federation: FederationId,
-    search: &ServiceSearch,
-    after: Option<&KeysetCursor>,
-    probe: i64,
-) -> Result<Vec<ServiceHit>, StoreError> {
-    let (near_lat, near_lng, within_km) = match search.near {
-        Some((point, km)) => (Some(point.latitude()), Some(point.longitude()), Some(km)),
-        None => (None, None, None),
-    };
-    let bbox = search.near.map(|(point, km)| point.bounding_box(km));
-    let (after_key, after_name, after_id) = match after {
-        None => (None, None, None),
-        Some(KeysetCursor {
-            key: SortKey::Number(n),
-            id,
-        }) => (Some(*n), Some(String::new()), Some(*id)),
-        Some(KeysetCursor {
-            key: SortKey::Text(t),
-            id,
-        }) => (Some(0.0), Some(t.clone()), Some(*id)),
-    };
-    let rows = sqlx::query!(
-        r#"SELECT c.id AS "id!", c.federation_id AS "federation_id!", c.organisation_id AS "organisation_id!",
-                  o.name AS organisation_name, c.external_id, c.name AS "name!", c.description AS "description!",
-                  c.need_categories AS "need_categories!", c.eligibility, c.delivery_modes AS "delivery_modes!",
-                  c.address, c.postcode, c.latitude, c.longitude, c.opening_times, c.capacity,
-                  c.accepting_referrals AS "accepting_referrals!", c.cost_to_patient AS "cost_to_patient!",
-                  c.contact_email, c.contact_phone, c.website, c.active AS "active!", c.version AS "version!",
-                  c.created_at AS "created_at!", c.updated_at AS "updated_at!",
-                  c.distance_km, c.sort_key AS "sort_key!", c.sort_name AS "sort_name!"
-           FROM (
-               SELECT s.*,
-                      CASE WHEN $6::float8 IS NULL THEN NULL
-                           ELSE waymark_distance_km($6, $7, s.latitude, s.longitude) END AS distance_km,
-                      CASE WHEN $2::text IS NOT NULL
-                               THEN -ts_rank(s.search, websearch_to_tsquery('english', $2))::float8
-                           WHEN $6::float8 IS NOT NULL THEN waymark_distance_km($6, $7, s.latitude, s.longitude)
-                           ELSE 0::float8 END AS sort_key,
-                      CASE WHEN $2::text IS NULL AND $6::float8 IS NULL THEN s.name ELSE '' END AS sort_name
-               FROM services s
-               WHERE s.federation_id = $1
-                 AND (s.active OR $14)
-                 AND ($2::text IS NULL OR s.search @@ websearch_to_tsquery('english', $2))
-                 AND ($3::text IS NULL OR s.need_categories @> ARRAY[$3::text])
-                 AND ($4::text IS NULL OR s.delivery_modes @> ARRAY[$4::text])
-                 AND ($5::bool IS NULL OR s.accepting_referrals = $5)
-                 AND ($13::uuid IS NULL OR s.organisation_id = $13)
-                 AND ($6::float8 IS NULL OR (s.latitude BETWEEN $9 AND $10 AND s.longitude BETWEEN $11 AND $12))
-           ) c
-           -- Joined by id alone (the foreign key keeps it in the same federation): equating the
-           -- federations would tie the services scan to organisations' row-level security and
-           -- keep PostgreSQL from using the search indexes.
-           JOIN organisations o ON o.id = c.organisation_id
-           WHERE ($8::float8 IS NULL OR c.distance_km <= $8)
-             AND ($17::uuid IS NULL OR (c.sort_key, c.sort_name, c.id) > ($15::float8, $16::text, $17::uuid))
-           ORDER BY c.sort_key, c.sort_name, c.id
-           LIMIT $18"#,
-        federation.as_uuid(),
-        search.text,
-        search.category.map(|c| c.code()),
-        search.delivery_mode.map(|m| m.code()),
-        search.accepting_referrals,
-        near_lat,
-        near_lng,
-        within_km,
-        bbox.map(|b| b.min_latitude),
-        bbox.map(|b| b.max_latitude),
-        bbox.map(|b| b.min_longitude),
-        bbox.map(|b| b.max_longitude),
-        search.organisation.map(|o| o.as_uuid()),
-        search.include_inactive,
-        after_key,
-        after_name,
-        after_id,
-        probe,
-    )
-    .fetch_all(conn)
-    .await?;
-    let by_name = search.orders_by_name();
-    rows.into_iter()
-        .map(|r| {
-            let position = KeysetCursor {
-                key: if by_name {
-                    SortKey::Text(r.sort_name)
-                } else {
-                    SortKey::Number(r.sort_key)
-                },
-                id: r.id,
-            };
-            let distance_km = r.distance_km;
-            let service = ServiceRow {
-                id: r.id,
-                federation_id: r.federation_id,
-                organisation_id: r.organisation_id,
-                organisation_name: r.organisation_name,
-                external_id: r.external_id,
-                name: r.name,
-                description: r.description,
-                need_categories: r.need_categories,
-                eligibility: r.eligibility,
-                delivery_modes: r.delivery_modes,
-                address: r.address,
-                postcode: r.postcode,
-                latitude: r.latitude,
-                longitude: r.longitude,
-                opening_times: r.opening_times,
-                capacity: r.capacity,
-                accepting_referrals: r.accepting_referrals,
-                cost_to_patient: r.cost_to_patient,
-                contact_email: r.contact_email,
-                contact_phone: r.contact_phone,
-                website: r.website,
-                active: r.active,
-                version: r.version,
-                created_at: r.created_at,
-                updated_at: r.updated_at,
-            };
-            Ok(ServiceHit {
-                service: service.try_into()?,
-                distance_km,
-                position,
-            })
-        })
-        .collect()
 }
 
 /// Published services: active, of an active organisation. Optionally matching `text` and

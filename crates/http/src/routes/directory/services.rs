@@ -9,7 +9,8 @@ use crate::problem::ApiError;
 use crate::routes::location;
 use crate::state::AppState;
 use actix_web::http::header;
-use actix_web::{get, patch, post, web, HttpResponse, HttpResponseBuilder};
+use actix_web::web::Bytes;
+use actix_web::{get, patch, post, web, HttpRequest, HttpResponse, HttpResponseBuilder};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -19,7 +20,9 @@ use waymark_domain::directory::service::{ServiceDetails, ServiceInput};
 use waymark_domain::directory::{DeliveryMode, GeoPoint, NeedCategory};
 use waymark_domain::pagination::{KeysetCursor, Limit, SortKey};
 use waymark_domain::{OrganisationId, ServiceId};
-use waymark_persistence::directory::services::{self, ServiceHit, ServiceRecord, ServiceSearch};
+use waymark_persistence::directory;
+use waymark_persistence::directory::search::{self as service_search, ServiceHit, ServiceSearch};
+use waymark_persistence::directory::services::{self, ServiceRecord};
 use waymark_persistence::{commit, end_read, TenantScope};
 
 /// The default search radius when `near` is given without `within_km`.
@@ -412,14 +415,39 @@ impl ServiceSearchQuery {
 pub async fn search_services(
     state: web::Data<AppState>,
     caller: Caller,
+    req: HttpRequest,
     query: web::Query<ServiceSearchQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let federation = readable_directory(&caller)?;
     let (search, limit, cursor) = query.parse(&caller)?;
-    let mut tx = state.begin_read(TenantScope::of(&caller)).await?;
-    let hits =
-        services::search(&mut tx, federation, &search, cursor.as_ref(), limit.probe()).await?;
+    // The answer depends on nothing but the federation's directory and the query, which has
+    // been validated (and `include_inactive` authorised) above.
+    let request = format!("services?{}", req.query_string());
+    let mut tx = state.begin_snapshot(TenantScope::of(&caller)).await?;
+    let version = directory::version(&mut tx, federation).await?;
+    if let Some(body) = state.directory_cache.get(federation, &request, version) {
+        end_read(tx);
+        return Ok(json_bytes(body));
+    }
+    let hits = service_search::search(&mut tx, federation, &search, cursor.as_ref(), limit.probe())
+        .await?;
     end_read(tx);
+    let body =
+        Bytes::from(serde_json::to_vec(&search_page(hits, limit)).map_err(ApiError::internal)?);
+    state
+        .directory_cache
+        .put(federation, &request, version, body.clone());
+    Ok(json_bytes(body))
+}
+
+/// A kept (or just rendered) JSON answer.
+fn json_bytes(body: Bytes) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type(actix_web::http::header::ContentType::json())
+        .body(body)
+}
+
+fn search_page(hits: Vec<ServiceHit>, limit: Limit) -> Page<Service> {
     let mut hits = hits;
     let page_size = limit.get() as usize;
     let more = hits.len() > page_size;
@@ -437,7 +465,7 @@ pub async fn search_services(
              }| Service::from_record(service, distance_km),
         )
         .collect();
-    Ok(HttpResponse::Ok().json(Page { items, next_cursor }))
+    Page { items, next_cursor }
 }
 
 /// One service, with its `ETag`.
