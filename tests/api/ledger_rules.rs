@@ -1,5 +1,5 @@
 //! The payment ledger's rules as a client meets them: concurrent and overlapping approvals post
-//! each charge once, another federation finds none of ours, each role reaches only what it may,
+//! each charge once, concurrent approvers beyond what the fund holds are refused exactly, another federation finds none of ours, each role reaches only what it may,
 //! `Idempotency-Key`s replay the first answer and refuse another request, statements itemise
 //! bulk approvals (and their CSV keeps text from becoming formulas), and dates beyond what the
 //! database stores answer 4xx, never 500.
@@ -400,6 +400,138 @@ async fn parallel_approvals_of_one_charge_pay_it_once_and_the_others_hear_it_is_
     assert_eq!(approvals.len(), 1, "{approvals:?}");
     assert_eq!(approvals[0]["id"], winner["transfer_id"]);
     assert_eq!(approvals[0]["amount"]["pence"], 1500);
+    w.assert_balanced().await;
+}
+
+#[tokio::test]
+async fn sixty_four_concurrent_approvers_against_a_fund_for_twenty_exactly_twenty_are_paid() {
+    let w = world("rules-sixty-four").await;
+    let other_instance = w.app.another_instance().await;
+    let mut charges = Vec::new();
+    for n in 0..64 {
+        charges.push(
+            w.deliver(&w.provider, "session_attended", 1 + n % 200, 1)
+                .await,
+        );
+    }
+    // 1500p each: the fund pays exactly twenty.
+    w.top_up(20 * 1500).await;
+
+    let keys: Vec<String> = charges.iter().map(|_| key()).collect();
+    let approve = |n: usize| {
+        // Half the approvers reach the other instance, as behind a load balancer.
+        let app = if n % 2 == 0 { &w.app } else { &other_instance };
+        app.post(&format!("/v1/ledger/charges/{}/decision", id(&charges[n])))
+            .bearer_auth(&w.admin)
+            .header("Idempotency-Key", &keys[n])
+            .json(&json!({"decision": "approve"}))
+            .send()
+    };
+    let responses = futures_util::future::join_all((0..64).map(approve)).await;
+    let mut approved = BTreeSet::new();
+    let mut refused = BTreeSet::new();
+    for (n, response) in responses.into_iter().enumerate() {
+        let response = response.unwrap();
+        match response.status().as_u16() {
+            200 => {
+                let body = json_of(response, 200).await;
+                assert_eq!(body["amount_pence"], 1500);
+                assert_eq!(body["charges"][0]["id"], charges[n]["id"]);
+                approved.insert(n);
+            }
+            409 => {
+                let problem = assert_problem(response, 409, "insufficient_funds").await;
+                assert_eq!(problem["shortfall_pence"], 1500, "{problem}");
+                refused.insert(n);
+            }
+            other => panic!("unexpected {other}: {}", response.text().await.unwrap()),
+        }
+    }
+    assert_eq!((approved.len(), refused.len()), (20, 44));
+    assert_eq!(w.balance("fund").await, 0);
+    assert_eq!(w.balance("payable").await, 20 * 1500);
+    for (n, charge) in charges.iter().enumerate() {
+        let stored = w.charge(id(charge)).await;
+        let expected = if approved.contains(&n) {
+            "approved"
+        } else {
+            "pending"
+        };
+        assert_eq!(stored["status"], expected, "charge {n}");
+    }
+    let approvals = w
+        .transfers()
+        .await
+        .into_iter()
+        .filter(|t| t["kind"] == "charge_approval")
+        .count();
+    assert_eq!(approvals, 20);
+    w.assert_balanced().await;
+
+    // A refused request moved nothing and kept nothing: once the fund can pay, the same key
+    // approves, and a retry of an approved one replays its answer.
+    w.top_up(1500).await;
+    let retried = *refused.iter().next().unwrap();
+    let response = approve(retried).await.unwrap();
+    assert_eq!(response.status(), 200);
+    let replayed = approve(*approved.iter().next().unwrap()).await.unwrap();
+    assert_eq!(replayed.status(), 200);
+    assert_eq!(replayed.headers()["idempotent-replayed"], "true");
+    assert_eq!(w.balance("fund").await, 0);
+    w.assert_balanced().await;
+}
+
+#[tokio::test]
+async fn concurrent_retries_under_one_key_approve_once_and_all_hear_the_same_answer() {
+    let w = world("rules-same-key").await;
+    w.top_up(10_000).await;
+    let charge = w.deliver(&w.provider, "session_attended", 1, 1).await;
+    let other = w.deliver(&w.provider, "session_attended", 2, 1).await;
+    let shared = key();
+    let send = |target: &Value| {
+        w.app
+            .post(&format!("/v1/ledger/charges/{}/decision", id(target)))
+            .bearer_auth(&w.admin)
+            .header("Idempotency-Key", &shared)
+            .json(&json!({"decision": "approve"}))
+            .send()
+    };
+    // Eight retries of one request, and two other requests under the same key.
+    let mut requests: Vec<_> = (0..8).map(|_| send(&charge)).collect();
+    requests.push(send(&other));
+    requests.push(send(&other));
+    let responses = futures_util::future::join_all(requests).await;
+    // Whichever request the key met first is the one it names: all its retries hear the same
+    // answer, and the other request under that key is refused.
+    let (mut answers, mut refused) = (Vec::new(), Vec::new());
+    for (n, response) in responses.into_iter().enumerate() {
+        let response = response.unwrap();
+        let target = if n < 8 { &charge } else { &other };
+        if response.status() == 200 {
+            answers.push((target, json_of(response, 200).await));
+        } else {
+            assert_problem(response, 422, "idempotency_key_reused").await;
+            refused.push(target);
+        }
+    }
+    let (winner, first) = answers[0].clone();
+    assert!(
+        answers.iter().all(|(t, a)| t == &winner && a == &first),
+        "{answers:?}"
+    );
+    assert!(refused.iter().all(|t| t != &winner));
+    assert_eq!(answers.len(), if winner == &charge { 8 } else { 2 });
+    assert_eq!(first["charges"][0]["status"], "approved");
+    let loser = if winner == &charge { &other } else { &charge };
+    assert_eq!(w.charge(id(loser)).await["status"], "pending");
+    let approvals = w
+        .transfers()
+        .await
+        .into_iter()
+        .filter(|t| t["kind"] == "charge_approval")
+        .count();
+    assert_eq!(approvals, 1);
+    assert_eq!(w.balance("fund").await, 10_000 - 1500);
     w.assert_balanced().await;
 }
 

@@ -22,6 +22,7 @@ use utoipa::OpenApi;
 use utoipa_actix_web::AppExt;
 use utoipa_swagger_ui::SwaggerUi;
 use waymark_domain::login_throttle::LoginThrottle;
+use waymark_persistence::ledger::approval_queue::ApprovalQueue;
 
 /// The OpenAPI document of every route the application serves.
 pub fn document() -> utoipa::openapi::OpenApi {
@@ -61,11 +62,14 @@ impl Application {
             .map_err(|e| BuildError::Database(e.to_string()))?;
         let decoy_password_hash = hash_password("a password no account has, used for timing")
             .map_err(|e| BuildError::Config(e.to_string()))?;
+        let approvals =
+            ApprovalQueue::new(db.pool.clone(), routes::ledger::charges::render_decision);
         let state = web::Data::new(AppState {
             db,
             login_throttle: LoginThrottle::default(),
             decoy_password_hash,
             directory_cache: DirectoryCache::new(settings.directory_cache_bytes),
+            approvals,
         });
         let listener = TcpListener::bind(&settings.addr).map_err(|source| BuildError::Listen {
             addr: settings.addr.clone(),

@@ -72,6 +72,15 @@ pub fn key_reused() -> ApiError {
     }
 }
 
+/// The first response to a request, given again to a retry of it.
+pub fn replayed(status: u16, body: serde_json::Value) -> actix_web::HttpResponse {
+    actix_web::HttpResponse::build(
+        actix_web::http::StatusCode::from_u16(status).unwrap_or(actix_web::http::StatusCode::OK),
+    )
+    .insert_header(("Idempotent-Replayed", "true"))
+    .json(body)
+}
+
 /// A money-moving request: its `Idempotency-Key` is required, and the first response to it is
 /// kept and given again to every retry.
 pub struct MoneyRequest {
@@ -119,16 +128,25 @@ impl MoneyRequest {
             Claim::Replay {
                 response: Some((status, body)),
                 ..
-            } => Ok(Some(
-                actix_web::HttpResponse::build(
-                    actix_web::http::StatusCode::from_u16(status)
-                        .unwrap_or(actix_web::http::StatusCode::OK),
-                )
-                .insert_header(("Idempotent-Replayed", "true"))
-                .json(body),
-            )),
+            } => Ok(Some(replayed(status, body))),
             // A claim without a kept response belongs to a request that is not about money.
             Claim::Replay { response: None, .. } | Claim::Mismatch => Err(key_reused()),
+        }
+    }
+
+    /// This request, to approve `charges`, as the approval queue takes it.
+    pub fn approval_request(
+        self,
+        charges: Vec<uuid::Uuid>,
+        reason: Option<String>,
+    ) -> waymark_persistence::ledger::approvals::ApprovalRequest {
+        waymark_persistence::ledger::approvals::ApprovalRequest {
+            principal: self.principal,
+            key: self.key,
+            operation: self.operation,
+            request_hash: self.hash,
+            charges,
+            reason,
         }
     }
 

@@ -3,6 +3,7 @@
 use crate::directory_cache::DirectoryCache;
 use crate::problem::ApiError;
 use waymark_domain::login_throttle::LoginThrottle;
+use waymark_persistence::ledger::approval_queue::ApprovalQueue;
 use waymark_persistence::{Database, TenantScope, Tx};
 
 pub struct AppState {
@@ -13,6 +14,8 @@ pub struct AppState {
     pub decoy_password_hash: String,
     /// Rendered directory answers, kept under the directory version they were read at.
     pub directory_cache: DirectoryCache,
+    /// Approvals waiting to be decided together (group commit).
+    pub approvals: ApprovalQueue,
 }
 
 impl AppState {

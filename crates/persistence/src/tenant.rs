@@ -6,7 +6,7 @@ use sqlx::{PgPool, Postgres, Transaction};
 use waymark_domain::{FederationId, OrganisationId, PracticeId, Principal, Role};
 
 /// Whose rows a transaction may see, as row-level security reads it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct TenantScope {
     federation: Option<FederationId>,
     practice: Option<PracticeId>,

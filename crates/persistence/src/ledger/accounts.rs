@@ -232,10 +232,28 @@ pub async fn post_all(
     by: Uuid,
     fund_overdraft_allowed: bool,
 ) -> Result<(), PostError> {
-    let mut ids: Vec<Uuid> = postings
+    let accounts: Vec<Uuid> = postings
         .iter()
         .flat_map(|p| p.transfer.entries().iter().map(|e| e.account))
         .collect();
+    let mut book = lock_book(conn, federation, &accounts, fund_overdraft_allowed).await?;
+    for posting in postings {
+        book.post(&posting.transfer)?;
+    }
+    let postings: Vec<(&Posting<'_>, Uuid)> = postings.iter().map(|p| (p, by)).collect();
+    write_postings(conn, federation, &postings, &book).await?;
+    Ok(())
+}
+
+/// Locks `accounts` (in id order, so concurrent postings never deadlock) for the rest of the
+/// transaction and opens a [`Book`] with their totals, for transfers to be posted to.
+pub async fn lock_book(
+    conn: &mut PgConnection,
+    federation: FederationId,
+    accounts: &[Uuid],
+    fund_overdraft_allowed: bool,
+) -> Result<Book, StoreError> {
+    let mut ids = accounts.to_vec();
     ids.sort();
     ids.dedup();
     let locked = sqlx::query!(
@@ -247,7 +265,7 @@ pub async fn post_all(
     .fetch_all(&mut *conn)
     .await?;
     if locked.len() != ids.len() {
-        return Err(StoreError::NotFound.into());
+        return Err(StoreError::NotFound);
     }
     let mut book = Book::new(fund_overdraft_allowed);
     for account in locked {
@@ -260,13 +278,20 @@ pub async fn post_all(
             },
         );
     }
-    for posting in postings {
-        book.post(&posting.transfer)?;
-    }
+    Ok(book)
+}
 
+/// Writes `postings` (each with who made it), which `book` has accepted, their entries and the
+/// accounts' new running totals, in one statement.
+pub async fn write_postings(
+    conn: &mut PgConnection,
+    federation: FederationId,
+    postings: &[(&Posting<'_>, Uuid)],
+    book: &Book,
+) -> Result<(), StoreError> {
     let mut transfers = TransferColumns::default();
     let mut entries = EntryColumns::default();
-    for posting in postings {
+    for (posting, by) in postings {
         transfers.id.push(posting.id);
         transfers
             .kind
@@ -277,6 +302,7 @@ pub async fn post_all(
         transfers
             .description
             .push(posting.description.map(str::to_owned));
+        transfers.created_by.push(*by);
         for entry in posting.transfer.entries() {
             entries.transfer.push(posting.id);
             entries.account.push(entry.account);
@@ -294,9 +320,10 @@ pub async fn post_all(
         r#"WITH transfers AS (
                INSERT INTO ledger_transfers (federation_id, id, kind, amount_pence, charge_id,
                                              payment_run_id, description, created_by)
-               SELECT $1, t.id, t.kind, t.amount, t.charge, t.run, t.description, $2
-               FROM unnest($3::uuid[], $4::text[], $5::bigint[], $6::uuid[], $7::uuid[], $8::text[])
-                    AS t(id, kind, amount, charge, run, description)
+               SELECT $1, t.id, t.kind, t.amount, t.charge, t.run, t.description, t.created_by
+               FROM unnest($2::uuid[], $3::text[], $4::bigint[], $5::uuid[], $6::uuid[], $7::text[],
+                           $8::uuid[])
+                    AS t(id, kind, amount, charge, run, description, created_by)
                RETURNING 1
            ), entries AS (
                INSERT INTO ledger_entries (federation_id, transfer_id, account_id, organisation_id,
@@ -312,13 +339,13 @@ pub async fn post_all(
            FROM unnest($13::uuid[], $14::bigint[], $15::bigint[]) AS m(account, debits, credits)
            WHERE a.federation_id = $1 AND a.id = m.account"#,
         federation.as_uuid(),
-        by,
         &transfers.id,
         &transfers.kind,
         &transfers.amount,
         &transfers.charge as &[Option<Uuid>],
         &transfers.payment_run as &[Option<Uuid>],
         &transfers.description as &[Option<String>],
+        &transfers.created_by,
         &entries.transfer,
         &entries.account,
         &entries.side,
@@ -358,6 +385,7 @@ struct TransferColumns {
     charge: Vec<Option<Uuid>>,
     payment_run: Vec<Option<Uuid>>,
     description: Vec<Option<String>>,
+    created_by: Vec<Uuid>,
 }
 
 #[derive(Default)]

@@ -32,26 +32,27 @@ pub struct ChargeRecord {
     pub created_at: DateTime<Utc>,
 }
 
-struct ChargeRow {
-    id: Uuid,
-    practice_id: Uuid,
-    activity_id: Uuid,
-    organisation_id: Uuid,
-    service_id: Uuid,
-    tariff_id: Uuid,
-    activity_type: String,
-    delivered_on: NaiveDate,
-    quantity: i32,
-    unit_pence: i64,
-    amount_pence: i64,
-    status: String,
-    approval_transfer_id: Option<Uuid>,
-    reversal_transfer_id: Option<Uuid>,
-    remittance_id: Option<Uuid>,
-    decided_by: Option<Uuid>,
-    decided_at: Option<DateTime<Utc>>,
-    reason: Option<String>,
-    created_at: DateTime<Utc>,
+/// A charge as the database returns it.
+pub(super) struct ChargeRow {
+    pub(super) id: Uuid,
+    pub(super) practice_id: Uuid,
+    pub(super) activity_id: Uuid,
+    pub(super) organisation_id: Uuid,
+    pub(super) service_id: Uuid,
+    pub(super) tariff_id: Uuid,
+    pub(super) activity_type: String,
+    pub(super) delivered_on: NaiveDate,
+    pub(super) quantity: i32,
+    pub(super) unit_pence: i64,
+    pub(super) amount_pence: i64,
+    pub(super) status: String,
+    pub(super) approval_transfer_id: Option<Uuid>,
+    pub(super) reversal_transfer_id: Option<Uuid>,
+    pub(super) remittance_id: Option<Uuid>,
+    pub(super) decided_by: Option<Uuid>,
+    pub(super) decided_at: Option<DateTime<Utc>>,
+    pub(super) reason: Option<String>,
+    pub(super) created_at: DateTime<Utc>,
 }
 
 impl TryFrom<ChargeRow> for ChargeRecord {

@@ -1,16 +1,14 @@
-//! What federation administrators do to charges: approve (posting fund → provider payable) or
+//! What federation administrators do to charges besides approving them (see `approvals`):
 //! reject pending charges, one or many at once and all or none, and reverse an approved charge
 //! that has not been paid (provider payable → fund). The charge state machine decides each
 //! change, on charges locked for the rest of the transaction.
 
 use super::accounts::{self, PostError, Posting};
 use super::charges::{self, ChargeRecord};
-use super::settings;
 use crate::error::StoreError;
 use sqlx::PgConnection;
-use std::collections::BTreeMap;
 use uuid::Uuid;
-use waymark_domain::ledger::{AccountKind, ChargeStatus, Entry, Pence, Transfer, TransferKind};
+use waymark_domain::ledger::{AccountKind, ChargeStatus, Pence, Transfer, TransferKind};
 use waymark_domain::FederationId;
 
 /// What a decision did.
@@ -67,103 +65,6 @@ async fn lock_for(
             })?;
     }
     Ok(locked)
-}
-
-fn total(charges: &[ChargeRecord]) -> Result<Pence, DecisionError> {
-    charges
-        .iter()
-        .try_fold(Pence::ZERO, |sum, c| sum.checked_add(c.amount()))
-        .ok_or(DecisionError::Overflow)
-}
-
-/// Charges approved and marked so, whose money has yet to move. Post it as the last thing the
-/// transaction does before it commits: the accounts it locks (the fund above all, which every
-/// approval touches) are then held for as short a time as possible.
-#[must_use = "an approval moves no money until it is posted, and cannot commit before"]
-pub struct Approval {
-    pub decided: Decided,
-    posting: Posting<'static>,
-    fund_overdraft_allowed: bool,
-    by: Uuid,
-}
-
-impl Approval {
-    /// Posts the approval's transfer (fund → provider payables); refused, with nothing
-    /// posted, when the fund cannot pay and no overdraft is allowed.
-    pub async fn post(
-        self,
-        conn: &mut PgConnection,
-        federation: FederationId,
-    ) -> Result<Decided, DecisionError> {
-        accounts::post(
-            conn,
-            federation,
-            &self.posting,
-            self.by,
-            self.fund_overdraft_allowed,
-        )
-        .await?;
-        Ok(self.decided)
-    }
-}
-
-/// Approves the pending charges `ids` (distinct), all or none, in one transfer: the fund is
-/// debited the total and each provider's payable credited its share, so a shortfall is the
-/// batch's. The charges are marked here; the money moves when the answer is posted.
-pub async fn approve(
-    conn: &mut PgConnection,
-    federation: FederationId,
-    ids: &[Uuid],
-    reason: Option<&str>,
-    by: Uuid,
-) -> Result<Approval, DecisionError> {
-    let locked = lock_for(conn, federation, ids, ChargeStatus::Approved).await?;
-    let total = total(&locked)?;
-    let mut owed: BTreeMap<Uuid, Pence> = BTreeMap::new();
-    for charge in &locked {
-        let share = owed.entry(charge.organisation_id).or_default();
-        *share = share
-            .checked_add(charge.amount())
-            .ok_or(DecisionError::Overflow)?;
-    }
-    let overdraft = settings::lock(conn, federation)
-        .await?
-        .fund_overdraft_allowed;
-    let fund = accounts::account_id(conn, federation, AccountKind::Fund, None).await?;
-    let organisations: Vec<Uuid> = owed.keys().copied().collect();
-    let payables = accounts::payable_ids(conn, federation, &organisations).await?;
-    let mut entries = vec![Entry::debit(fund, total)];
-    for (organisation, amount) in owed {
-        let payable = payables.get(&organisation).ok_or(StoreError::NotFound)?;
-        entries.push(Entry::credit(*payable, amount));
-    }
-    let transfer = Transfer::new(TransferKind::ChargeApproval, entries)
-        .map_err(|e| StoreError::Database(sqlx::Error::Protocol(e.to_string())))?;
-    let posting = Posting {
-        charge: (locked.len() == 1).then(|| locked[0].id),
-        description: Some("charge approval"),
-        ..Posting::new(transfer)
-    };
-    let decided = charges::decide_all(
-        conn,
-        federation,
-        ids,
-        ChargeStatus::Approved,
-        Some(posting.id),
-        reason,
-        by,
-    )
-    .await?;
-    Ok(Approval {
-        decided: Decided {
-            transfer_id: Some(posting.id),
-            amount: total,
-            charges: decided,
-        },
-        posting,
-        fund_overdraft_allowed: overdraft,
-        by,
-    })
 }
 
 /// Rejects the pending charges `ids` (distinct), all or none; no money moves.

@@ -4,6 +4,8 @@
 //! all in the caller's transaction; the database checks again at commit that it balances.
 
 pub mod accounts;
+pub mod approval_queue;
+pub mod approvals;
 pub mod charges;
 pub mod decisions;
 pub mod funding;

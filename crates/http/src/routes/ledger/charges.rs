@@ -3,7 +3,7 @@
 
 use super::{administration, view};
 use crate::auth::Caller;
-use crate::idempotency::{IdempotencyKey, MoneyRequest};
+use crate::idempotency::{key_reused, replayed, IdempotencyKey, MoneyRequest};
 use crate::json_body::JsonBody;
 use crate::pagination::{Page, PageRequest};
 use crate::problem::ApiError;
@@ -17,10 +17,11 @@ use uuid::Uuid;
 use waymark_domain::directory::contact::long_text;
 use waymark_domain::ledger::access::LedgerView;
 use waymark_domain::ledger::ChargeStatus;
-use waymark_domain::{FederationId, OrganisationId, ValidationErrors};
+use waymark_domain::{OrganisationId, ValidationErrors};
+use waymark_persistence::ledger::approvals::ApprovalOutcome;
 use waymark_persistence::ledger::charges::{self, ChargeFilter, ChargeRecord};
 use waymark_persistence::ledger::decisions::{self, Decided, DecisionError};
-use waymark_persistence::{commit, end_read, TenantScope, Tx};
+use waymark_persistence::{commit, end_read, TenantScope};
 
 /// The most charges one decision may cover.
 const BATCH_MAX: usize = 1000;
@@ -190,30 +191,60 @@ fn decision_reason(
     }
 }
 
-/// Approves or rejects the distinct charges `ids`, all or none, and keeps the answer for
-/// retries. An approval's answer is kept before its money moves, so that posting, which locks
-/// the fund, is the last thing before the commit.
+/// Renders a decision as the response kept for its `Idempotency-Key`.
+pub fn render_decision(decided: &Decided) -> serde_json::Value {
+    serde_json::to_value(DecisionResult::from(decided.clone())).unwrap_or(serde_json::Value::Null)
+}
+
+/// Approves the distinct charges `ids`, all or none, together with whatever other approvals of
+/// the federation are waiting (one transaction, one commit for them all), or rejects them in a
+/// transaction of their own; either way the answer is kept for retries. `single` is the charge
+/// of `POST …/charges/{id}/decision`, whose unknown id is a 404 rather than a field error.
 async fn decide(
-    tx: &mut Tx,
-    money: &MoneyRequest,
-    federation: FederationId,
-    ids: &[Uuid],
+    state: &AppState,
+    caller: &Caller,
+    money: MoneyRequest,
+    ids: Vec<Uuid>,
     decision: Decision,
-    reason: Option<&str>,
-    by: Uuid,
+    reason: Option<String>,
+    single: bool,
 ) -> Result<HttpResponse, ApiError> {
+    let federation = administration(caller)?;
     match (decision, reason) {
         (Decision::Approve, reason) => {
-            let approval = decisions::approve(tx, federation, ids, reason, by).await?;
-            let result = DecisionResult::from(approval.decided.clone());
-            let response = money.respond(tx, StatusCode::OK, &result).await?;
-            approval.post(tx, federation).await?;
-            Ok(response)
+            let outcome = state
+                .approvals
+                .approve(
+                    TenantScope::of(caller),
+                    federation,
+                    money.approval_request(ids, reason),
+                )
+                .await?;
+            match outcome {
+                ApprovalOutcome::Approved(body) => Ok(HttpResponse::Ok().json(body)),
+                ApprovalOutcome::Replayed { status, body } => Ok(replayed(status, body)),
+                ApprovalOutcome::KeyReused => Err(key_reused()),
+                ApprovalOutcome::Refused(DecisionError::UnknownCharge(_)) if single => {
+                    Err(ApiError::NotFound)
+                }
+                ApprovalOutcome::Refused(refused) => Err(refused.into()),
+            }
         }
         (Decision::Reject, Some(reason)) => {
-            let result =
-                DecisionResult::from(decisions::reject(tx, federation, ids, reason, by).await?);
-            money.respond(tx, StatusCode::OK, &result).await
+            let mut tx = state.begin(TenantScope::of(caller)).await?;
+            if let Some(first) = money.claim(&mut tx).await? {
+                commit(tx).await?;
+                return Ok(first);
+            }
+            if single {
+                charges::find(&mut tx, federation, ids[0]).await?;
+            }
+            let result = DecisionResult::from(
+                decisions::reject(&mut tx, federation, &ids, &reason, caller.subject).await?,
+            );
+            let response = money.respond(&mut tx, StatusCode::OK, &result).await?;
+            commit(tx).await?;
+            Ok(response)
         }
         (Decision::Reject, None) => {
             Err(ValidationErrors::single("reason", "required", "say why").into())
@@ -268,23 +299,7 @@ pub async fn decide_charges(
     if !errors.is_empty() {
         return Err(errors.into());
     }
-    let mut tx = state.begin(TenantScope::of(&caller)).await?;
-    if let Some(first) = money.claim(&mut tx).await? {
-        commit(tx).await?;
-        return Ok(first);
-    }
-    let response = decide(
-        &mut tx,
-        &money,
-        federation,
-        &ids,
-        b.decision,
-        reason.as_deref(),
-        caller.subject,
-    )
-    .await?;
-    commit(tx).await?;
-    Ok(response)
+    decide(&state, &caller, money, ids, b.decision, reason, false).await
 }
 
 /// Approves or rejects one pending charge (federation administrators); as
@@ -326,24 +341,16 @@ pub async fn decide_charge(
     if !errors.is_empty() {
         return Err(errors.into());
     }
-    let mut tx = state.begin(TenantScope::of(&caller)).await?;
-    if let Some(first) = money.claim(&mut tx).await? {
-        commit(tx).await?;
-        return Ok(first);
-    }
-    charges::find(&mut tx, federation, id).await?;
-    let response = decide(
-        &mut tx,
-        &money,
-        federation,
-        &[id],
+    decide(
+        &state,
+        &caller,
+        money,
+        vec![id],
         body.0.decision,
-        reason.as_deref(),
-        caller.subject,
+        reason,
+        true,
     )
-    .await?;
-    commit(tx).await?;
-    Ok(response)
+    .await
 }
 
 /// Takes back an approved charge that has not been paid (federation administrators): a
