@@ -420,7 +420,11 @@ async fn sixty_four_concurrent_approvers_against_a_fund_for_twenty_exactly_twent
     let keys: Vec<String> = charges.iter().map(|_| key()).collect();
     let approve = |n: usize| {
         // Half the approvers reach the other instance, as behind a load balancer.
-        let app = if n.is_multiple_of(2) { &w.app } else { &other_instance };
+        let app = if n.is_multiple_of(2) {
+            &w.app
+        } else {
+            &other_instance
+        };
         app.post(&format!("/v1/ledger/charges/{}/decision", id(&charges[n])))
             .bearer_auth(&w.admin)
             .header("Idempotency-Key", &keys[n])
