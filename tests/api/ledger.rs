@@ -522,7 +522,11 @@ async fn reversals_take_back_unpaid_approvals_and_payment_runs_pay_each_charge_o
         .starts_with("text/csv"));
     let csv = csv.text().await.unwrap();
     assert!(csv.starts_with("posted_at,kind,amount_pence"));
-    assert!(csv.trim_end().ends_with(",closing_balance,1500,,,,,,,,"));
+    assert!(csv.contains(",closing_balance,1500,,,,,,,,,\n"), "{csv}");
+    assert!(
+        csv.trim_end().ends_with(",closing_owed_back,0,,,,,,,,,"),
+        "{csv}"
+    );
     w.assert_balanced().await;
 }
 

@@ -18,20 +18,20 @@ use waymark_domain::Role;
 
 /// A provider organisation with a service (a 1500p `session_attended` tariff) and an accepted
 /// onward referral to it, ready for activities.
-struct Provider {
-    token: String,
-    organisation: Uuid,
-    service: Uuid,
-    onward: String,
+pub(crate) struct Provider {
+    pub(crate) token: String,
+    pub(crate) organisation: Uuid,
+    pub(crate) service: Uuid,
+    pub(crate) onward: String,
 }
 
 /// A federation with one practice and one provider.
-struct World {
-    app: TestApp,
-    practice: Practice,
-    federation: Uuid,
-    admin: String,
-    provider: Provider,
+pub(crate) struct World {
+    pub(crate) app: TestApp,
+    pub(crate) practice: Practice,
+    pub(crate) federation: Uuid,
+    pub(crate) admin: String,
+    pub(crate) provider: Provider,
 }
 
 /// Makes an onward referral from a new seen referral of `practice` to `service`, dates it 330
@@ -91,7 +91,7 @@ pub(crate) async fn accepted_onward(
     onward
 }
 
-async fn world(slug: &str) -> World {
+pub(crate) async fn world(slug: &str) -> World {
     let app = spawn_app().await;
     let practice = practice(&app, slug).await;
     let federation = practice.federation;
@@ -105,7 +105,7 @@ async fn world(slug: &str) -> World {
     }
 }
 
-async fn new_provider(app: &TestApp, practice: &Practice, seed: u32) -> Provider {
+pub(crate) async fn new_provider(app: &TestApp, practice: &Practice, seed: u32) -> Provider {
     let (service, token, organisation) = provider_service(app, practice.federation, true).await;
     let onward = accepted_onward(app, practice, service, &token, seed).await;
     Provider {
@@ -116,11 +116,11 @@ async fn new_provider(app: &TestApp, practice: &Practice, seed: u32) -> Provider
     }
 }
 
-fn key() -> String {
+pub(crate) fn key() -> String {
     Uuid::now_v7().to_string()
 }
 
-fn id(value: &Value) -> &str {
+pub(crate) fn id(value: &Value) -> &str {
     value["id"].as_str().expect("an id")
 }
 
@@ -148,13 +148,13 @@ pub(crate) async fn deliver(
         .expect("a pending charge for the activity")
 }
 
-fn today() -> NaiveDate {
+pub(crate) fn today() -> NaiveDate {
     Utc::now().date_naive()
 }
 
 impl World {
     /// Records an activity as `provider` and answers its pending charge.
-    async fn deliver(
+    pub(crate) async fn deliver(
         &self,
         provider: &Provider,
         activity_type: &str,
@@ -172,7 +172,13 @@ impl World {
     }
 
     /// A money-moving POST as `token`, under `key`.
-    async fn money_as(&self, token: &str, path: &str, key: &str, body: Value) -> Response {
+    pub(crate) async fn money_as(
+        &self,
+        token: &str,
+        path: &str,
+        key: &str,
+        body: Value,
+    ) -> Response {
         self.app
             .post(path)
             .bearer_auth(token)
@@ -183,11 +189,11 @@ impl World {
             .unwrap()
     }
 
-    async fn money(&self, path: &str, key: &str, body: Value) -> Response {
+    pub(crate) async fn money(&self, path: &str, key: &str, body: Value) -> Response {
         self.money_as(&self.admin, path, key, body).await
     }
 
-    async fn top_up(&self, pence: i64) {
+    pub(crate) async fn top_up(&self, pence: i64) {
         json_of(
             self.money(
                 "/v1/ledger/top-ups",
@@ -200,7 +206,7 @@ impl World {
         .await;
     }
 
-    async fn approve(&self, charge: &Value) -> Response {
+    pub(crate) async fn approve(&self, charge: &Value) -> Response {
         self.money(
             &format!("/v1/ledger/charges/{}/decision", id(charge)),
             &key(),
@@ -209,7 +215,7 @@ impl World {
         .await
     }
 
-    async fn approve_all(&self, ids: &[&str], key: &str) -> Response {
+    pub(crate) async fn approve_all(&self, ids: &[&str], key: &str) -> Response {
         self.money(
             "/v1/ledger/charges/decisions",
             key,
@@ -218,7 +224,7 @@ impl World {
         .await
     }
 
-    async fn pay(&self, cut_off: NaiveDate) -> Value {
+    pub(crate) async fn pay(&self, cut_off: NaiveDate) -> Value {
         json_of(
             self.money(
                 "/v1/ledger/payment-runs",
@@ -231,7 +237,7 @@ impl World {
         .await
     }
 
-    async fn accounts(&self) -> Vec<Value> {
+    pub(crate) async fn accounts(&self) -> Vec<Value> {
         json_of(
             get(&self.app, &self.admin, "/v1/ledger/accounts").await,
             200,
@@ -242,7 +248,7 @@ impl World {
         .clone()
     }
 
-    async fn balance(&self, kind: &str) -> i64 {
+    pub(crate) async fn balance(&self, kind: &str) -> i64 {
         self.accounts()
             .await
             .iter()
@@ -251,7 +257,7 @@ impl World {
             .sum()
     }
 
-    async fn payable_of(&self, organisation: Uuid) -> i64 {
+    pub(crate) async fn payable_of(&self, organisation: Uuid) -> i64 {
         self.accounts()
             .await
             .iter()
@@ -260,7 +266,7 @@ impl World {
             .sum()
     }
 
-    async fn reconciliation(&self) -> Value {
+    pub(crate) async fn reconciliation(&self) -> Value {
         json_of(
             get(&self.app, &self.admin, "/v1/ledger/reconciliation").await,
             200,
@@ -268,13 +274,13 @@ impl World {
         .await
     }
 
-    async fn assert_balanced(&self) {
+    pub(crate) async fn assert_balanced(&self) {
         let reconciliation = self.reconciliation().await;
         assert_eq!(reconciliation["balanced"], true, "{reconciliation}");
         assert_eq!(reconciliation["sum_of_balances"]["pence"], 0);
     }
 
-    async fn transfers(&self) -> Vec<Value> {
+    pub(crate) async fn transfers(&self) -> Vec<Value> {
         json_of(
             get(&self.app, &self.admin, "/v1/ledger/transfers?limit=200").await,
             200,
@@ -285,7 +291,7 @@ impl World {
             .clone()
     }
 
-    async fn charge(&self, id: &str) -> Value {
+    pub(crate) async fn charge(&self, id: &str) -> Value {
         json_of(
             get(&self.app, &self.admin, &format!("/v1/ledger/charges/{id}")).await,
             200,
@@ -295,7 +301,7 @@ impl World {
 
     /// What the money looks like: every account's debits, credits and balance, the
     /// reconciliation and every transfer.
-    async fn money_snapshot(&self) -> (BTreeMap<String, Value>, Value, Vec<Value>) {
+    pub(crate) async fn money_snapshot(&self) -> (BTreeMap<String, Value>, Value, Vec<Value>) {
         let accounts = self
             .accounts()
             .await
@@ -1245,25 +1251,29 @@ async fn a_bulk_approval_shows_in_the_statement_one_line_per_charge_and_the_csv_
             "quantity",
             "unit_pence",
             "payment_run_id",
-            "transfer_id"
+            "transfer_id",
+            "reason"
         ]
     );
     let column = |row: &[String], name: &str| -> String {
         row[header.iter().position(|h| h == name).unwrap()].clone()
     };
     assert!(rows.iter().all(|r| r.len() == header.len()), "{rows:?}");
-    assert_eq!(rows.len(), 2 + entries.len() + 1, "{rows:?}");
-    let (first, last) = (&rows[1], &rows[rows.len() - 1]);
+    // The balance section, then the (empty) section of what is owed back.
+    assert_eq!(rows.len(), 2 + entries.len() + 1 + 2, "{rows:?}");
+    let (first, last) = (&rows[1], &rows[rows.len() - 3]);
     assert_eq!(column(first, "kind"), "opening_balance");
     assert_eq!(column(first, "amount_pence"), opening.to_string());
     assert_eq!(column(last, "kind"), "closing_balance");
     assert_eq!(column(last, "amount_pence"), closing.to_string());
+    assert_eq!(column(&rows[rows.len() - 2], "kind"), "opening_owed_back");
+    assert_eq!(column(&rows[rows.len() - 1], "kind"), "closing_owed_back");
     let text = |v: &Value| match v {
         Value::Null => String::new(),
         Value::String(s) => s.clone(),
         other => other.to_string(),
     };
-    for (row, entry) in rows[2..rows.len() - 1].iter().zip(entries) {
+    for (row, entry) in rows[2..rows.len() - 3].iter().zip(entries) {
         for field in [
             "kind",
             "amount_pence",

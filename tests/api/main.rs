@@ -11,6 +11,7 @@ mod directory_import;
 mod helpers;
 mod journey;
 mod ledger;
+mod ledger_clawbacks;
 mod ledger_rules;
 mod operations;
 mod oruk;

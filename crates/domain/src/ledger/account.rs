@@ -12,16 +12,20 @@ pub enum AccountKind {
     Fund,
     /// What the federation owes one provider organisation.
     Payable,
-    /// Everything paid to providers.
+    /// Everything paid to providers, net of what was recovered from them.
     PaidOut,
+    /// What one provider organisation owes back for charges clawed back after they were paid:
+    /// its balance is minus what is still to be recovered, netted off its next payments.
+    Recoverable,
 }
 
 impl AccountKind {
-    pub const ALL: [AccountKind; 4] = [
+    pub const ALL: [AccountKind; 5] = [
         AccountKind::Commissioner,
         AccountKind::Fund,
         AccountKind::Payable,
         AccountKind::PaidOut,
+        AccountKind::Recoverable,
     ];
 
     pub const fn code(self) -> &'static str {
@@ -30,19 +34,31 @@ impl AccountKind {
             AccountKind::Fund => "fund",
             AccountKind::Payable => "payable",
             AccountKind::PaidOut => "paid_out",
+            AccountKind::Recoverable => "recoverable",
         }
     }
 
-    /// Whether a debit may take the account's balance (credits less debits) below zero. Only
-    /// the commissioner's account does so by nature; the fund may when the federation allows an
-    /// overdraft; a provider is never owed less than nothing, and nothing is taken back from
-    /// paid out.
+    /// Whether the account belongs to one provider organisation.
+    pub const fn is_provider_account(self) -> bool {
+        matches!(self, AccountKind::Payable | AccountKind::Recoverable)
+    }
+
+    /// Whether a debit may take the account's balance (credits less debits) below zero. The
+    /// commissioner's account does so by nature, and a provider's recoverable account (what it
+    /// owes back) only ever holds a debt; the fund may when the federation allows an overdraft;
+    /// a provider is never owed less than nothing, and paid out never falls below zero.
     pub const fn may_go_negative(self, fund_overdraft_allowed: bool) -> bool {
         match self {
-            AccountKind::Commissioner => true,
+            AccountKind::Commissioner | AccountKind::Recoverable => true,
             AccountKind::Fund => fund_overdraft_allowed,
             AccountKind::Payable | AccountKind::PaidOut => false,
         }
+    }
+
+    /// Whether a credit may take the balance above zero: not for a recoverable account, from
+    /// which no more can be recovered than is owed.
+    pub const fn may_go_positive(self) -> bool {
+        !matches!(self, AccountKind::Recoverable)
     }
 }
 
@@ -120,8 +136,11 @@ mod tests {
     }
 
     #[test]
-    fn only_the_commissioner_goes_negative_by_nature() {
+    fn only_the_commissioner_and_debts_go_negative_by_nature() {
         assert!(debit(AccountKind::Commissioner, Pence(0), Pence(10), false).is_ok());
+        assert!(debit(AccountKind::Recoverable, Pence(0), Pence(10), false).is_ok());
+        assert!(!AccountKind::Recoverable.may_go_positive());
+        assert!(AccountKind::Payable.may_go_positive());
         assert!(debit(AccountKind::Payable, Pence(5), Pence(10), true).is_err());
         assert!(debit(AccountKind::PaidOut, Pence(5), Pence(10), true).is_err());
     }

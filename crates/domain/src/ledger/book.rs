@@ -17,6 +17,9 @@ pub enum PostingRefused {
     UnknownAccount(Uuid),
     #[error("the balance of account {0} would overflow")]
     Overflow(Uuid),
+    /// A credit beyond what the account may hold: more recovered than is owed.
+    #[error("account {0} would be credited beyond zero")]
+    OverCredited(Uuid),
 }
 
 /// An account's running totals, as stored: the balance is credits less debits.
@@ -103,6 +106,11 @@ impl Book {
                         .credits
                         .checked_add(entry.amount)
                         .ok_or(overflow)?;
+                    if !account.kind.may_go_positive()
+                        && account.totals.credits > account.totals.debits
+                    {
+                        return Err(PostingRefused::OverCredited(entry.account));
+                    }
                 }
             }
             // The balance itself must stay representable, not only each total.
@@ -167,6 +175,34 @@ mod tests {
         );
         book.open(payable, AccountKind::Payable, Totals::default());
         (book, commissioner, fund_id, payable)
+    }
+
+    #[test]
+    fn nothing_more_is_recovered_than_is_owed() {
+        let (mut book, _, fund, payable) = book(1_000, false);
+        let recoverable = Uuid::now_v7();
+        book.open(recoverable, AccountKind::Recoverable, Totals::default());
+        // A clawback of 400: the provider owes it back.
+        let clawback =
+            Transfer::simple(TransferKind::Clawback, recoverable, fund, Pence(400)).unwrap();
+        book.post(&clawback).unwrap();
+        assert_eq!(book.balance(recoverable), Some(Pence(-400)));
+        book.post(
+            &Transfer::simple(TransferKind::ChargeApproval, fund, payable, Pence(1_000)).unwrap(),
+        )
+        .unwrap();
+        // Netting 500 off a payment would recover more than is owed.
+        let too_much =
+            Transfer::simple(TransferKind::Payment, payable, recoverable, Pence(500)).unwrap();
+        assert_eq!(
+            book.post(&too_much),
+            Err(PostingRefused::OverCredited(recoverable))
+        );
+        assert_eq!(book.balance(recoverable), Some(Pence(-400)));
+        let exact =
+            Transfer::simple(TransferKind::Payment, payable, recoverable, Pence(400)).unwrap();
+        book.post(&exact).unwrap();
+        assert_eq!(book.balance(recoverable), Some(Pence::ZERO));
     }
 
     #[test]

@@ -1,13 +1,14 @@
 //! An in-memory ledger built only from this module's rules (the charge state machine, the
-//! book's posting rule, the payment plan), driven by random sequences of operations to show that
+//! book's posting rule, clawbacks, the payment plan and its netting), driven by random sequences of operations to show that
 //! the rules keep the ledger's invariants whatever happens. Persistence posts through the same
 //! `Book` and `plan`, so what is shown here is what the service does.
 
 use super::account::AccountKind;
 use super::book::{Book, Totals};
 use super::charge::{price, ChargeStatus};
+use super::clawback;
 use super::money::Pence;
-use super::payment::{plan, DueCharge};
+use super::payment::{plan, DueCharge, OwedClawback};
 use super::transfer::{Entry, Transfer, TransferKind};
 use proptest::prelude::*;
 use std::collections::{BTreeMap, HashMap};
@@ -30,6 +31,11 @@ enum Op {
     Run {
         cut_off: u32,
     },
+    /// Claws back a charge, in full or in part.
+    ClawBack {
+        charge: usize,
+        part: Option<i64>,
+    },
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -47,6 +53,8 @@ fn op() -> impl Strategy<Value = Op> {
         (0usize..40).prop_map(Op::Reverse),
         (1i64..20_000).prop_map(Op::TopUp),
         (0u32..30).prop_map(|cut_off| Op::Run { cut_off }),
+        (0usize..40, proptest::option::of(-100i64..6_000))
+            .prop_map(|(charge, part)| Op::ClawBack { charge, part }),
     ]
 }
 
@@ -58,6 +66,14 @@ struct Charge {
     status: ChargeStatus,
     times_approved: u32,
     times_paid: u32,
+    clawed_back: Pence,
+}
+
+struct Clawback {
+    id: Uuid,
+    provider: usize,
+    amount: Pence,
+    recovered: Pence,
 }
 
 struct Ledger {
@@ -67,7 +83,9 @@ struct Ledger {
     fund: Uuid,
     paid_out: Uuid,
     payables: Vec<Uuid>,
+    recoverables: Vec<Uuid>,
     charges: Vec<Charge>,
+    clawbacks: Vec<Clawback>,
     overdraft: bool,
 }
 
@@ -82,6 +100,10 @@ impl Ledger {
         for payable in &payables {
             book.open(*payable, AccountKind::Payable, Totals::default());
         }
+        let recoverables: Vec<Uuid> = (0..PROVIDERS).map(|_| Uuid::now_v7()).collect();
+        for recoverable in &recoverables {
+            book.open(*recoverable, AccountKind::Recoverable, Totals::default());
+        }
         Ledger {
             book,
             transfers: Vec::new(),
@@ -89,7 +111,9 @@ impl Ledger {
             fund,
             paid_out,
             payables,
+            recoverables,
             charges: Vec::new(),
+            clawbacks: Vec::new(),
             overdraft,
         }
     }
@@ -118,6 +142,7 @@ impl Ledger {
         [self.commissioner, self.fund, self.paid_out]
             .into_iter()
             .chain(self.payables.iter().copied())
+            .chain(self.recoverables.iter().copied())
     }
 
     fn apply(&mut self, op: Op) {
@@ -135,6 +160,7 @@ impl Ledger {
                 status: ChargeStatus::Pending,
                 times_approved: 0,
                 times_paid: 0,
+                clawed_back: Pence::ZERO,
             }),
             Op::Approve(mut batch) => {
                 // As the service decides a batch: all of it or none, one transfer.
@@ -200,7 +226,7 @@ impl Ledger {
                 assert!(self.post(top_up));
             }
             Op::Run { cut_off } => {
-                let due = self
+                let due: Vec<DueCharge> = self
                     .charges
                     .iter()
                     .filter(|c| c.status == ChargeStatus::Approved && c.day <= cut_off)
@@ -208,18 +234,45 @@ impl Ledger {
                         charge: c.id,
                         organisation: self.payables[c.provider],
                         amount: c.amount,
-                    });
-                let plan = plan(due.collect::<Vec<_>>()).unwrap();
+                    })
+                    .collect();
+                let owed: Vec<OwedClawback> = self
+                    .clawbacks
+                    .iter()
+                    .filter(|c| c.recovered < c.amount)
+                    .map(|c| OwedClawback {
+                        clawback: c.id,
+                        organisation: self.payables[c.provider],
+                        owed: Pence(c.amount.0 - c.recovered.0),
+                    })
+                    .collect();
+                let plan = plan(due, owed).unwrap();
                 for remittance in plan.remittances {
                     // The model's payables stand in for their organisations.
-                    let payment = Transfer::simple(
-                        TransferKind::Payment,
-                        remittance.organisation,
-                        self.paid_out,
-                        remittance.amount,
-                    )
-                    .unwrap();
+                    let provider = self
+                        .payables
+                        .iter()
+                        .position(|p| *p == remittance.organisation)
+                        .unwrap();
+                    assert!(
+                        remittance.amount.0 >= 0,
+                        "a run never pays less than nothing"
+                    );
+                    let mut entries = vec![Entry::debit(remittance.organisation, remittance.gross)];
+                    if remittance.amount.0 > 0 {
+                        entries.push(Entry::credit(self.paid_out, remittance.amount));
+                    }
+                    let recovered = remittance.recovered_total();
+                    if recovered.0 > 0 {
+                        entries.push(Entry::credit(self.recoverables[provider], recovered));
+                    }
+                    let payment = Transfer::new(TransferKind::Payment, entries).unwrap();
                     assert!(self.post(payment), "a payable covers its approved charges");
+                    for (id, amount) in remittance.recovered {
+                        let clawback = self.clawbacks.iter_mut().find(|c| c.id == id).unwrap();
+                        assert_eq!(clawback.provider, provider, "netted off its own provider");
+                        clawback.recovered = clawback.recovered.checked_add(amount).unwrap();
+                    }
                     for id in remittance.charges {
                         let charge = self.charges.iter_mut().find(|c| c.id == id).unwrap();
                         assert!(charge.day <= cut_off, "only what was due is paid");
@@ -230,6 +283,35 @@ impl Ledger {
                         charge.times_paid += 1;
                     }
                 }
+            }
+            Op::ClawBack { charge, .. } if charge >= self.charges.len() => {}
+            Op::ClawBack { charge, part } => {
+                let c = &self.charges[charge];
+                if c.status != ChargeStatus::Paid {
+                    return;
+                }
+                let Ok(amount) = clawback::amount(c.amount, c.clawed_back, part.map(Pence)) else {
+                    return;
+                };
+                let provider = c.provider;
+                let transfer = Transfer::simple(
+                    TransferKind::Clawback,
+                    self.recoverables[provider],
+                    self.fund,
+                    amount,
+                )
+                .unwrap();
+                assert!(self.post(transfer), "a provider may always owe a clawback");
+                self.charges[charge].clawed_back = self.charges[charge]
+                    .clawed_back
+                    .checked_add(amount)
+                    .unwrap();
+                self.clawbacks.push(Clawback {
+                    id: Uuid::now_v7(),
+                    provider,
+                    amount,
+                    recovered: Pence::ZERO,
+                });
             }
         }
     }
@@ -280,11 +362,36 @@ impl Ledger {
             .filter(|c| c.status == ChargeStatus::Paid)
             .map(|c| c.amount.0)
             .sum();
+        let recovered: i64 = self.clawbacks.iter().map(|c| c.recovered.0).sum();
         assert_eq!(
             self.balance(self.paid_out).0,
-            paid,
-            "paid out is the paid charges"
+            paid - recovered,
+            "paid out is the paid charges less what was recovered"
         );
+        for (provider, recoverable) in self.recoverables.iter().enumerate() {
+            let owed: i64 = self
+                .clawbacks
+                .iter()
+                .filter(|c| c.provider == provider)
+                .map(|c| c.amount.0 - c.recovered.0)
+                .sum();
+            assert!(owed >= 0, "nothing more recovered than clawed back");
+            assert_eq!(
+                self.balance(*recoverable).0,
+                -owed,
+                "a recoverable account is what its provider still owes"
+            );
+        }
+        for charge in &self.charges {
+            assert!(
+                charge.clawed_back <= charge.amount,
+                "no more clawed back than was charged"
+            );
+            assert!(
+                charge.clawed_back == Pence::ZERO || charge.status == ChargeStatus::Paid,
+                "only paid charges are clawed back"
+            );
+        }
         for charge in &self.charges {
             assert!(charge.times_paid <= 1, "nothing is paid twice");
             assert!(charge.times_approved <= 1, "nothing is approved twice");

@@ -62,16 +62,20 @@ pub enum TransferKind {
     ChargeApproval,
     /// An approved, unpaid charge taken back: provider payable → fund.
     ChargeReversal,
-    /// A payment run settling a provider: provider payable → paid out.
+    /// A payment run settling a provider: provider payable → paid out, less what is netted off
+    /// for clawbacks (provider payable → provider recoverable).
     Payment,
+    /// A paid charge clawed back, wholly or in part: provider recoverable → fund.
+    Clawback,
 }
 
 impl TransferKind {
-    pub const ALL: [TransferKind; 4] = [
+    pub const ALL: [TransferKind; 5] = [
         TransferKind::TopUp,
         TransferKind::ChargeApproval,
         TransferKind::ChargeReversal,
         TransferKind::Payment,
+        TransferKind::Clawback,
     ];
 
     pub const fn code(self) -> &'static str {
@@ -80,6 +84,7 @@ impl TransferKind {
             TransferKind::ChargeApproval => "charge_approval",
             TransferKind::ChargeReversal => "charge_reversal",
             TransferKind::Payment => "payment",
+            TransferKind::Clawback => "clawback",
         }
     }
 }

@@ -101,7 +101,7 @@ async fn find_account(
 }
 
 /// Every account of the federation with its balance: the commissioner, fund and paid out, then
-/// the providers' payables by organisation name.
+/// the providers' payables and recoverables by organisation name.
 pub async fn list(
     conn: &mut PgConnection,
     federation: FederationId,
@@ -112,7 +112,7 @@ pub async fn list(
                   a.debits_pence, a.credits_pence
            FROM ledger_accounts a LEFT JOIN organisations o ON o.id = a.organisation_id
            WHERE a.federation_id = $1
-           ORDER BY a.kind = 'payable', o.name, a.kind"#,
+           ORDER BY a.kind IN ('payable', 'recoverable'), o.name, a.kind"#,
         federation.as_uuid(),
     )
     .fetch_all(conn)

@@ -7,6 +7,7 @@ pub mod accounts;
 pub mod approval_queue;
 pub mod approvals;
 pub mod charges;
+pub mod clawbacks;
 pub mod decisions;
 pub mod funding;
 pub mod payment_runs;

@@ -2,19 +2,23 @@
 //! transaction (provider payable → paid out) with a remittance per provider.
 
 use super::accounts::{self, PostError, Posting};
+use super::clawbacks;
 use crate::error::StoreError;
 use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::PgConnection;
 use uuid::Uuid;
 use waymark_domain::ledger::payment::{self, DueCharge};
-use waymark_domain::ledger::{AccountKind, Pence, Transfer, TransferKind};
-use waymark_domain::FederationId;
+use waymark_domain::ledger::{AccountKind, Entry, Pence, Transfer, TransferKind};
+use waymark_domain::{FederationId, OrganisationId};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PaymentRunRecord {
     pub id: Uuid,
     pub cut_off: NaiveDate,
+    /// What was paid out, after netting.
     pub total_pence: i64,
+    /// What was recovered for clawbacks.
+    pub recovered_pence: i64,
     pub charge_count: i32,
     pub provider_count: i32,
     pub created_by: Uuid,
@@ -28,7 +32,10 @@ pub struct RemittanceRecord {
     pub organisation_id: Uuid,
     pub organisation_name: String,
     pub transfer_id: Uuid,
+    /// What was paid: `gross_pence` less `recovered_pence`.
     pub amount_pence: i64,
+    pub gross_pence: i64,
+    pub recovered_pence: i64,
     pub charge_count: i32,
     pub created_at: DateTime<Utc>,
 }
@@ -63,11 +70,17 @@ pub async fn run(
     )
     .fetch_all(&mut *conn)
     .await?;
-    let plan = payment::plan(due.into_iter().map(|c| DueCharge {
-        charge: c.id,
-        organisation: c.organisation_id,
-        amount: Pence(c.amount_pence),
-    }))
+    // What providers owe back is read after the paid-out lock, so runs take turns on it too;
+    // a clawback raised meanwhile waits for the next run.
+    let owed = clawbacks::owed(conn, federation).await?;
+    let plan = payment::plan(
+        due.into_iter().map(|c| DueCharge {
+            charge: c.id,
+            organisation: c.organisation_id,
+            amount: Pence(c.amount_pence),
+        }),
+        owed,
+    )
     .map_err(|e| bug(e.to_string()))?;
 
     let organisations: Vec<Uuid> = plan.remittances.iter().map(|r| r.organisation).collect();
@@ -78,9 +91,25 @@ pub async fn run(
         let payable = *payables
             .get(&remittance.organisation)
             .ok_or(StoreError::NotFound)?;
+        // The payable is settled in full: what is paid goes out, what is netted off goes to
+        // the provider's recoverable account, reducing what it owes.
+        let mut entries = vec![Entry::debit(payable, remittance.gross)];
+        if remittance.amount > Pence::ZERO {
+            entries.push(Entry::credit(paid_out, remittance.amount));
+        }
+        let recovered = remittance.recovered_total();
+        if recovered > Pence::ZERO {
+            let recoverable = accounts::account_id(
+                conn,
+                federation,
+                AccountKind::Recoverable,
+                Some(OrganisationId::from(remittance.organisation)),
+            )
+            .await?;
+            entries.push(Entry::credit(recoverable, recovered));
+        }
         let transfer =
-            Transfer::simple(TransferKind::Payment, payable, paid_out, remittance.amount)
-                .map_err(|e| bug(e.to_string()))?;
+            Transfer::new(TransferKind::Payment, entries).map_err(|e| bug(e.to_string()))?;
         let posting = Posting {
             payment_run: Some(id),
             description: Some("payment run"),
@@ -91,6 +120,16 @@ pub async fn run(
         remittances.organisation.push(remittance.organisation);
         remittances.transfer.push(posting.id);
         remittances.amount.push(remittance.amount.0);
+        remittances.gross.push(remittance.gross.0);
+        remittances.recovered.push(recovered.0);
+        for (clawback, amount) in &remittance.recovered {
+            remittances.recovery_remittance.push(remittance_id);
+            remittances.recovery_clawback.push(*clawback);
+            remittances
+                .recovery_organisation
+                .push(remittance.organisation);
+            remittances.recovery_amount.push(amount.0);
+        }
         remittances
             .charge_count
             .push(i32::try_from(remittance.charges.len()).map_err(|e| bug(e.to_string()))?);
@@ -100,36 +139,49 @@ pub async fn run(
         }
         postings.push(posting);
     }
-    // Paying debits payables only, which the fund's overdraft rule does not concern.
+    // Paying debits payables only, which the fund's overdraft rule does not concern; the book
+    // refuses to recover more from a provider than it owes.
     accounts::post_all(conn, federation, &postings, by, false).await?;
 
     let count = |n: usize| i32::try_from(n).map_err(|e| bug(e.to_string()));
     let written = sqlx::query!(
         r#"WITH run AS (
-               INSERT INTO payment_runs (federation_id, id, cut_off, total_pence, charge_count,
-                                         provider_count, created_by)
-               VALUES ($1, $2, $3, $4, $5, $6, $7)
+               INSERT INTO payment_runs (federation_id, id, cut_off, total_pence, recovered_pence,
+                                         charge_count, provider_count, created_by)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
                RETURNING id
            ), remitted AS (
                INSERT INTO remittances (federation_id, id, payment_run_id, organisation_id,
-                                        transfer_id, amount_pence, charge_count)
-               SELECT $1, r.id, (SELECT id FROM run), r.organisation, r.transfer, r.amount, r.charges
-               FROM unnest($8::uuid[], $9::uuid[], $10::uuid[], $11::bigint[], $12::int[])
-                    AS r(id, organisation, transfer, amount, charges)
+                                        transfer_id, amount_pence, gross_pence, recovered_pence,
+                                        charge_count)
+               SELECT $1, r.id, (SELECT id FROM run), r.organisation, r.transfer, r.amount,
+                      r.gross, r.recovered, r.charges
+               FROM unnest($9::uuid[], $10::uuid[], $11::uuid[], $12::bigint[], $13::bigint[],
+                           $14::bigint[], $15::int[])
+                    AS r(id, organisation, transfer, amount, gross, recovered, charges)
+               RETURNING 1
+           ), recoveries AS (
+               INSERT INTO clawback_recoveries (federation_id, remittance_id, clawback_id,
+                                                organisation_id, amount_pence)
+               SELECT $1, v.remittance, v.clawback, v.organisation, v.amount
+               FROM unnest($18::uuid[], $19::uuid[], $20::uuid[], $21::bigint[])
+                    AS v(remittance, clawback, organisation, amount)
                RETURNING 1
            ), paid AS (
                UPDATE charges c SET status = 'paid', remittance_id = p.remittance,
                                     version = c.version + 1, updated_at = now()
-               FROM unnest($13::uuid[], $14::uuid[]) AS p(charge, remittance)
+               FROM unnest($16::uuid[], $17::uuid[]) AS p(charge, remittance)
                WHERE c.federation_id = $1 AND c.id = p.charge AND c.status = 'approved'
                RETURNING 1
            )
            SELECT (SELECT count(*) FROM remitted) AS "remittances!",
+                  (SELECT count(*) FROM recoveries) AS "recoveries!",
                   (SELECT count(*) FROM paid) AS "paid!""#,
         federation.as_uuid(),
         id,
         cut_off,
         plan.total.0,
+        plan.recovered.0,
         count(plan.charge_count)?,
         count(plan.remittances.len())?,
         by,
@@ -137,9 +189,15 @@ pub async fn run(
         &remittances.organisation,
         &remittances.transfer,
         &remittances.amount,
+        &remittances.gross,
+        &remittances.recovered,
         &remittances.charge_count,
         &remittances.charges,
         &remittances.charge_remittance,
+        &remittances.recovery_remittance,
+        &remittances.recovery_clawback,
+        &remittances.recovery_organisation,
+        &remittances.recovery_amount,
     )
     .fetch_one(&mut *conn)
     .await?;
@@ -147,6 +205,7 @@ pub async fn run(
     // the transaction must not commit a payment for a charge left unpaid.
     if written.paid != plan.charge_count as i64
         || written.remittances != plan.remittances.len() as i64
+        || written.recoveries != remittances.recovery_clawback.len() as i64
     {
         return Err(bug(format!(
             "payment run {id} paid {} of {} charges in {} of {} remittances",
@@ -166,10 +225,17 @@ struct RemittanceColumns {
     organisation: Vec<Uuid>,
     transfer: Vec<Uuid>,
     amount: Vec<i64>,
+    gross: Vec<i64>,
+    recovered: Vec<i64>,
     charge_count: Vec<i32>,
     /// Every charge paid, beside the remittance that pays it.
     charges: Vec<Uuid>,
     charge_remittance: Vec<Uuid>,
+    /// Every clawback recovered from, beside the remittance that recovers it.
+    recovery_remittance: Vec<Uuid>,
+    recovery_clawback: Vec<Uuid>,
+    recovery_organisation: Vec<Uuid>,
+    recovery_amount: Vec<i64>,
 }
 
 pub async fn find(
@@ -179,7 +245,8 @@ pub async fn find(
 ) -> Result<PaymentRunRecord, StoreError> {
     sqlx::query_as!(
         PaymentRunRecord,
-        r#"SELECT id, cut_off, total_pence, charge_count, provider_count, created_by, created_at
+        r#"SELECT id, cut_off, total_pence, recovered_pence, charge_count, provider_count, created_by,
+                  created_at
            FROM payment_runs WHERE federation_id = $1 AND id = $2"#,
         federation.as_uuid(),
         id,
@@ -197,7 +264,8 @@ pub async fn list(
 ) -> Result<Vec<PaymentRunRecord>, StoreError> {
     Ok(sqlx::query_as!(
         PaymentRunRecord,
-        r#"SELECT id, cut_off, total_pence, charge_count, provider_count, created_by, created_at
+        r#"SELECT id, cut_off, total_pence, recovered_pence, charge_count, provider_count, created_by,
+                  created_at
            FROM payment_runs WHERE federation_id = $1 AND ($2::uuid IS NULL OR id < $2)
            ORDER BY id DESC LIMIT $3"#,
         federation.as_uuid(),
@@ -220,7 +288,8 @@ pub async fn list_remittances(
     Ok(sqlx::query_as!(
         RemittanceRecord,
         r#"SELECT r.id, r.payment_run_id, r.organisation_id, o.name AS organisation_name,
-                  r.transfer_id, r.amount_pence, r.charge_count, r.created_at
+                  r.transfer_id, r.amount_pence, r.gross_pence, r.recovered_pence, r.charge_count,
+                  r.created_at
            FROM remittances r JOIN organisations o ON o.id = r.organisation_id
            WHERE r.federation_id = $1
              AND ($2::uuid IS NULL OR r.organisation_id = $2)
@@ -245,7 +314,8 @@ pub async fn remittances(
     Ok(sqlx::query_as!(
         RemittanceRecord,
         r#"SELECT r.id, r.payment_run_id, r.organisation_id, o.name AS organisation_name,
-                  r.transfer_id, r.amount_pence, r.charge_count, r.created_at
+                  r.transfer_id, r.amount_pence, r.gross_pence, r.recovered_pence, r.charge_count,
+                  r.created_at
            FROM remittances r JOIN organisations o ON o.id = r.organisation_id
            WHERE r.federation_id = $1
              AND ($2::uuid IS NULL OR r.payment_run_id = $2)
@@ -267,7 +337,8 @@ pub async fn remittance(
     sqlx::query_as!(
         RemittanceRecord,
         r#"SELECT r.id, r.payment_run_id, r.organisation_id, o.name AS organisation_name,
-                  r.transfer_id, r.amount_pence, r.charge_count, r.created_at
+                  r.transfer_id, r.amount_pence, r.gross_pence, r.recovered_pence, r.charge_count,
+                  r.created_at
            FROM remittances r JOIN organisations o ON o.id = r.organisation_id
            WHERE r.federation_id = $1 AND r.id = $2"#,
         federation.as_uuid(),

@@ -1,5 +1,6 @@
-//! A provider's statement for a period: its payable account's opening balance, every entry in
-//! the period (approvals, reversals, payments) and the closing balance.
+//! A provider's statement for a period: what it was owed (its payable account: opening balance,
+//! approvals, reversals, payments and what payments netted off, closing balance), and what it
+//! owed back (its recoverable account: clawbacks raised and recovered).
 
 use crate::error::StoreError;
 use chrono::{DateTime, NaiveDate, Utc};
@@ -12,7 +13,8 @@ pub struct StatementLine {
     pub transfer_id: Uuid,
     pub kind: String,
     pub posted_at: DateTime<Utc>,
-    /// Positive when owed more (approvals), negative when owed less (reversals, payments).
+    /// Positive when owed more (approvals; in what is owed back, clawbacks), negative when owed
+    /// less (reversals, payments, clawbacks netted off a payment).
     pub amount_pence: i64,
     pub charge_id: Option<Uuid>,
     pub activity_type: Option<String>,
@@ -21,13 +23,20 @@ pub struct StatementLine {
     pub unit_pence: Option<i64>,
     pub service_name: Option<String>,
     pub payment_run_id: Option<Uuid>,
+    /// Why a charge was clawed back.
+    pub reason: Option<String>,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Statement {
     pub opening_pence: i64,
     pub lines: Vec<StatementLine>,
     pub closing_pence: i64,
+    /// What the provider owed back for clawbacks at the start (a positive amount).
+    pub owed_back_opening_pence: i64,
+    /// Clawbacks raised (positive) and recovered from payments (negative).
+    pub owed_back_lines: Vec<StatementLine>,
+    pub owed_back_closing_pence: i64,
 }
 
 /// The statement of the organisation's payable account for the days `from` to `to` (UTC, both
@@ -58,60 +67,153 @@ pub async fn statement(
     if !known {
         return Err(StoreError::NotFound);
     }
-    let account = sqlx::query_scalar!(
+    let mut statement = Statement::default();
+    if let Some(payable) = account_of(conn, federation, "payable", organisation).await? {
+        let opening = balance_before(conn, payable, start).await?;
+        let lines = account_lines(conn, federation, payable, organisation, start, end).await?;
+        let lines = split_netted_payments(conn, federation, lines).await?;
+        statement.closing_pence = opening + lines.iter().map(|l| l.amount_pence).sum::<i64>();
+        statement.opening_pence = opening;
+        statement.lines = lines;
+    }
+    if let Some(recoverable) = account_of(conn, federation, "recoverable", organisation).await? {
+        // The account's balance is minus what is owed; the statement shows what is owed.
+        let opening = -balance_before(conn, recoverable, start).await?;
+        let mut lines =
+            account_lines(conn, federation, recoverable, organisation, start, end).await?;
+        for line in &mut lines {
+            line.amount_pence = -line.amount_pence;
+            if line.kind == "payment" {
+                line.kind = "clawback_netted".into();
+            }
+        }
+        statement.owed_back_closing_pence =
+            opening + lines.iter().map(|l| l.amount_pence).sum::<i64>();
+        statement.owed_back_opening_pence = opening;
+        statement.owed_back_lines = lines;
+    }
+    Ok(statement)
+}
+
+async fn account_of(
+    conn: &mut PgConnection,
+    federation: FederationId,
+    kind: &str,
+    organisation: Uuid,
+) -> Result<Option<Uuid>, StoreError> {
+    Ok(sqlx::query_scalar!(
         r#"SELECT id FROM ledger_accounts
-           WHERE federation_id = $1 AND kind = 'payable' AND organisation_id = $2"#,
+           WHERE federation_id = $1 AND kind = $2 AND organisation_id = $3"#,
         federation.as_uuid(),
+        kind,
         organisation,
     )
-    .fetch_optional(&mut *conn)
-    .await?;
-    let Some(account) = account else {
-        return Ok(Statement {
-            opening_pence: 0,
-            lines: Vec::new(),
-            closing_pence: 0,
-        });
-    };
-    let opening = sqlx::query_scalar!(
+    .fetch_optional(conn)
+    .await?)
+}
+
+async fn balance_before(
+    conn: &mut PgConnection,
+    account: Uuid,
+    start: DateTime<Utc>,
+) -> Result<i64, StoreError> {
+    Ok(sqlx::query_scalar!(
         r#"SELECT coalesce(sum(CASE side WHEN 'credit' THEN amount_pence ELSE -amount_pence END), 0)::bigint AS "opening!"
            FROM ledger_entries WHERE account_id = $1 AND created_at < $2"#,
         account,
         start,
     )
-    .fetch_one(&mut *conn)
-    .await?;
-    // Approvals and reversals show one line per charge (a batch approval credits the payable
-    // once for all of the provider's charges in it); payments one line per remittance.
-    let lines = sqlx::query_as!(
+    .fetch_one(conn)
+    .await?)
+}
+
+/// The account's entries in the period, as credits less debits. Approvals and reversals show
+/// one line per charge (a batch approval credits the payable once for all of the provider's
+/// charges in it), clawbacks one per clawback with its charge and reason, payments one line per
+/// remittance.
+async fn account_lines(
+    conn: &mut PgConnection,
+    federation: FederationId,
+    account: Uuid,
+    organisation: Uuid,
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+) -> Result<Vec<StatementLine>, StoreError> {
+    Ok(sqlx::query_as!(
         StatementLine,
         r#"SELECT t.id AS "transfer_id!", t.kind AS "kind!", e.created_at AS "posted_at!",
                   (CASE e.side WHEN 'credit' THEN 1 ELSE -1 END
-                   * coalesce(c.amount_pence, e.amount_pence)) AS "amount_pence!",
+                   * coalesce(cb.amount_pence, c.amount_pence, e.amount_pence)) AS "amount_pence!",
                   c.id AS "charge_id?", c.activity_type AS "activity_type?",
                   c.delivered_on AS "delivered_on?", c.quantity AS "quantity?",
                   c.unit_pence AS "unit_pence?", s.name AS "service_name?",
-                  t.payment_run_id AS "payment_run_id?"
+                  t.payment_run_id AS "payment_run_id?", cb.reason AS "reason?"
            FROM ledger_entries e
            JOIN ledger_transfers t ON t.id = e.transfer_id
+           LEFT JOIN clawbacks cb ON t.kind = 'clawback' AND cb.transfer_id = t.id
            LEFT JOIN charges c ON c.federation_id = t.federation_id
                 AND c.organisation_id = $4
                 AND ((t.kind = 'charge_approval' AND c.approval_transfer_id = t.id)
-                     OR (t.kind = 'charge_reversal' AND c.reversal_transfer_id = t.id))
+                     OR (t.kind = 'charge_reversal' AND c.reversal_transfer_id = t.id)
+                     OR (t.kind = 'clawback' AND c.id = cb.charge_id))
            LEFT JOIN services s ON s.id = c.service_id
-           WHERE e.account_id = $1 AND e.created_at >= $2 AND e.created_at < $3
+           WHERE e.account_id = $1 AND e.federation_id = $5
+             AND e.created_at >= $2 AND e.created_at < $3
            ORDER BY e.created_at, t.id, c.id"#,
         account,
         start,
         end,
         organisation,
+        federation.as_uuid(),
     )
-    .fetch_all(&mut *conn)
-    .await?;
-    let closing = opening + lines.iter().map(|l| l.amount_pence).sum::<i64>();
-    Ok(Statement {
-        opening_pence: opening,
-        lines,
-        closing_pence: closing,
-    })
+    .fetch_all(conn)
+    .await?)
+}
+
+/// A payment that netted clawbacks off debits the payable by the whole gross: shown as what
+/// was paid and, beside it, what was netted off.
+async fn split_netted_payments(
+    conn: &mut PgConnection,
+    federation: FederationId,
+    lines: Vec<StatementLine>,
+) -> Result<Vec<StatementLine>, StoreError> {
+    let payments: Vec<Uuid> = lines
+        .iter()
+        .filter(|l| l.kind == "payment")
+        .map(|l| l.transfer_id)
+        .collect();
+    if payments.is_empty() {
+        return Ok(lines);
+    }
+    let netted: std::collections::HashMap<Uuid, (i64, i64)> = sqlx::query!(
+        r#"SELECT transfer_id, amount_pence, recovered_pence FROM remittances
+           WHERE federation_id = $1 AND transfer_id = ANY($2) AND recovered_pence > 0"#,
+        federation.as_uuid(),
+        &payments,
+    )
+    .fetch_all(conn)
+    .await?
+    .into_iter()
+    .map(|r| (r.transfer_id, (r.amount_pence, r.recovered_pence)))
+    .collect();
+    let mut split = Vec::with_capacity(lines.len());
+    for line in lines {
+        match netted.get(&line.transfer_id) {
+            Some(&(paid, recovered)) if line.kind == "payment" => {
+                if paid > 0 {
+                    split.push(StatementLine {
+                        amount_pence: -paid,
+                        ..line.clone()
+                    });
+                }
+                split.push(StatementLine {
+                    kind: "clawback_netted".into(),
+                    amount_pence: -recovered,
+                    ..line
+                });
+            }
+            _ => split.push(line),
+        }
+    }
+    Ok(split)
 }

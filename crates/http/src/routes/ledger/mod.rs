@@ -1,8 +1,9 @@
 //! The federation's payment ledger under `/v1/ledger/…`: tariffs, charges and their approval,
-//! funding, payment runs with remittances, and statements. Federation administrators move the
+//! clawbacks of paid charges, funding, payment runs with remittances, and statements. Federation administrators move the
 //! money; a provider reads only its own part; everyone else gets 403.
 
 pub mod charges;
+pub mod clawbacks;
 pub mod funding;
 pub mod payment_runs;
 pub mod statements;

@@ -16,8 +16,8 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 use waymark_domain::ledger::access::LedgerView;
 use waymark_domain::{OrganisationId, ValidationErrors};
-use waymark_persistence::ledger::charges;
 use waymark_persistence::ledger::payment_runs::{self, PaymentRunRecord, RemittanceRecord};
+use waymark_persistence::ledger::{charges, clawbacks};
 use waymark_persistence::{commit, end_read, TenantScope};
 
 #[derive(Serialize, Deserialize, ToSchema)]
@@ -26,9 +26,15 @@ pub struct Remittance {
     pub payment_run_id: Uuid,
     pub organisation_id: Uuid,
     pub organisation_name: String,
-    /// The transfer that paid it (provider payable → paid out).
+    /// The transfer that paid it (provider payable → paid out, and → the provider's
+    /// recoverable account for what was netted off).
     pub transfer_id: Uuid,
+    /// What was paid: `gross_pence` less `recovered_pence`; never below zero.
     pub amount_pence: i64,
+    /// What the charges came to.
+    pub gross_pence: i64,
+    /// What was netted off for clawbacks the provider owed.
+    pub recovered_pence: i64,
     pub charge_count: i32,
     pub created_at: DateTime<Utc>,
 }
@@ -42,6 +48,8 @@ impl From<RemittanceRecord> for Remittance {
             organisation_name: r.organisation_name,
             transfer_id: r.transfer_id,
             amount_pence: r.amount_pence,
+            gross_pence: r.gross_pence,
+            recovered_pence: r.recovered_pence,
             charge_count: r.charge_count,
             created_at: r.created_at,
         }
@@ -53,7 +61,10 @@ pub struct PaymentRun {
     pub id: Uuid,
     /// Approved charges for activities delivered on or before this day were paid.
     pub cut_off: NaiveDate,
+    /// What was paid out, after netting off clawbacks.
     pub total_pence: i64,
+    /// What was recovered for clawbacks.
+    pub recovered_pence: i64,
     pub charge_count: i32,
     pub provider_count: i32,
     pub created_by: Uuid,
@@ -68,6 +79,7 @@ impl PaymentRun {
             id: r.id,
             cut_off: r.cut_off,
             total_pence: r.total_pence,
+            recovered_pence: r.recovered_pence,
             charge_count: r.charge_count,
             provider_count: r.provider_count,
             created_by: r.created_by,
@@ -81,9 +93,20 @@ impl PaymentRun {
 pub struct RemittanceDetail {
     #[serde(flatten)]
     pub remittance: Remittance,
+    /// What was paid.
     pub total: Money,
     /// The charges paid: one per activity.
     pub charges: Vec<Charge>,
+    /// The clawbacks netted off, and how much of each.
+    pub recoveries: Vec<RemittanceRecovery>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct RemittanceRecovery {
+    pub clawback_id: Uuid,
+    /// The charge clawed back.
+    pub charge_id: Uuid,
+    pub amount_pence: i64,
 }
 
 #[derive(Deserialize, Serialize, ToSchema)]
@@ -103,7 +126,9 @@ pub struct RunQuery {
 }
 
 /// Pays every provider its approved charges up to the cut-off, in one transaction, with a
-/// remittance per provider (federation administrators). Needs an `Idempotency-Key`: a retry
+/// remittance per provider (federation administrators), netting off what a provider owes back
+/// for clawbacks, oldest first: a remittance never pays less than nothing, and what is not
+/// recovered waits for the provider's next run. Needs an `Idempotency-Key`: a retry
 /// answers with the first run; a charge is paid by one run only, even when runs overlap.
 #[utoipa::path(
     tag = "ledger",
@@ -264,10 +289,19 @@ pub async fn get_remittance(
         return Err(ApiError::NotFound);
     }
     let paid = charges::of_remittance(&mut tx, federation, id).await?;
+    let recovered = clawbacks::recovered_by(&mut tx, federation, id).await?;
     end_read(tx);
     Ok(HttpResponse::Ok().json(RemittanceDetail {
         total: Money::pence(remittance.amount_pence),
         remittance: Remittance::from(remittance),
         charges: paid.into_iter().map(Charge::from).collect(),
+        recoveries: recovered
+            .into_iter()
+            .map(|r| RemittanceRecovery {
+                clawback_id: r.clawback_id,
+                charge_id: r.charge_id,
+                amount_pence: r.amount_pence,
+            })
+            .collect(),
     }))
 }

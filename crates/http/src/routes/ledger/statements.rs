@@ -17,10 +17,13 @@ use waymark_persistence::{end_read, TenantScope};
 #[derive(Serialize, ToSchema)]
 pub struct StatementEntry {
     pub transfer_id: Uuid,
-    /// `charge_approval`, `charge_reversal` or `payment`.
+    /// `charge_approval`, `charge_reversal`, `payment`, `clawback` (a paid charge clawed back)
+    /// or `clawback_netted` (what a payment netted off for clawbacks).
     pub kind: String,
     pub posted_at: DateTime<Utc>,
-    /// Positive when the provider is owed more, negative when paid or reversed.
+    /// In `entries`: positive when the provider is owed more, negative when paid, reversed or
+    /// netted off. In `owed_back_entries`: positive when the provider owes more back (a
+    /// clawback), negative when a payment recovered some of it.
     pub amount_pence: i64,
     pub charge_id: Option<Uuid>,
     pub service_name: Option<String>,
@@ -29,6 +32,8 @@ pub struct StatementEntry {
     pub quantity: Option<i32>,
     pub unit_pence: Option<i64>,
     pub payment_run_id: Option<Uuid>,
+    /// Why a charge was clawed back.
+    pub reason: Option<String>,
 }
 
 impl From<StatementLine> for StatementEntry {
@@ -45,6 +50,7 @@ impl From<StatementLine> for StatementEntry {
             quantity: l.quantity,
             unit_pence: l.unit_pence,
             payment_run_id: l.payment_run_id,
+            reason: l.reason,
         }
     }
 }
@@ -61,6 +67,12 @@ pub struct ProviderStatement {
     pub entries: Vec<StatementEntry>,
     /// What it owed at the end of `to`.
     pub closing_balance_pence: i64,
+    /// What the provider owed back for clawbacks at the start of `from`.
+    pub owed_back_opening_pence: i64,
+    /// Clawbacks raised, and what payments netted off them.
+    pub owed_back_entries: Vec<StatementEntry>,
+    /// What it owed back at the end of `to`.
+    pub owed_back_closing_pence: i64,
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -93,43 +105,61 @@ fn csv_field(value: &str) -> String {
 
 fn to_csv(statement: &ProviderStatement) -> String {
     let mut out = String::from(
-        "posted_at,kind,amount_pence,charge_id,service_name,activity_type,delivered_on,quantity,unit_pence,payment_run_id,transfer_id\n",
+        "posted_at,kind,amount_pence,charge_id,service_name,activity_type,delivered_on,quantity,unit_pence,payment_run_id,transfer_id,reason\n",
     );
-    out.push_str(&format!(
-        "{},opening_balance,{},,,,,,,,\n",
-        statement.from, statement.opening_balance_pence
-    ));
+    let sections = [
+        (
+            "balance",
+            statement.opening_balance_pence,
+            &statement.entries,
+            statement.closing_balance_pence,
+        ),
+        (
+            "owed_back",
+            statement.owed_back_opening_pence,
+            &statement.owed_back_entries,
+            statement.owed_back_closing_pence,
+        ),
+    ];
     let text = |v: Option<String>| v.map(|s| csv_field(&s)).unwrap_or_default();
-    for e in &statement.entries {
+    for (section, opening, entries, closing) in sections {
         out.push_str(&format!(
-            "{},{},{},{},{},{},{},{},{},{},{}\n",
-            e.posted_at.to_rfc3339(),
-            e.kind,
-            e.amount_pence,
-            text(e.charge_id.map(|i| i.to_string())),
-            text(e.service_name.clone()),
-            text(e.activity_type.clone()),
-            text(e.delivered_on.map(|d| d.to_string())),
-            text(e.quantity.map(|q| q.to_string())),
-            text(e.unit_pence.map(|u| u.to_string())),
-            text(e.payment_run_id.map(|i| i.to_string())),
-            e.transfer_id,
+            "{},opening_{section},{opening},,,,,,,,,\n",
+            statement.from
+        ));
+        for e in entries {
+            out.push_str(&format!(
+                "{},{},{},{},{},{},{},{},{},{},{},{}\n",
+                e.posted_at.to_rfc3339(),
+                e.kind,
+                e.amount_pence,
+                text(e.charge_id.map(|i| i.to_string())),
+                text(e.service_name.clone()),
+                text(e.activity_type.clone()),
+                text(e.delivered_on.map(|d| d.to_string())),
+                text(e.quantity.map(|q| q.to_string())),
+                text(e.unit_pence.map(|u| u.to_string())),
+                text(e.payment_run_id.map(|i| i.to_string())),
+                e.transfer_id,
+                text(e.reason.clone()),
+            ));
+        }
+        out.push_str(&format!(
+            "{},closing_{section},{closing},,,,,,,,,\n",
+            statement.to
         ));
     }
-    out.push_str(&format!(
-        "{},closing_balance,{},,,,,,,,\n",
-        statement.to, statement.closing_balance_pence
-    ));
     out
 }
 
-/// A provider's statement for a period: opening balance, every approval, reversal and payment,
-/// closing balance. Providers see only their own; administrators any provider's.
+/// A provider's statement for a period: opening balance, every approval, reversal and payment
+/// (and what a payment netted off for clawbacks), closing balance; then what the provider owed
+/// back for clawbacks: opening, each clawback and recovery, closing. Providers see only their own; administrators any provider's.
 #[utoipa::path(
     tag = "ledger",
     security(("bearer" = [])),
     params(("organisation_id" = Uuid, Path, description = "The provider organisation"), StatementQuery),
-    responses((status = 200, description = "The statement, as JSON, or as CSV (one row per entry between opening and closing balance rows) with `format=csv` or `Accept: text/csv`", content(
+    responses((status = 200, description = "The statement, as JSON, or as CSV (one row per entry between `opening_balance` and `closing_balance` rows, then clawbacks between `opening_owed_back` and `closing_owed_back`) with `format=csv` or `Accept: text/csv`", content(
         (ProviderStatement = "application/json"),
         (String = "text/csv"),
     )))
@@ -180,6 +210,13 @@ pub async fn get_statement(
         opening_balance_pence: found.opening_pence,
         entries: found.lines.into_iter().map(StatementEntry::from).collect(),
         closing_balance_pence: found.closing_pence,
+        owed_back_opening_pence: found.owed_back_opening_pence,
+        owed_back_entries: found
+            .owed_back_lines
+            .into_iter()
+            .map(StatementEntry::from)
+            .collect(),
+        owed_back_closing_pence: found.owed_back_closing_pence,
     };
     if csv {
         Ok(HttpResponse::Ok()
