@@ -773,11 +773,12 @@ async fn ledger_rows_are_append_only_and_the_database_refuses_an_unbalanced_tran
 #[tokio::test]
 async fn random_operations_keep_the_ledgers_invariants() {
     let w = world("ledger-random").await;
+    let mut clawed_back = 0;
     for seed in [7u64, 1_234, 99_991] {
         let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
         let mut charge_ids: Vec<Value> = Vec::new();
         for _ in 0..30 {
-            match rng.gen_range(0..7) {
+            match rng.gen_range(0..8) {
                 0 | 1 => charge_ids.push(
                     w.deliver(
                         "session_attended",
@@ -821,6 +822,30 @@ async fn random_operations_keep_the_ledgers_invariants() {
                     assert!([200, 409].contains(&r.status().as_u16()));
                 }
                 5 => w.top_up(rng.gen_range(1..6_000)).await,
+                6 if !charge_ids.is_empty() => {
+                    let id = charge_ids[rng.gen_range(0..charge_ids.len())]
+                        .as_str()
+                        .unwrap()
+                        .to_owned();
+                    let body = if rng.gen_bool(0.5) {
+                        json!({"reason": "random"})
+                    } else {
+                        json!({"reason": "random", "amount_pence": rng.gen_range(1..2_000)})
+                    };
+                    let r = w
+                        .money(
+                            &format!("/v1/ledger/charges/{id}/clawbacks"),
+                            &Uuid::now_v7().to_string(),
+                            body,
+                        )
+                        .await;
+                    assert!(
+                        [201, 409, 422].contains(&r.status().as_u16()),
+                        "{}",
+                        r.status()
+                    );
+                    clawed_back += usize::from(r.status() == 201);
+                }
                 _ => {
                     let cut_off = Utc::now().date_naive() - Duration::days(rng.gen_range(0..15));
                     json_of(
@@ -859,10 +884,28 @@ async fn random_operations_keep_the_ledgers_invariants() {
                 sum_of("approved"),
                 "payables are the approved, unpaid charges"
             );
+            let clawbacks = json_of(
+                get(&w.app, &w.admin, "/v1/ledger/clawbacks?limit=200").await,
+                200,
+            )
+            .await;
+            let clawed = |field: &str| -> i64 {
+                clawbacks["items"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|c| c[field].as_i64().unwrap())
+                    .sum()
+            };
             assert_eq!(
                 w.balance("paid_out").await,
-                sum_of("paid"),
-                "paid out is the paid charges, each once"
+                sum_of("paid") - clawed("recovered_pence"),
+                "paid out is the paid charges, each once, less what was recovered"
+            );
+            assert_eq!(
+                -w.balance("recoverable").await,
+                clawed("outstanding_pence"),
+                "providers owe back what is clawed back and not yet recovered"
             );
         }
     }
@@ -879,4 +922,5 @@ async fn random_operations_keep_the_ledgers_invariants() {
         .map(|r| r["amount_pence"].as_i64().unwrap())
         .sum();
     assert_eq!(remitted, w.balance("paid_out").await);
+    assert!(clawed_back > 0, "the operations included clawbacks");
 }
