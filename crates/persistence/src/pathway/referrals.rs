@@ -1,7 +1,7 @@
 //! Referrals to the social prescribing service and the record of their state changes.
 
 use crate::code_arrays::{codes, decode};
-use crate::error::StoreError;
+use crate::error::{on_constraint, StoreError};
 use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
 use uuid::Uuid;
@@ -89,14 +89,28 @@ pub async fn create(
     referred_by: Uuid,
     referral: &NewReferral,
 ) -> Result<ReferralRecord, StoreError> {
+    // The referral and its first state in one statement. The patient is not looked up first:
+    // the foreign key finds it (in this practice) or refuses the insert.
     let row = sqlx::query_as!(
         ReferralRow,
-        r#"INSERT INTO referrals (federation_id, practice_id, id, patient_id, referred_by,
-               need_categories, note, urgency, state, snomed_concept_id)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'received', $9)
-           RETURNING id, practice_id, patient_id, referred_by, need_categories, note, urgency,
-                     state, snomed_concept_id, outcome, outcome_note, closed_at, version,
-                     created_at, updated_at"#,
+        r#"WITH referral AS (
+               INSERT INTO referrals (federation_id, practice_id, id, patient_id, referred_by,
+                   need_categories, note, urgency, state, snomed_concept_id)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'received', $9)
+               RETURNING id, practice_id, patient_id, referred_by, need_categories, note, urgency,
+                         state, snomed_concept_id, outcome, outcome_note, closed_at, version,
+                         created_at, updated_at
+           ), first_state AS (
+               INSERT INTO referral_state_changes
+                   (federation_id, practice_id, id, referral_id, from_state, to_state, changed_by)
+               SELECT $1, practice_id, $10, id, NULL, state, referred_by FROM referral
+           )
+           SELECT id AS "id!", practice_id AS "practice_id!", patient_id AS "patient_id!",
+                  referred_by AS "referred_by!", need_categories AS "need_categories!", note,
+                  urgency AS "urgency!", state AS "state!",
+                  snomed_concept_id AS "snomed_concept_id!", outcome, outcome_note, closed_at,
+                  version AS "version!", created_at AS "created_at!", updated_at AS "updated_at!"
+           FROM referral"#,
         federation.as_uuid(),
         practice.as_uuid(),
         id,
@@ -106,20 +120,20 @@ pub async fn create(
         referral.note,
         referral.urgency.code(),
         snomed_concept(ReferralState::Received),
+        Uuid::now_v7(),
     )
     .fetch_one(&mut *conn)
-    .await?;
-    record_change(
-        conn,
-        federation,
-        practice,
-        id,
-        None,
-        ReferralState::Received,
-        None,
-        referred_by,
-    )
-    .await?;
+    .await
+    .map_err(|e| {
+        let patient = StoreError::MissingReference {
+            field: "patient_id",
+        };
+        match on_constraint(e, &[("referrals_patient_fkey", patient)]) {
+            // The patient is in the path: another practice's, or nobody's, is not found.
+            StoreError::MissingReference { .. } => StoreError::NotFound,
+            other => other,
+        }
+    })?;
     row.try_into()
 }
 

@@ -28,7 +28,7 @@ use waymark_persistence::idempotency::{self, Claim, IdempotentRequest};
 use waymark_persistence::pathway::referrals::{
     self, ReferralFilter, ReferralRecord, StateChange, StateChangeRecord,
 };
-use waymark_persistence::pathway::{clinics, onward, patients};
+use waymark_persistence::pathway::{clinics, onward};
 use waymark_persistence::{commit, Tx};
 
 /// The SNOMED CT concept a GP system codes the referral with.
@@ -230,7 +230,7 @@ pub async fn create_referral(
     let actor = actor(&caller, &req);
     let id = Uuid::now_v7();
     let mut tx = super::begin(&state, &caller, p).await?;
-    patients::find(&mut tx, p.federation, p.practice, patient).await?;
+    // An unknown patient is found out by the insert below, which undoes the claim with it.
     if let Some(key) = key.0.as_deref() {
         let request = IdempotentRequest {
             principal: caller.subject,
