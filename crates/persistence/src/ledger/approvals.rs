@@ -93,6 +93,15 @@ pub async fn approve_group(
         .filter(|(_, outcome)| outcome.is_none())
         .flat_map(|(request, _)| request.charges.iter().copied())
         .collect();
+    if wanted.is_empty() {
+        // Every request was answered before: nothing to lock, nothing to write.
+        return Ok(GroupResult::Decided(
+            outcomes
+                .into_iter()
+                .map(|o| o.expect("every request has an outcome"))
+                .collect(),
+        ));
+    }
     let mut charges: HashMap<Uuid, ChargeRecord> = super::charges::lock(conn, federation, &wanted)
         .await?
         .into_iter()
