@@ -7,6 +7,7 @@ mod cli;
 mod clinics;
 mod directory;
 mod directory_cache;
+mod directory_eligibility;
 mod directory_import;
 mod helpers;
 mod journey;

@@ -89,6 +89,14 @@ pub fn optional_delivery_modes() -> Array {
     ArrayBuilder::new().items(delivery_mode()).build()
 }
 
+pub fn day_of_week() -> Object {
+    string_enum(
+        waymark_domain::directory::schedule::DayOfWeek::ALL
+            .map(waymark_domain::directory::schedule::DayOfWeek::code),
+        "A day of the week (requests may also write mon to sun, or MO to SU)",
+    )
+}
+
 pub fn referral_state() -> Object {
     string_enum(
         waymark_domain::pathway::ReferralState::ALL

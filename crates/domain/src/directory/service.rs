@@ -3,8 +3,10 @@
 use super::contact::{
     long_text, optional_email, optional_long_text, optional_phone, optional_text, optional_url,
 };
+use super::eligibility::EligibleAges;
 use super::geo::GeoPoint;
 use super::need::NeedCategory;
+use super::schedule::{OpeningPeriodInput, WeeklySchedule};
 use crate::ids::OrganisationId;
 use crate::validation::{bounded_text, FieldError, ValidationErrors};
 use std::fmt;
@@ -99,12 +101,15 @@ pub struct ServiceInput {
     pub description: String,
     pub need_categories: Vec<NeedCategory>,
     pub eligibility: Option<String>,
+    pub minimum_age: Option<f64>,
+    pub maximum_age: Option<f64>,
     pub delivery_modes: Vec<DeliveryMode>,
     pub address: Option<String>,
     pub postcode: Option<String>,
     pub latitude: Option<f64>,
     pub longitude: Option<f64>,
     pub opening_times: Option<String>,
+    pub schedules: Vec<OpeningPeriodInput>,
     pub capacity: Option<i32>,
     pub accepting_referrals: bool,
     pub cost_to_patient: Option<String>,
@@ -122,12 +127,17 @@ pub struct ServiceDetails {
     pub name: String,
     pub description: String,
     pub need_categories: Vec<NeedCategory>,
+    /// Who the service is for, in words.
     pub eligibility: Option<String>,
+    pub ages: EligibleAges,
     pub delivery_modes: Vec<DeliveryMode>,
     pub address: Option<String>,
     pub postcode: Option<String>,
     pub location: Option<GeoPoint>,
+    /// When the service runs, in words.
     pub opening_times: Option<String>,
+    /// When the service runs, as regular weekly opening hours.
+    pub schedule: WeeklySchedule,
     /// How many people the service can take on at a time, if it says.
     pub capacity: Option<i32>,
     pub accepting_referrals: bool,
@@ -163,6 +173,9 @@ impl ServiceDetails {
             );
         }
         let eligibility = optional_long_text(&mut errors, "eligibility", input.eligibility, 2000);
+        let ages = EligibleAges::parse(input.minimum_age, input.maximum_age)
+            .map_err(|e| errors.0.extend(e.0))
+            .ok();
         let mut delivery_modes = input.delivery_modes;
         delivery_modes.sort();
         delivery_modes.dedup();
@@ -192,6 +205,9 @@ impl ServiceDetails {
         };
         let opening_times =
             optional_long_text(&mut errors, "opening_times", input.opening_times, 1000);
+        let schedule = WeeklySchedule::parse(&input.schedules)
+            .map_err(|e| errors.0.extend(e.0))
+            .ok();
         if input.capacity.is_some_and(|c| c < 0) {
             errors.add("capacity", "out_of_range", "capacity cannot be negative");
         }
@@ -209,11 +225,13 @@ impl ServiceDetails {
             description: description.expect("checked"),
             need_categories,
             eligibility,
+            ages: ages.expect("checked"),
             delivery_modes,
             address,
             postcode,
             location,
             opening_times,
+            schedule: schedule.expect("checked"),
             capacity: input.capacity,
             accepting_referrals: input.accepting_referrals,
             cost_to_patient: cost_to_patient.expect("checked"),
@@ -277,6 +295,49 @@ mod tests {
         assert_eq!(details.postcode.as_deref(), Some("LE11 1AA"));
         assert_eq!(details.cost_to_patient, "Free");
         assert!(details.location.is_some());
+    }
+
+    #[test]
+    fn ages_and_opening_hours_are_parsed_with_the_rest() {
+        let details = ServiceDetails::parse(ServiceInput {
+            minimum_age: Some(18.0),
+            maximum_age: Some(65.0),
+            schedules: vec![
+                OpeningPeriodInput {
+                    day: "thursday".into(),
+                    opens_at: "13:00".into(),
+                    closes_at: "15:00".into(),
+                },
+                OpeningPeriodInput {
+                    day: "TU".into(),
+                    opens_at: "10:00".into(),
+                    closes_at: "11:30".into(),
+                },
+            ],
+            ..walking_group()
+        })
+        .unwrap();
+        assert_eq!(
+            (details.ages.minimum(), details.ages.maximum()),
+            (Some(18), Some(65))
+        );
+        assert_eq!(
+            details.schedule.to_text(),
+            "tue 10:00-11:30; thu 13:00-15:00"
+        );
+        let errors = ServiceDetails::parse(ServiceInput {
+            minimum_age: Some(70.0),
+            maximum_age: Some(65.0),
+            schedules: vec![OpeningPeriodInput {
+                day: "tuesday".into(),
+                opens_at: "10:00".into(),
+                closes_at: "09:00".into(),
+            }],
+            ..walking_group()
+        })
+        .unwrap_err();
+        let fields: Vec<_> = errors.0.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(fields, ["maximum_age", "schedules[0].closes_at"]);
     }
 
     #[test]

@@ -63,8 +63,14 @@ pub async fn search(
     let mut sql = QueryBuilder::<Postgres>::new(
         "SELECT s.id, s.federation_id, s.organisation_id, o.name AS organisation_name, \
                 s.external_id, s.name, s.description, s.need_categories, s.eligibility, \
-                s.delivery_modes, s.address, s.postcode, s.latitude, s.longitude, \
-                s.opening_times, s.capacity, s.accepting_referrals, s.cost_to_patient, \
+                s.minimum_age, s.maximum_age, s.delivery_modes, s.address, s.postcode, \
+                s.latitude, s.longitude, s.opening_times, \
+                coalesce((SELECT jsonb_agg(jsonb_build_array(h.day, h.opens_at, h.closes_at) \
+                                           ORDER BY h.day, h.opens_at) \
+                          FROM service_schedules h \
+                          WHERE h.federation_id = s.federation_id AND h.service_id = s.id), \
+                         '[]') AS schedule, \
+                s.capacity, s.accepting_referrals, s.cost_to_patient, \
                 s.contact_email, s.contact_phone, s.website, s.active, s.version, s.created_at, \
                 s.updated_at, ",
     );

@@ -318,12 +318,15 @@ fn rows_from_csv(body: &[u8]) -> Result<(Vec<ImportRow>, Vec<ImportRowError>), A
                 description: text("description").unwrap_or_default(),
                 need_categories,
                 eligibility: text("eligibility"),
+                minimum_age: None,
+                maximum_age: None,
                 delivery_modes,
                 address: text("address"),
                 postcode: text("postcode"),
                 latitude,
                 longitude,
                 opening_times: text("opening_times"),
+                schedules: Vec::new(),
                 capacity: capacity.map(|c| c as i32),
                 accepting_referrals,
                 cost_to_patient: text("cost_to_patient"),
@@ -464,6 +467,8 @@ fn oruk_row(row: usize, service: &Value) -> Result<ImportRow, ImportRowError> {
             description: text(&service["description"]).unwrap_or_default(),
             need_categories,
             eligibility: None,
+            minimum_age: None,
+            maximum_age: None,
             delivery_modes,
             address: address.map(|a| {
                 [&a["address_1"], &a["city"]]
@@ -479,6 +484,7 @@ fn oruk_row(row: usize, service: &Value) -> Result<ImportRow, ImportRowError> {
                 .as_array()
                 .and_then(|s| s.first())
                 .and_then(|s| text(&s["description"])),
+            schedules: Vec::new(),
             capacity: None,
             accepting_referrals,
             cost_to_patient: fees,

@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 use waymark_domain::directory::geo::parse_within_km;
+use waymark_domain::directory::schedule::{OpeningPeriod, OpeningPeriodInput};
 use waymark_domain::directory::service::{ServiceDetails, ServiceInput};
 use waymark_domain::directory::{DeliveryMode, GeoPoint, NeedCategory};
 use waymark_domain::pagination::{KeysetCursor, Limit, SortKey};
@@ -40,6 +41,40 @@ pub struct Location {
     pub longitude: f64,
 }
 
+/// One regular weekly opening, in UK local time, to the minute.
+#[derive(Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OpeningPeriodBody {
+    #[schema(schema_with = crate::schemas::day_of_week)]
+    pub day: String,
+    #[schema(example = "09:30", pattern = "^([01]?[0-9]|2[0-3]):[0-5][0-9](:00)?$")]
+    pub opens_at: String,
+    /// After `opens_at`, the same day: a period past midnight is two periods.
+    #[schema(example = "12:00", pattern = "^([01]?[0-9]|2[0-3]):[0-5][0-9](:00)?$")]
+    pub closes_at: String,
+}
+
+impl From<&OpeningPeriod> for OpeningPeriodBody {
+    fn from(p: &OpeningPeriod) -> Self {
+        Self {
+            day: p.day().code().to_owned(),
+            opens_at: p.opens_at().to_string(),
+            closes_at: p.closes_at().to_string(),
+        }
+    }
+}
+
+fn period_inputs(periods: Vec<OpeningPeriodBody>) -> Vec<OpeningPeriodInput> {
+    periods
+        .into_iter()
+        .map(|p| OpeningPeriodInput {
+            day: p.day,
+            opens_at: p.opens_at,
+            closes_at: p.closes_at,
+        })
+        .collect()
+}
+
 #[derive(Serialize, ToSchema)]
 pub struct Service {
     pub id: Uuid,
@@ -51,15 +86,23 @@ pub struct Service {
     pub description: String,
     #[schema(schema_with = crate::schemas::need_categories)]
     pub need_categories: Vec<NeedCategory>,
-    /// Who the service is for.
+    /// Who the service is for, in words.
     pub eligibility: Option<String>,
+    /// The youngest age the service is for, in years; absent when it names none.
+    #[schema(example = 18)]
+    pub minimum_age: Option<u8>,
+    /// The oldest age the service is for, in years; absent when it names none.
+    pub maximum_age: Option<u8>,
     #[schema(schema_with = crate::schemas::delivery_modes)]
     pub delivery_modes: Vec<DeliveryMode>,
     pub address: Option<String>,
     #[schema(example = "LE11 1AA")]
     pub postcode: Option<String>,
     pub location: Option<Location>,
+    /// When the service runs, in words.
     pub opening_times: Option<String>,
+    /// Regular weekly opening hours, in week order.
+    pub schedules: Vec<OpeningPeriodBody>,
     /// How many people the service can take on at a time, if it says.
     pub capacity: Option<i32>,
     pub accepting_referrals: bool,
@@ -98,11 +141,19 @@ impl Service {
             description: r.description,
             need_categories: r.need_categories,
             eligibility: r.eligibility,
+            minimum_age: r.ages.minimum(),
+            maximum_age: r.ages.maximum(),
             delivery_modes: r.delivery_modes,
             address: r.address,
             postcode: r.postcode,
             location,
             opening_times: r.opening_times,
+            schedules: r
+                .schedule
+                .periods()
+                .iter()
+                .map(OpeningPeriodBody::from)
+                .collect(),
             capacity: r.capacity,
             accepting_referrals: r.accepting_referrals,
             cost_to_patient: r.cost_to_patient,
@@ -134,6 +185,12 @@ pub struct NewServiceBody {
     #[schema(schema_with = crate::schemas::need_categories)]
     pub need_categories: Vec<NeedCategory>,
     pub eligibility: Option<String>,
+    /// Whole years, 0 to 130; no more than `maximum_age`.
+    #[schema(value_type = Option<u8>, minimum = 0, maximum = 130, example = 18)]
+    pub minimum_age: Option<f64>,
+    /// Whole years, 0 to 130.
+    #[schema(value_type = Option<u8>, minimum = 0, maximum = 130)]
+    pub maximum_age: Option<f64>,
     #[schema(schema_with = crate::schemas::delivery_modes)]
     pub delivery_modes: Vec<DeliveryMode>,
     pub address: Option<String>,
@@ -144,6 +201,9 @@ pub struct NewServiceBody {
     #[schema(minimum = -180, maximum = 180)]
     pub longitude: Option<f64>,
     pub opening_times: Option<String>,
+    /// Regular weekly opening hours: at most 50 periods, none overlapping another.
+    #[schema(max_items = 50)]
+    pub schedules: Option<Vec<OpeningPeriodBody>>,
     #[schema(minimum = 0)]
     pub capacity: Option<i32>,
     /// Defaults to true.
@@ -176,6 +236,12 @@ pub struct ServiceChangesBody {
     #[serde(default, deserialize_with = "absent_or_nullable")]
     #[schema(value_type = Option<String>)]
     pub eligibility: Option<Option<String>>,
+    #[serde(default, deserialize_with = "absent_or_nullable")]
+    #[schema(value_type = Option<u8>, minimum = 0, maximum = 130)]
+    pub minimum_age: Option<Option<f64>>,
+    #[serde(default, deserialize_with = "absent_or_nullable")]
+    #[schema(value_type = Option<u8>, minimum = 0, maximum = 130)]
+    pub maximum_age: Option<Option<f64>>,
     #[schema(schema_with = crate::schemas::optional_delivery_modes)]
     pub delivery_modes: Option<Vec<DeliveryMode>>,
     #[serde(default, deserialize_with = "absent_or_nullable")]
@@ -193,6 +259,10 @@ pub struct ServiceChangesBody {
     #[serde(default, deserialize_with = "absent_or_nullable")]
     #[schema(value_type = Option<String>)]
     pub opening_times: Option<Option<String>>,
+    /// The whole weekly schedule, replacing the one there; `null` or `[]` clears it.
+    #[serde(default, deserialize_with = "absent_or_nullable")]
+    #[schema(value_type = Option<Vec<OpeningPeriodBody>>, max_items = 50)]
+    pub schedules: Option<Option<Vec<OpeningPeriodBody>>>,
     #[serde(default, deserialize_with = "absent_or_nullable")]
     #[schema(value_type = Option<i32>)]
     pub capacity: Option<Option<i32>>,
@@ -226,12 +296,19 @@ impl ServiceChangesBody {
         set(&mut input.description, self.description);
         set(&mut input.need_categories, self.need_categories);
         set(&mut input.eligibility, self.eligibility);
+        set(&mut input.minimum_age, self.minimum_age);
+        set(&mut input.maximum_age, self.maximum_age);
         set(&mut input.delivery_modes, self.delivery_modes);
         set(&mut input.address, self.address);
         set(&mut input.postcode, self.postcode);
         set(&mut input.latitude, self.latitude);
         set(&mut input.longitude, self.longitude);
         set(&mut input.opening_times, self.opening_times);
+        set(
+            &mut input.schedules,
+            self.schedules
+                .map(|periods| period_inputs(periods.unwrap_or_default())),
+        );
         set(&mut input.capacity, self.capacity);
         set(&mut input.accepting_referrals, self.accepting_referrals);
         set(&mut input.cost_to_patient, self.cost_to_patient.map(Some));
@@ -269,12 +346,15 @@ pub async fn create_service(
         description: b.description,
         need_categories: b.need_categories,
         eligibility: b.eligibility,
+        minimum_age: b.minimum_age,
+        maximum_age: b.maximum_age,
         delivery_modes: b.delivery_modes,
         address: b.address,
         postcode: b.postcode,
         latitude: b.latitude,
         longitude: b.longitude,
         opening_times: b.opening_times,
+        schedules: period_inputs(b.schedules.unwrap_or_default()),
         capacity: b.capacity,
         accepting_referrals: b.accepting_referrals.unwrap_or(true),
         cost_to_patient: b.cost_to_patient,

@@ -135,15 +135,14 @@ pub async fn oruk_services(
             let mut tx = state
                 .begin_search(TenantScope::federation(federation))
                 .await?;
-            let found = services::published_page(
-                &mut tx,
-                federation,
+            let filter = services::PublishedFilter {
                 text,
                 category,
-                page.offset(),
-                page.limit(),
-            )
-            .await?;
+                ..Default::default()
+            };
+            let found =
+                services::published_page(&mut tx, federation, &filter, page.offset(), page.limit())
+                    .await?;
             end_read(tx);
             found
         }
