@@ -334,3 +334,247 @@ async fn open_referral_json_imports_by_the_profiles_ids() {
         "{problem}"
     );
 }
+
+const AGES_HEADER: &str = "organisation_external_id,organisation_name,external_id,name,description,need_categories,delivery_modes,minimum_age,maximum_age,schedule";
+
+fn csv_with_ages(rows: &[&str]) -> String {
+    let mut file = AGES_HEADER.to_owned();
+    for row in rows {
+        file.push('\n');
+        file.push_str(row);
+    }
+    file
+}
+
+async fn service_by_external_id(app: &TestApp, token: &str, external_id: &str) -> Value {
+    let page: Value = app
+        .get("/v1/directory/services?limit=200")
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["external_id"] == external_id)
+        .unwrap_or_else(|| panic!("{external_id} in {page}"))
+        .clone()
+}
+
+#[tokio::test]
+async fn csv_ages_and_schedules_import_and_again_change_nothing() {
+    let app = spawn_app().await;
+    let federation = app.create_federation("import-ages").await.id;
+    let admin = app.as_role(Role::FederationAdmin, federation, None);
+    let youth = "org-1,Charnwood Youth,svc-1,Youth club,Games and chat.,loneliness_isolation,in_person,11,18,Mon-Wed 18:00-20:00; fri 17:30-21:00";
+    let open = "org-1,Charnwood Youth,svc-2,Drop-in,Anyone welcome.,food,in_person,,,";
+    let file = csv_with_ages(&[youth, open]);
+    let first = counts(import(&app, &admin, "text/csv", file.clone(), "").await).await;
+    assert_eq!(first["services"]["created"], 2);
+    let club = service_by_external_id(&app, &admin, "svc-1").await;
+    assert_eq!(
+        (&club["minimum_age"], &club["maximum_age"]),
+        (&json!(11), &json!(18))
+    );
+    assert_eq!(
+        club["schedules"],
+        json!([
+            {"day": "monday", "opens_at": "18:00", "closes_at": "20:00"},
+            {"day": "tuesday", "opens_at": "18:00", "closes_at": "20:00"},
+            {"day": "wednesday", "opens_at": "18:00", "closes_at": "20:00"},
+            {"day": "friday", "opens_at": "17:30", "closes_at": "21:00"},
+        ])
+    );
+    let drop_in = service_by_external_id(&app, &admin, "svc-2").await;
+    assert!(drop_in["minimum_age"].is_null() && drop_in["maximum_age"].is_null());
+    assert_eq!(drop_in["schedules"], json!([]));
+
+    let again = counts(import(&app, &admin, "text/csv", file, "").await).await;
+    assert_eq!(
+        again["services"],
+        json!({"created": 0, "updated": 0, "unchanged": 2})
+    );
+    // The same hours written another way are the same hours.
+    let respelled = youth.replace(
+        "Mon-Wed 18:00-20:00; fri 17:30-21:00",
+        "\"friday 17:30-21:00;MO,TU,WE 18:00-20:00:00\"",
+    );
+    let same = counts(
+        import(
+            &app,
+            &admin,
+            "text/csv",
+            csv_with_ages(&[&respelled, open]),
+            "",
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(same["services"]["unchanged"], 2);
+    let moved = youth
+        .replace("fri 17:30-21:00", "sat 10:00-12:00")
+        .replace(",11,18,", ",11,19,");
+    let changed =
+        counts(import(&app, &admin, "text/csv", csv_with_ages(&[&moved, open]), "").await).await;
+    assert_eq!(
+        changed["services"],
+        json!({"created": 0, "updated": 1, "unchanged": 1})
+    );
+    let club = service_by_external_id(&app, &admin, "svc-1").await;
+    assert_eq!(club["maximum_age"], 19);
+    assert_eq!(
+        club["schedules"][3],
+        json!({"day": "saturday", "opens_at": "10:00", "closes_at": "12:00"})
+    );
+}
+
+#[tokio::test]
+async fn bad_csv_ages_and_schedules_are_named_by_row_and_column() {
+    let app = spawn_app().await;
+    let federation = app.create_federation("import-ages-bad").await.id;
+    let admin = app.as_role(Role::FederationAdmin, federation, None);
+    let rows = [
+        "o,O,s1,A,A.,food,in_person,twelve,,",
+        "o,O,s2,B,B.,food,in_person,12.5,131,",
+        "o,O,s3,C,C.,food,in_person,30,18,",
+        "o,O,s4,D,D.,food,in_person,,,mon 09:00",
+        "o,O,s5,E,E.,food,in_person,,,mon 09:00-12:00; mon 11:00-13:00",
+        "o,O,s6,F,F.,food,in_person,,,fri-mon 09:00-12:00",
+        "o,O,s7,G,G.,food,in_person,,,tue 22:00-02:00",
+    ];
+    let problem = assert_problem(
+        import(&app, &admin, "text/csv", csv_with_ages(&rows), "").await,
+        422,
+        "import_rejected",
+    )
+    .await;
+    let errors: Vec<(u64, &str, &str)> = problem["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["row"].as_u64().unwrap(),
+                e["field"].as_str().unwrap(),
+                e["code"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        errors,
+        [
+            (2, "minimum_age", "invalid_format"),
+            (3, "minimum_age", "invalid_format"),
+            (3, "maximum_age", "out_of_range"),
+            (4, "maximum_age", "out_of_range"),
+            (5, "schedule", "invalid_format"),
+            (6, "schedule", "overlapping"),
+            (7, "schedule", "invalid_format"),
+            (8, "schedule", "invalid_format"),
+        ]
+    );
+    assert!(service_names(&app, &admin).await.is_empty());
+}
+
+/// A service of the profile's shape with ages and a week of schedules, in the forms other
+/// directories publish them.
+fn oruk_service_with_hours() -> Value {
+    let mut service = oruk_service();
+    service["id"] = json!("7f0c1a36-5b0e-4d5e-9c52-5d8a1f6e2b10");
+    service["minimum_age"] = json!(16);
+    service["maximum_age"] = json!("25");
+    service["schedules"] = json!([
+        {"id": "b0e5c7a2-0000-4000-8000-000000000001", "freq": "WEEKLY", "interval": 1, "byday": "MO,WE",
+         "opens_at": "10:00:00", "closes_at": "12:00:00Z", "description": "Drop in, no need to book."},
+        {"id": "b0e5c7a2-0000-4000-8000-000000000002", "byday": "FR", "opens_at": "13:30+01:00", "closes_at": "15:00",
+         "valid_from": "2020-01-01"},
+        {"id": "b0e5c7a2-0000-4000-8000-000000000003", "freq": "MONTHLY", "byday": "1SA", "opens_at": "10:00",
+         "closes_at": "12:00", "description": "Family day on the first Saturday of the month."},
+        {"id": "b0e5c7a2-0000-4000-8000-000000000004", "freq": "WEEKLY", "byday": "SU", "opens_at": "10:00",
+         "closes_at": "12:00", "valid_to": "2005-01-01", "description": "Sunday walks, long since ended."},
+    ]);
+    service
+}
+
+#[tokio::test]
+async fn open_referral_ages_and_weekly_schedules_import_and_again_change_nothing() {
+    let app = spawn_app().await;
+    let federation = app.create_federation("import-oruk-hours").await.id;
+    let admin = app.as_role(Role::FederationAdmin, federation, None);
+    let file = json!([oruk_service_with_hours()]).to_string();
+    let first = counts(import(&app, &admin, "application/json", file.clone(), "").await).await;
+    assert_eq!(first["services"]["created"], 1);
+    let service =
+        service_by_external_id(&app, &admin, "7f0c1a36-5b0e-4d5e-9c52-5d8a1f6e2b10").await;
+    assert_eq!(
+        (&service["minimum_age"], &service["maximum_age"]),
+        (&json!(16), &json!(25))
+    );
+    assert_eq!(
+        service["schedules"],
+        json!([
+            {"day": "monday", "opens_at": "10:00", "closes_at": "12:00"},
+            {"day": "wednesday", "opens_at": "10:00", "closes_at": "12:00"},
+            {"day": "friday", "opens_at": "13:30", "closes_at": "15:00"},
+        ]),
+        "weekly schedules in force become opening hours"
+    );
+    assert_eq!(
+        service["opening_times"],
+        "Drop in, no need to book.\nFamily day on the first Saturday of the month.",
+        "descriptions of schedules in force are kept as text"
+    );
+    let again = counts(import(&app, &admin, "application/json", file, "").await).await;
+    assert_eq!(again["services"]["unchanged"], 1);
+
+    let mut bad = oruk_service_with_hours();
+    bad["minimum_age"] = json!("sixteen");
+    bad["schedules"][0]["opens_at"] = json!("10:00-05:00");
+    bad["schedules"][2]["description"] = Value::Null;
+    let mut overlapping = oruk_service_with_hours();
+    overlapping["id"] = json!("svc-overlap");
+    overlapping["schedules"][1]["byday"] = json!("MO");
+    overlapping["schedules"][1]["opens_at"] = json!("11:00");
+    let mut inverted = oruk_service_with_hours();
+    inverted["id"] = json!("svc-inverted");
+    inverted["maximum_age"] = json!(10);
+    let problem = assert_problem(
+        import(
+            &app,
+            &admin,
+            "application/json",
+            json!([bad, overlapping, inverted]).to_string(),
+            "",
+        )
+        .await,
+        422,
+        "import_rejected",
+    )
+    .await;
+    let errors: Vec<(u64, &str, &str)> = problem["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["row"].as_u64().unwrap(),
+                e["field"].as_str().unwrap(),
+                e["code"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        errors,
+        [
+            (1, "minimum_age", "invalid_format"),
+            (1, "schedules[0].opens_at", "invalid_format"),
+            (1, "schedules[2]", "unsupported"),
+            (2, "schedules", "overlapping"),
+            (3, "maximum_age", "out_of_range"),
+        ]
+    );
+}

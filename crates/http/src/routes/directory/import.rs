@@ -8,11 +8,15 @@ use crate::json_body::{declared_length, media_type, read_limited, BodyLimit};
 use crate::problem::ApiError;
 use crate::state::AppState;
 use actix_web::{post, web, HttpRequest, HttpResponse};
+use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 use waymark_domain::directory::import::{ImportRow, ImportRowError, ValidatedImport};
 use waymark_domain::directory::organisation::OrganisationInput;
+use waymark_domain::directory::schedule::{
+    DayOfWeek, OpeningPeriod, OpeningPeriodInput, TimeOfDay, WeeklySchedule,
+};
 use waymark_domain::directory::service::ServiceInput;
 use waymark_domain::directory::{DeliveryMode, NeedCategory};
 use waymark_persistence::directory::import::{self, ImportReport, UpsertCounts};
@@ -51,7 +55,7 @@ pub struct ImportResult {
 }
 
 /// The CSV columns, in the order a template would have them.
-pub const CSV_COLUMNS: [&str; 27] = [
+pub const CSV_COLUMNS: [&str; 30] = [
     "organisation_external_id",
     "organisation_name",
     "organisation_charity_number",
@@ -66,12 +70,15 @@ pub const CSV_COLUMNS: [&str; 27] = [
     "description",
     "need_categories",
     "eligibility",
+    "minimum_age",
+    "maximum_age",
     "delivery_modes",
     "address",
     "postcode",
     "latitude",
     "longitude",
     "opening_times",
+    "schedule",
     "capacity",
     "accepting_referrals",
     "cost_to_patient",
@@ -98,8 +105,22 @@ const CSV_REQUIRED: [&str; 7] = [
 /// organisation_name, organisation_charity_number, organisation_company_number,
 /// organisation_website, organisation_email, organisation_phone, organisation_contact_name,
 /// organisation_payee_reference, external_id, name, description, need_categories, eligibility,
-/// delivery_modes, address, postcode, latitude, longitude, opening_times, capacity,
-/// accepting_referrals, cost_to_patient, contact_email, contact_phone, website, active.
+/// minimum_age, maximum_age, delivery_modes, address, postcode, latitude, longitude,
+/// opening_times, schedule, capacity, accepting_referrals, cost_to_patient, contact_email,
+/// contact_phone, website, active.
+///
+/// `minimum_age` and `maximum_age` are whole years (0 to 130). `schedule` holds the weekly
+/// opening hours, UK local time: periods separated by `;`, each the days (a day, a list or a
+/// range: `mon`, `mon,wed`, `mon-fri`; days may also be written in full or as `MO` to `SU`),
+/// a space and the hours `HH:MM-HH:MM`, e.g. `mon-fri 09:00-12:00; sat 10:00-12:30`.
+///
+/// From Open Referral UK JSON, a service's `minimum_age` and `maximum_age` are read, and each
+/// of its `schedules` in force today (by `valid_from` and `valid_to`) that repeats weekly
+/// (`freq` WEEKLY or absent, `interval` 1 or absent) on plain `byday` days from `opens_at` to
+/// `closes_at` becomes opening hours. Times may carry the UK's offsets (`Z`, `+00:00`,
+/// `+01:00`), which are read as local time. Every schedule's `description` is kept in
+/// opening_times; a schedule in force that is neither weekly nor described (monthly, every
+/// other week, `2MO`) cannot be kept and rejects its row.
 #[utoipa::path(
     tag = "directory",
     security(("bearer" = [])),
@@ -127,7 +148,7 @@ pub async fn import_directory(
     let body = read_limited(&mut payload, declared_length(&req), limit.0).await?;
     let (rows, mut errors) = match media.as_str() {
         "text/csv" => rows_from_csv(&body)?,
-        "application/json" => rows_from_oruk(&body)?,
+        "application/json" => rows_from_oruk(&body, chrono::Utc::now().date_naive())?,
         _ => {
             return Err(ApiError::UnsupportedMediaType(
                 "send the file as text/csv or application/json".into(),
@@ -268,6 +289,15 @@ fn rows_from_csv(body: &[u8]) -> Result<(Vec<ImportRow>, Vec<ImportRowError>), A
         let latitude = number("latitude");
         let longitude = number("longitude");
         let capacity = number("capacity");
+        let minimum_age = number("minimum_age");
+        let maximum_age = number("maximum_age");
+        let schedules = match WeeklySchedule::parse_text(&text("schedule").unwrap_or_default()) {
+            Ok(schedule) => schedule.to_inputs(),
+            Err(e) => {
+                errors.push(row_error(row, "schedule", e.code, e.message));
+                Vec::new()
+            }
+        };
         let mut flag = |column: &str, default: bool| -> bool {
             match text(column).map(|v| v.to_ascii_lowercase()).as_deref() {
                 None => default,
@@ -318,15 +348,15 @@ fn rows_from_csv(body: &[u8]) -> Result<(Vec<ImportRow>, Vec<ImportRowError>), A
                 description: text("description").unwrap_or_default(),
                 need_categories,
                 eligibility: text("eligibility"),
-                minimum_age: None,
-                maximum_age: None,
+                minimum_age,
+                maximum_age,
                 delivery_modes,
                 address: text("address"),
                 postcode: text("postcode"),
                 latitude,
                 longitude,
                 opening_times: text("opening_times"),
-                schedules: Vec::new(),
+                schedules,
                 capacity: capacity.map(|c| c as i32),
                 accepting_referrals,
                 cost_to_patient: text("cost_to_patient"),
@@ -341,7 +371,11 @@ fn rows_from_csv(body: &[u8]) -> Result<(Vec<ImportRow>, Vec<ImportRowError>), A
 }
 
 /// Rows from Open Referral UK 3.0 JSON: a service, an array of services, or a page of them.
-fn rows_from_oruk(body: &[u8]) -> Result<(Vec<ImportRow>, Vec<ImportRowError>), ApiError> {
+/// Schedules are read as they stand on `today`.
+fn rows_from_oruk(
+    body: &[u8],
+    today: NaiveDate,
+) -> Result<(Vec<ImportRow>, Vec<ImportRowError>), ApiError> {
     let document: Value = serde_json::from_slice(body).map_err(|e| {
         ApiError::bad_request(
             "malformed_json",
@@ -365,15 +399,19 @@ fn rows_from_oruk(body: &[u8]) -> Result<(Vec<ImportRow>, Vec<ImportRowError>), 
     let mut errors = Vec::new();
     for (index, service) in services.iter().enumerate() {
         let row = index + 1;
-        match oruk_row(row, service) {
+        match oruk_row(row, service, today) {
             Ok(import_row) => rows.push(import_row),
-            Err(error) => errors.push(error),
+            Err(problems) => errors.extend(problems),
         }
     }
     Ok((rows, errors))
 }
 
-fn oruk_row(row: usize, service: &Value) -> Result<ImportRow, ImportRowError> {
+fn oruk_row(
+    row: usize,
+    service: &Value,
+    today: NaiveDate,
+) -> Result<ImportRow, Vec<ImportRowError>> {
     let text = |value: &Value| {
         value
             .as_str()
@@ -383,26 +421,56 @@ fn oruk_row(row: usize, service: &Value) -> Result<ImportRow, ImportRowError> {
     };
     let id_text = |value: &Value| text(value).or_else(|| value.as_i64().map(|n| n.to_string()));
     if !service.is_object() {
-        return Err(row_error(
+        return Err(vec![row_error(
             row,
             "service",
             "invalid_type",
             "each service must be a JSON object",
-        ));
+        )]);
     }
     let (active, accepting_referrals) = match service["status"].as_str().unwrap_or("active") {
         "active" => (true, true),
         "temporarily closed" => (true, false),
         "inactive" | "defunct" => (false, false),
         other => {
-            return Err(row_error(
+            return Err(vec![row_error(
                 row,
                 "status",
                 "unknown",
                 format!("unknown status {other:?}"),
-            ))
+            )])
         }
     };
+    let mut problems = Vec::new();
+    let mut age = |field: &str| -> Option<f64> {
+        match &service[field] {
+            Value::Null => None,
+            Value::Number(n) => n.as_f64(),
+            Value::String(s) if s.trim().is_empty() => None,
+            Value::String(s) if s.trim().parse::<f64>().is_ok() => s.trim().parse().ok(),
+            other => {
+                problems.push(row_error(
+                    row,
+                    field,
+                    "invalid_format",
+                    format!("{other} is not a number of years"),
+                ));
+                None
+            }
+        }
+    };
+    let minimum_age = age("minimum_age");
+    let maximum_age = age("maximum_age");
+    let (schedules, opening_times) = match oruk_schedules(row, &service["schedules"], today) {
+        Ok(found) => found,
+        Err(more) => {
+            problems.extend(more);
+            (Vec::new(), None)
+        }
+    };
+    if !problems.is_empty() {
+        return Err(problems);
+    }
     let organization = &service["organization"];
     let physical = service["service_at_locations"]
         .as_array()
@@ -467,8 +535,8 @@ fn oruk_row(row: usize, service: &Value) -> Result<ImportRow, ImportRowError> {
             description: text(&service["description"]).unwrap_or_default(),
             need_categories,
             eligibility: None,
-            minimum_age: None,
-            maximum_age: None,
+            minimum_age,
+            maximum_age,
             delivery_modes,
             address: address.map(|a| {
                 [&a["address_1"], &a["city"]]
@@ -480,11 +548,8 @@ fn oruk_row(row: usize, service: &Value) -> Result<ImportRow, ImportRowError> {
             postcode: address.and_then(|a| text(&a["postal_code"])),
             latitude: physical.and_then(|l| l["latitude"].as_f64()),
             longitude: physical.and_then(|l| l["longitude"].as_f64()),
-            opening_times: service["schedules"]
-                .as_array()
-                .and_then(|s| s.first())
-                .and_then(|s| text(&s["description"])),
-            schedules: Vec::new(),
+            opening_times,
+            schedules,
             capacity: None,
             accepting_referrals,
             cost_to_patient: fees,
@@ -494,4 +559,135 @@ fn oruk_row(row: usize, service: &Value) -> Result<ImportRow, ImportRowError> {
             active,
         },
     })
+}
+
+/// A service's Open Referral schedules as Waymark keeps them: the weekly opening periods of
+/// those in force on `today`, and their descriptions as one text (see [`import_directory`]).
+fn oruk_schedules(
+    row: usize,
+    schedules: &Value,
+    today: NaiveDate,
+) -> Result<(Vec<OpeningPeriodInput>, Option<String>), Vec<ImportRowError>> {
+    let mut problems = Vec::new();
+    let mut periods = Vec::new();
+    let mut descriptions: Vec<String> = Vec::new();
+    let entries = match schedules {
+        Value::Null => &[][..],
+        Value::Array(entries) => entries.as_slice(),
+        _ => {
+            return Err(vec![row_error(
+                row,
+                "schedules",
+                "invalid_type",
+                "schedules must be an array",
+            )])
+        }
+    };
+    for (k, schedule) in entries.iter().enumerate() {
+        let field = |name: &str| format!("schedules[{k}].{name}");
+        let text = |name: &str| {
+            schedule[name]
+                .as_str()
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+        };
+        let mut fail = |name: &str, code: &'static str, message: String| {
+            problems.push(row_error(row, &field(name), code, message))
+        };
+        let mut date = |name: &str| {
+            let raw = text(name)?;
+            NaiveDate::parse_from_str(raw, "%Y-%m-%d")
+                .map_err(|_| {
+                    fail(
+                        name,
+                        "invalid_format",
+                        format!("{raw:?} is not a date as YYYY-MM-DD"),
+                    )
+                })
+                .ok()
+        };
+        let (valid_from, valid_to) = (date("valid_from"), date("valid_to"));
+        if valid_from.is_some_and(|from| from > today) || valid_to.is_some_and(|to| to < today) {
+            continue;
+        }
+        let description = text("description");
+        if let Some(description) = description {
+            if !descriptions.iter().any(|d| d == description) {
+                descriptions.push(description.to_owned());
+            }
+        }
+        let (byday, opens, closes) = (text("byday"), text("opens_at"), text("closes_at"));
+        if byday.is_none() && opens.is_none() && closes.is_none() {
+            continue;
+        }
+        let weekly = text("freq").is_none_or(|f| f.eq_ignore_ascii_case("WEEKLY"))
+            && match &schedule["interval"] {
+                Value::Null => true,
+                interval => interval.as_f64() == Some(1.0) || interval.as_str() == Some("1"),
+            };
+        let days: Option<Vec<DayOfWeek>> = byday.and_then(|byday| {
+            byday
+                .split(',')
+                .map(|d| d.trim().parse::<DayOfWeek>().ok())
+                .collect()
+        });
+        let (Some(days), Some(opens), Some(closes), true) = (days, opens, closes, weekly) else {
+            if description.is_none() {
+                fail(
+                    "",
+                    "unsupported",
+                    "only a schedule that repeats every week on given days from opens_at to \
+                     closes_at can be kept as opening hours; give this one a description to keep \
+                     it as text"
+                        .into(),
+                );
+            }
+            continue;
+        };
+        let mut time = |name: &str, raw: &str| {
+            uk_local_time(raw)
+                .map_err(|message| fail(name, "invalid_format", message))
+                .ok()
+        };
+        let (Some(opens_at), Some(closes_at)) =
+            (time("opens_at", opens), time("closes_at", closes))
+        else {
+            continue;
+        };
+        for day in days {
+            match OpeningPeriod::new(day, opens_at, closes_at) {
+                Ok(period) => periods.push(period),
+                Err(e) => {
+                    fail("closes_at", e.code, e.message);
+                    break;
+                }
+            }
+        }
+    }
+    // The row's field names the schedule itself, not one of its parts.
+    for problem in &mut problems {
+        problem.field = problem.field.trim_end_matches('.').to_owned();
+    }
+    if !problems.is_empty() {
+        return Err(problems);
+    }
+    let schedule = WeeklySchedule::from_periods(periods)
+        .map_err(|e| vec![row_error(row, "schedules", e.code, e.message)])?;
+    let opening_times = (!descriptions.is_empty()).then(|| descriptions.join("\n"));
+    Ok((schedule.to_inputs(), opening_times))
+}
+
+/// A time of an Open Referral schedule as UK local time: `HH:MM` or `HH:MM:SS`, optionally with
+/// one of the UK's two offsets from UTC, which say no more than that the time is local.
+fn uk_local_time(raw: &str) -> Result<TimeOfDay, String> {
+    let local = ["Z", "+00:00", "+01:00"]
+        .iter()
+        .find_map(|offset| raw.strip_suffix(offset))
+        .unwrap_or(raw);
+    if local.contains(['+', '-']) {
+        return Err(format!(
+            "{raw:?} names a time zone other than the UK's; give UK local times"
+        ));
+    }
+    TimeOfDay::parse(local).map_err(|e| e.message)
 }
