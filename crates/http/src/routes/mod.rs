@@ -26,6 +26,8 @@ pub fn configure(cfg: &mut ServiceConfig) {
             .service(oruk::routes::oruk_root)
             .service(oruk::routes::oruk_services)
             .service(oruk::routes::oruk_service)
+            .service(oruk::routes::oruk_service_at_locations)
+            .service(oruk::routes::oruk_service_at_location)
             .service(oruk::routes::oruk_taxonomies)
             .service(oruk::routes::oruk_taxonomy)
             .service(oruk::routes::oruk_taxonomy_terms)

@@ -1,12 +1,20 @@
 //! Waymark's directory in the shapes of the Open Referral UK 3.0 schemas
-//! (`schema/compiled/service.json`, `service_list.json`, `taxonomy.json`, `taxonomy_term.json`).
+//! (`schema/compiled/service.json`, `service_list.json`, `service_at_location.json`,
+//! `service_at_location_list.json`, `taxonomy.json`, `taxonomy_term.json`).
 //! Absent values are left out, never `null`, as the schemas type them as strings and numbers.
+//!
+//! Waymark has no locations of its own: a service with a place to attend
+//! (`ServiceRecord::is_located`) is shown at one location, as one service_at_location. Their ids,
+//! and those of the service's address and opening-hours schedules, are UUID v5 names in the
+//! service id's namespace, so they are stable for as long as the service is, unique to it, and
+//! the same in every answer that shows them.
 
 use serde::Serialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
 use waymark_domain::directory::need::{TAXONOMY_ID, TAXONOMY_NAME};
-use waymark_domain::directory::{DeliveryMode, NeedCategory};
+use waymark_domain::directory::schedule::{OpeningPeriod, TimeOfDay};
+use waymark_domain::directory::NeedCategory;
 use waymark_domain::pagination::NumberedPageSummary;
 use waymark_persistence::directory::services::ServiceRecord;
 
@@ -107,6 +115,12 @@ pub struct OrukServiceSummary {
     /// `active`, or `temporarily closed` while it takes no referrals.
     pub status: &'static str,
     pub fees: String,
+    /// The youngest age the service is for, in years, when it names one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub minimum_age: Option<u8>,
+    /// The oldest age the service is for, in years, when it names one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub maximum_age: Option<u8>,
     pub last_modified: String,
     pub organization: OrukOrganization,
 }
@@ -132,8 +146,9 @@ pub struct OrukAddress {
     pub address_type: &'static str,
 }
 
+/// A location as listed: its one-to-one fields.
 #[derive(Serialize, ToSchema)]
-pub struct OrukLocation {
+pub struct OrukLocationSummary {
     pub id: Uuid,
     pub location_type: &'static str,
     pub name: String,
@@ -141,9 +156,16 @@ pub struct OrukLocation {
     pub latitude: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub longitude: Option<f64>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct OrukLocation {
+    #[serde(flatten)]
+    pub summary: OrukLocationSummary,
     pub addresses: Vec<OrukAddress>,
 }
 
+/// A service at its location, as a service shows it.
 #[derive(Serialize, ToSchema)]
 pub struct OrukServiceAtLocation {
     pub id: Uuid,
@@ -152,11 +174,47 @@ pub struct OrukServiceAtLocation {
     pub location: OrukLocation,
 }
 
+/// A service at its location as listed: one-to-one fields of both.
+#[derive(Serialize, ToSchema)]
+pub struct OrukServiceAtLocationSummary {
+    pub id: Uuid,
+    pub service_id: Uuid,
+    pub location_id: Uuid,
+    pub location: OrukLocationSummary,
+    pub service: OrukServiceSummary,
+}
+
+/// A service at its location in full: the location with its address, the service with its
+/// schedules, costs and classification.
+#[derive(Serialize, ToSchema)]
+pub struct OrukServiceAtLocationDetail {
+    pub id: Uuid,
+    pub service_id: Uuid,
+    pub location_id: Uuid,
+    pub location: OrukLocation,
+    pub service: OrukServiceDetail,
+}
+
+/// When a service runs: either weekly opening hours (`freq` WEEKLY on `byday` from `opens_at` to
+/// `closes_at`, UK local time), or the service's opening times in words (`description`).
 #[derive(Serialize, ToSchema)]
 pub struct OrukSchedule {
     pub id: Uuid,
     pub service_id: Uuid,
-    pub description: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub freq: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub interval: Option<u32>,
+    /// RFC 5545 days, e.g. `MO,WE`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub byday: Option<String>,
+    /// `HH:MM`, UK local time.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub opens_at: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub closes_at: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -166,27 +224,59 @@ pub struct OrukCostOption {
     pub amount_description: String,
 }
 
-/// A service in full.
+/// A service with everything about it but its locations.
 #[derive(Serialize, ToSchema)]
-pub struct OrukService {
+pub struct OrukServiceDetail {
     #[serde(flatten)]
     pub summary: OrukServiceSummary,
-    pub service_at_locations: Vec<OrukServiceAtLocation>,
     pub schedules: Vec<OrukSchedule>,
     pub cost_options: Vec<OrukCostOption>,
     pub attributes: Vec<OrukAttribute>,
 }
 
+/// A service in full.
+#[derive(Serialize, ToSchema)]
+pub struct OrukService {
+    #[serde(flatten)]
+    pub detail: OrukServiceDetail,
+    pub service_at_locations: Vec<OrukServiceAtLocation>,
+}
+
 /// A second id derived from an entity's own, for the one-to-one parts the profile gives ids of
-/// their own (a service's location, its schedule, its cost, its classification by a term).
+/// their own (a service's opening times in words, its cost, its classification by a term).
 fn derived_id(id: Uuid, salt: Uuid) -> Uuid {
     Uuid::from_u128(id.as_u128() ^ salt.as_u128())
 }
 
-const LOCATION_SALT: Uuid = Uuid::from_u128(0x1);
-const ADDRESS_SALT: Uuid = Uuid::from_u128(0x2);
 const SCHEDULE_SALT: Uuid = Uuid::from_u128(0x3);
 const COST_SALT: Uuid = Uuid::from_u128(0x4);
+
+/// The name of a service's service_at_location in the service id's namespace. The database
+/// finds a service by it (`uuid_generate_v5(id, 'service_at_location')`, in
+/// `persistence::directory::services::find_published_at_location` and its index), so it never
+/// changes.
+const SERVICE_AT_LOCATION: &str = "service_at_location";
+
+/// The id of the service_at_location of the service `service_id`.
+pub fn service_at_location_id(service_id: Uuid) -> Uuid {
+    Uuid::new_v5(&service_id, SERVICE_AT_LOCATION.as_bytes())
+}
+
+fn location_id(service_id: Uuid) -> Uuid {
+    Uuid::new_v5(&service_id, b"location")
+}
+
+fn address_id(service_id: Uuid) -> Uuid {
+    Uuid::new_v5(&service_id, b"address")
+}
+
+/// A weekly schedule's id names its hours: the days it covers may change under the same id.
+fn weekly_schedule_id(service_id: Uuid, opens_at: TimeOfDay, closes_at: TimeOfDay) -> Uuid {
+    Uuid::new_v5(
+        &service_id,
+        format!("schedule WEEKLY {opens_at}-{closes_at}").as_bytes(),
+    )
+}
 
 impl From<&ServiceRecord> for OrukServiceSummary {
     fn from(s: &ServiceRecord) -> Self {
@@ -203,6 +293,8 @@ impl From<&ServiceRecord> for OrukServiceSummary {
                 "temporarily closed"
             },
             fees: s.cost_to_patient.clone(),
+            minimum_age: s.ages.minimum(),
+            maximum_age: s.ages.maximum(),
             last_modified: s
                 .updated_at
                 .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
@@ -215,54 +307,118 @@ impl From<&ServiceRecord> for OrukServiceSummary {
     }
 }
 
-impl From<&ServiceRecord> for OrukService {
-    fn from(s: &ServiceRecord) -> Self {
-        let mut service_at_locations = Vec::new();
-        let in_person = s.delivery_modes.contains(&DeliveryMode::InPerson);
-        if in_person && (s.latitude.is_some() || s.postcode.is_some()) {
-            let location_id = derived_id(s.id, LOCATION_SALT);
-            let addresses = s
-                .postcode
-                .iter()
-                .map(|postcode| OrukAddress {
-                    id: derived_id(s.id, ADDRESS_SALT),
-                    location_id,
-                    address_1: s
-                        .address
-                        .as_deref()
-                        .and_then(|a| a.lines().next())
-                        .unwrap_or(&s.name)
-                        .to_owned(),
-                    city: String::new(),
-                    state_province: String::new(),
-                    postal_code: postcode.clone(),
-                    country: "GB",
-                    address_type: "physical",
-                })
-                .collect();
-            service_at_locations.push(OrukServiceAtLocation {
-                id: s.id,
-                service_id: s.id,
-                location_id,
-                location: OrukLocation {
-                    id: location_id,
-                    location_type: "physical",
-                    name: s.name.clone(),
-                    latitude: s.latitude,
-                    longitude: s.longitude,
-                    addresses,
-                },
-            });
+impl OrukLocation {
+    /// The location of a service with a place to attend.
+    fn of(s: &ServiceRecord) -> Option<Self> {
+        if !s.is_located() {
+            return None;
         }
-        let schedules = s
-            .opening_times
+        let location_id = location_id(s.id);
+        let addresses = s
+            .postcode
             .iter()
-            .map(|times| OrukSchedule {
-                id: derived_id(s.id, SCHEDULE_SALT),
-                service_id: s.id,
-                description: times.clone(),
+            .map(|postcode| OrukAddress {
+                id: address_id(s.id),
+                location_id,
+                address_1: s
+                    .address
+                    .as_deref()
+                    .and_then(|a| a.lines().next())
+                    .unwrap_or(&s.name)
+                    .to_owned(),
+                city: String::new(),
+                state_province: String::new(),
+                postal_code: postcode.clone(),
+                country: "GB",
+                address_type: "physical",
             })
             .collect();
+        Some(Self {
+            summary: OrukLocationSummary {
+                id: location_id,
+                location_type: "physical",
+                name: s.name.clone(),
+                latitude: s.latitude,
+                longitude: s.longitude,
+            },
+            addresses,
+        })
+    }
+}
+
+impl OrukServiceAtLocationSummary {
+    /// The service at its location, if it has one.
+    pub fn of(s: &ServiceRecord) -> Option<Self> {
+        let location = OrukLocation::of(s)?;
+        Some(Self {
+            id: service_at_location_id(s.id),
+            service_id: s.id,
+            location_id: location.summary.id,
+            location: location.summary,
+            service: OrukServiceSummary::from(s),
+        })
+    }
+}
+
+impl OrukServiceAtLocationDetail {
+    /// The service at its location in full, if it has one.
+    pub fn of(s: &ServiceRecord) -> Option<Self> {
+        let location = OrukLocation::of(s)?;
+        Some(Self {
+            id: service_at_location_id(s.id),
+            service_id: s.id,
+            location_id: location.summary.id,
+            location,
+            service: OrukServiceDetail::from(s),
+        })
+    }
+}
+
+/// The weekly opening hours as schedules, one for each opening and closing time, on every day
+/// it applies (`MO,WE 10:00-12:00`), in week order of their first day.
+fn weekly_schedules(s: &ServiceRecord) -> Vec<OrukSchedule> {
+    let mut hours: Vec<(TimeOfDay, TimeOfDay, Vec<&OpeningPeriod>)> = Vec::new();
+    for period in s.schedule.periods() {
+        let times = (period.opens_at(), period.closes_at());
+        match hours.iter_mut().find(|(o, c, _)| (*o, *c) == times) {
+            Some((_, _, days)) => days.push(period),
+            None => hours.push((times.0, times.1, vec![period])),
+        }
+    }
+    hours
+        .into_iter()
+        .map(|(opens_at, closes_at, periods)| OrukSchedule {
+            id: weekly_schedule_id(s.id, opens_at, closes_at),
+            service_id: s.id,
+            freq: Some("WEEKLY"),
+            interval: Some(1),
+            byday: Some(
+                periods
+                    .iter()
+                    .map(|p| p.day().rfc5545())
+                    .collect::<Vec<_>>()
+                    .join(","),
+            ),
+            opens_at: Some(opens_at.to_string()),
+            closes_at: Some(closes_at.to_string()),
+            description: None,
+        })
+        .collect()
+}
+
+impl From<&ServiceRecord> for OrukServiceDetail {
+    fn from(s: &ServiceRecord) -> Self {
+        let mut schedules = weekly_schedules(s);
+        schedules.extend(s.opening_times.iter().map(|times| OrukSchedule {
+            id: derived_id(s.id, SCHEDULE_SALT),
+            service_id: s.id,
+            freq: None,
+            interval: None,
+            byday: None,
+            opens_at: None,
+            closes_at: None,
+            description: Some(times.clone()),
+        }));
         let cost_options = vec![OrukCostOption {
             id: derived_id(s.id, COST_SALT),
             service_id: s.id,
@@ -281,10 +437,55 @@ impl From<&ServiceRecord> for OrukService {
             .collect();
         Self {
             summary: OrukServiceSummary::from(s),
-            service_at_locations,
             schedules,
             cost_options,
             attributes,
         }
+    }
+}
+
+impl From<&ServiceRecord> for OrukService {
+    fn from(s: &ServiceRecord) -> Self {
+        let service_at_locations = OrukLocation::of(s)
+            .map(|location| OrukServiceAtLocation {
+                id: service_at_location_id(s.id),
+                service_id: s.id,
+                location_id: location.summary.id,
+                location,
+            })
+            .into_iter()
+            .collect();
+        Self {
+            detail: OrukServiceDetail::from(s),
+            service_at_locations,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn derived_ids_are_uuid_v5_names_in_the_service_namespace() {
+        let service = Uuid::parse_str("019ab1c0-7a00-7000-8000-000000000001").unwrap();
+        // As PostgreSQL's uuid_generate_v5(service, 'service_at_location') computes it.
+        assert_eq!(
+            service_at_location_id(service).to_string(),
+            "5f2833d3-a174-5148-9477-0ea1e68c9f27"
+        );
+        let ids = [
+            service,
+            service_at_location_id(service),
+            location_id(service),
+            address_id(service),
+        ];
+        for (i, id) in ids.iter().enumerate() {
+            assert!(!ids[i + 1..].contains(id));
+        }
+        assert_ne!(
+            service_at_location_id(service),
+            service_at_location_id(Uuid::now_v7())
+        );
     }
 }
