@@ -257,3 +257,43 @@ async fn the_version_moves_once_per_change_and_not_for_what_changes_nothing() {
     assert_eq!(directory_version(&app, federation).await, start + 1);
     assert_eq!(directory_version(&app, other).await, 1);
 }
+
+/// The opening hours the first service found has, as a search answers them.
+async fn found_hours(app: &TestApp, token: &str) -> Value {
+    search(app, token, "").await["items"][0]["schedules"].clone()
+}
+
+#[tokio::test]
+async fn opening_hours_move_the_version_by_themselves() {
+    let app = spawn_app().await;
+    let federation = app.create_federation("cache-hours").await.id;
+    let admin = app.as_role(Role::FederationAdmin, federation, None);
+    let import = |schedule: &str| {
+        let file = format!(
+            "organisation_external_id,organisation_name,external_id,name,description,need_categories,delivery_modes,schedule\n\
+             org-1,Walks,svc-1,Health walks,Walks.,physical_activity,in_person,{schedule}"
+        );
+        app.post("/v1/directory/import")
+            .bearer_auth(&admin)
+            .header("Content-Type", "text/csv")
+            .body(file)
+            .send()
+    };
+    assert_eq!(import("mon 09:00-12:00").await.unwrap().status(), 200);
+    let start = directory_version(&app, federation).await;
+    let before = found_hours(&app, &admin).await;
+    assert_eq!(before[0]["day"], "monday");
+    assert_eq!(import("tue 09:00-12:00").await.unwrap().status(), 200);
+    assert_eq!(directory_version(&app, federation).await, start + 1);
+    assert_eq!(found_hours(&app, &admin).await[0]["day"], "tuesday");
+
+    // A write to the opening hours alone, with no change to the service's row, moves it too.
+    let mut owner = PgConnection::connect(&app.database_url).await.unwrap();
+    sqlx::query("UPDATE service_schedules SET closes_at = '13:00' WHERE federation_id = $1")
+        .bind(federation)
+        .execute(&mut owner)
+        .await
+        .unwrap();
+    assert_eq!(directory_version(&app, federation).await, start + 2);
+    assert_eq!(found_hours(&app, &admin).await[0]["closes_at"], "13:00");
+}
