@@ -54,10 +54,3 @@ GRANT SELECT, INSERT, DELETE ON service_schedules TO waymark_app;
 CREATE TRIGGER service_schedules_bump_directory_version
     AFTER INSERT OR UPDATE OR DELETE ON service_schedules
     FOR EACH ROW EXECUTE FUNCTION waymark_bump_directory_version();
-
--- The Open Referral UK API shows each located service as one service_at_location whose id is
--- the UUID v5 of the name 'service_at_location' in the service id's namespace (computed the same
--- way in crates/http/src/routes/oruk/model.rs), and finds it by that id with this index.
-CREATE EXTENSION IF NOT EXISTS "uuid-ossp";
-CREATE INDEX services_service_at_location_idx
-    ON services (federation_id, uuid_generate_v5(id, 'service_at_location'));

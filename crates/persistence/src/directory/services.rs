@@ -514,8 +514,7 @@ pub async fn find_published(
 }
 
 /// The published, located service whose service_at_location id (in the Open Referral UK API)
-/// is `service_at_location_id`: the UUID v5 of `service_at_location` in the service id's
-/// namespace.
+/// is `service_at_location_id`, which is the service's own.
 pub async fn find_published_at_location(
     conn: &mut PgConnection,
     federation: FederationId,
@@ -533,7 +532,7 @@ pub async fn find_published_at_location(
                   s.contact_email, s.contact_phone, s.website, s.active, s.version, s.created_at, s.updated_at
            FROM services s
            JOIN organisations o ON o.id = s.organisation_id
-           WHERE s.federation_id = $1 AND uuid_generate_v5(s.id, 'service_at_location') = $2
+           WHERE s.federation_id = $1 AND s.id = $2
              AND s.active AND o.active
              AND s.delivery_modes @> ARRAY['in_person']::text[]
              AND (s.latitude IS NOT NULL OR s.postcode IS NOT NULL)"#,

@@ -4,10 +4,12 @@
 //! Absent values are left out, never `null`, as the schemas type them as strings and numbers.
 //!
 //! Waymark has no locations of its own: a service with a place to attend
-//! (`ServiceRecord::is_located`) is shown at one location, as one service_at_location. Their ids,
-//! and those of the service's address and opening-hours schedules, are UUID v5 names in the
-//! service id's namespace, so they are stable for as long as the service is, unique to it, and
-//! the same in every answer that shows them.
+//! (`ServiceRecord::is_located`) is shown at one location, as one service_at_location, which
+//! carries the service's own id (there is one per service, and the profile's ids are unique per
+//! kind of entity). The ids of its location, address and other one-to-one parts are derived
+//! from the service's, and those of its weekly schedules are UUID v5 names of their hours in
+//! the service id's namespace, so all are stable for as long as the service is, unique to it,
+//! and the same in every answer that shows them.
 
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -248,26 +250,23 @@ fn derived_id(id: Uuid, salt: Uuid) -> Uuid {
     Uuid::from_u128(id.as_u128() ^ salt.as_u128())
 }
 
+const LOCATION_SALT: Uuid = Uuid::from_u128(0x1);
+const ADDRESS_SALT: Uuid = Uuid::from_u128(0x2);
 const SCHEDULE_SALT: Uuid = Uuid::from_u128(0x3);
 const COST_SALT: Uuid = Uuid::from_u128(0x4);
 
-/// The name of a service's service_at_location in the service id's namespace. The database
-/// finds a service by it (`uuid_generate_v5(id, 'service_at_location')`, in
-/// `persistence::directory::services::find_published_at_location` and its index), so it never
-/// changes.
-const SERVICE_AT_LOCATION: &str = "service_at_location";
-
-/// The id of the service_at_location of the service `service_id`.
+/// The id of the service_at_location of the service `service_id`: the service's own, so that
+/// finding one is finding the other.
 pub fn service_at_location_id(service_id: Uuid) -> Uuid {
-    Uuid::new_v5(&service_id, SERVICE_AT_LOCATION.as_bytes())
+    service_id
 }
 
 fn location_id(service_id: Uuid) -> Uuid {
-    Uuid::new_v5(&service_id, b"location")
+    derived_id(service_id, LOCATION_SALT)
 }
 
 fn address_id(service_id: Uuid) -> Uuid {
-    Uuid::new_v5(&service_id, b"address")
+    derived_id(service_id, ADDRESS_SALT)
 }
 
 /// A weekly schedule's id names its hours: the days it covers may change under the same id.
@@ -467,25 +466,18 @@ mod tests {
     use super::*;
 
     #[test]
-    fn derived_ids_are_uuid_v5_names_in_the_service_namespace() {
+    fn derived_ids_are_stable_and_distinct() {
         let service = Uuid::parse_str("019ab1c0-7a00-7000-8000-000000000001").unwrap();
-        // As PostgreSQL's uuid_generate_v5(service, 'service_at_location') computes it.
+        assert_eq!(service_at_location_id(service), service);
         assert_eq!(
-            service_at_location_id(service).to_string(),
-            "5f2833d3-a174-5148-9477-0ea1e68c9f27"
-        );
-        let ids = [
-            service,
-            service_at_location_id(service),
             location_id(service),
-            address_id(service),
-        ];
+            Uuid::parse_str("019ab1c0-7a00-7000-8000-000000000000").unwrap(),
+            "a location keeps the id it has always had"
+        );
+        let ids = [service, location_id(service), address_id(service)];
         for (i, id) in ids.iter().enumerate() {
             assert!(!ids[i + 1..].contains(id));
         }
-        assert_ne!(
-            service_at_location_id(service),
-            service_at_location_id(Uuid::now_v7())
-        );
+        assert_ne!(location_id(service), location_id(Uuid::now_v7()));
     }
 }
