@@ -177,17 +177,5 @@ pub fn attendance() -> Object {
 
 pub fn clearance_code() -> Object {
     use waymark_domain::pathway::volunteer::NotCleared;
-    let lapsed_on = chrono::NaiveDate::MIN;
-    let codes = [
-        NotCleared::NoBackgroundCheck.code(),
-        NotCleared::BackgroundCheckLapsed { lapsed_on }.code(),
-        NotCleared::NoTraining.code(),
-        NotCleared::TrainingLapsed {
-            course: String::new(),
-            lapsed_on,
-        }
-        .code(),
-        crate::routes::pathway::volunteers::INACTIVE,
-    ];
-    string_enum(codes, "Why the volunteer may not run a clinic")
+    string_enum(NotCleared::CODES, "Why the volunteer may not run a clinic")
 }

@@ -109,6 +109,8 @@ impl NewVolunteer {
 /// background check before training.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum NotCleared {
+    #[error("the volunteer is not active")]
+    Inactive,
     #[error("the volunteer has no background check on record")]
     NoBackgroundCheck,
     #[error(
@@ -127,14 +129,38 @@ pub enum NotCleared {
 }
 
 impl NotCleared {
+    /// Every code a refusal can carry, for the API's schema.
+    pub const CODES: [&'static str; 5] = [
+        "no_background_check",
+        "background_check_lapsed",
+        "no_training",
+        "training_lapsed",
+        "inactive",
+    ];
+
     pub const fn code(&self) -> &'static str {
         match self {
+            NotCleared::Inactive => "inactive",
             NotCleared::NoBackgroundCheck => "no_background_check",
             NotCleared::BackgroundCheckLapsed { .. } => "background_check_lapsed",
             NotCleared::NoTraining => "no_training",
             NotCleared::TrainingLapsed { .. } => "training_lapsed",
         }
     }
+}
+
+/// Whether a volunteer who is `active` may run a clinic on `on`: an inactive volunteer never
+/// may, whatever their records; otherwise as [`clearance`] decides.
+pub fn may_run_clinic(
+    active: bool,
+    background_check_on: Option<NaiveDate>,
+    training: &[TrainingRecord],
+    on: NaiveDate,
+) -> Result<(), NotCleared> {
+    if !active {
+        return Err(NotCleared::Inactive);
+    }
+    clearance(background_check_on, training, on)
 }
 
 /// Whether a volunteer may run a clinic on `on`: a background check made on or before `on`
@@ -188,6 +214,30 @@ mod tests {
 
     fn date(y: i32, m: u32, d: u32) -> NaiveDate {
         NaiveDate::from_ymd_opt(y, m, d).unwrap()
+    }
+
+    #[test]
+    fn an_inactive_volunteer_never_runs_a_clinic_and_every_code_is_listed() {
+        let on = date(2026, 6, 1);
+        let training = [course(date(2026, 1, 1), None)];
+        assert_eq!(
+            may_run_clinic(true, Some(date(2026, 1, 1)), &training, on),
+            Ok(())
+        );
+        let refused = may_run_clinic(false, Some(date(2026, 1, 1)), &training, on).unwrap_err();
+        assert_eq!(refused, NotCleared::Inactive);
+        let every = [
+            NotCleared::NoBackgroundCheck,
+            NotCleared::BackgroundCheckLapsed { lapsed_on: on },
+            NotCleared::NoTraining,
+            NotCleared::TrainingLapsed {
+                course: "x".into(),
+                lapsed_on: on,
+            },
+            NotCleared::Inactive,
+        ];
+        let codes: Vec<&str> = every.iter().map(NotCleared::code).collect();
+        assert_eq!(codes, NotCleared::CODES);
     }
 
     fn course(completed_on: NaiveDate, expires_on: Option<NaiveDate>) -> TrainingRecord {

@@ -219,7 +219,7 @@ async fn check_cleared(
             code: "volunteer_not_cleared",
             detail: format!(
                 "volunteer {} ({}) cannot run a clinic on {on}: {}",
-                volunteer.id, volunteer.display_name, refused.reason
+                volunteer.id, volunteer.display_name, refused
             ),
         }),
     }

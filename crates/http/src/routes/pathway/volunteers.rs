@@ -16,13 +16,12 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 use waymark_domain::pathway::access::PracticeAction;
-use waymark_domain::pathway::volunteer::{clearance, NewTrainingRecord, NewVolunteer};
+use waymark_domain::pathway::volunteer::{
+    may_run_clinic, NewTrainingRecord, NewVolunteer, NotCleared,
+};
 use waymark_domain::ValidationErrors;
 use waymark_persistence::pathway::volunteers::{self, TrainingEntryRecord, VolunteerRecord};
 use waymark_persistence::{commit, end_read, Tx};
-
-/// The clearance code of a volunteer who has been made inactive.
-pub const INACTIVE: &str = "inactive";
 
 #[derive(Serialize, ToSchema)]
 pub struct Volunteer {
@@ -171,31 +170,20 @@ pub struct VolunteerListQuery {
     pub cursor: Option<String>,
 }
 
-/// Why a volunteer may not run a clinic on a day.
-pub(crate) struct Refusal {
-    pub code: &'static str,
-    pub reason: String,
-}
-
-/// Applies the clearance rule, and refuses inactive volunteers before it.
+/// Why the volunteer may not run a clinic on `on`, if they may not.
 pub(crate) fn refusal(
     volunteer: &VolunteerRecord,
     training: &[TrainingEntryRecord],
     on: NaiveDate,
-) -> Option<Refusal> {
-    if !volunteer.active {
-        return Some(Refusal {
-            code: INACTIVE,
-            reason: "the volunteer is not active".to_owned(),
-        });
-    }
+) -> Option<NotCleared> {
     let training: Vec<_> = training.iter().map(TrainingEntryRecord::training).collect();
-    clearance(volunteer.background_check_on, &training, on)
-        .err()
-        .map(|not_cleared| Refusal {
-            code: not_cleared.code(),
-            reason: not_cleared.to_string(),
-        })
+    may_run_clinic(
+        volunteer.active,
+        volunteer.background_check_on,
+        &training,
+        on,
+    )
+    .err()
 }
 
 /// Reads everything the detail shows about `record` as of now.
@@ -224,8 +212,8 @@ async fn detail(
         clearance: Clearance {
             on: today,
             cleared: refused.is_none(),
-            code: refused.as_ref().map(|r| r.code),
-            reason: refused.map(|r| r.reason),
+            code: refused.as_ref().map(NotCleared::code),
+            reason: refused.map(|r| r.to_string()),
         },
         clinic_hours: hours(seconds),
     })
