@@ -270,6 +270,60 @@ async fn approval_pays_from_the_fund_which_refuses_an_overdraft_unless_allowed()
 }
 
 #[tokio::test]
+async fn whole_numbers_are_integers_however_they_are_written() {
+    let w = world("ledger-whole-numbers").await;
+    let key = Uuid::now_v7().to_string();
+    let written = json_of(
+        w.money(
+            "/v1/ledger/top-ups",
+            &key,
+            json!({"amount_pence": 2500.0, "reference": "ICB tranche 1"}),
+        )
+        .await,
+        201,
+    )
+    .await;
+    assert_eq!(w.balance("fund").await, 2500);
+    // The same request spelled as a plain integer is a retry of it.
+    let retry = w
+        .money(
+            "/v1/ledger/top-ups",
+            &key,
+            json!({"amount_pence": 2500, "reference": "ICB tranche 1"}),
+        )
+        .await;
+    assert_eq!(retry.headers()["idempotent-replayed"], "true");
+    assert_eq!(json_of(retry, 201).await, written);
+    let exponent = w
+        .app
+        .post("/v1/ledger/top-ups")
+        .bearer_auth(&w.admin)
+        .header("Idempotency-Key", Uuid::now_v7().to_string())
+        .header("Content-Type", "application/json")
+        .body(r#"{"amount_pence": 7.5e2, "reference": "ICB tranche 2"}"#)
+        .send()
+        .await
+        .unwrap();
+    json_of(exponent, 201).await;
+    assert_eq!(w.balance("fund").await, 3250);
+
+    let fraction = w
+        .money(
+            "/v1/ledger/top-ups",
+            &Uuid::now_v7().to_string(),
+            json!({"amount_pence": 2500.5, "reference": "ICB tranche 3"}),
+        )
+        .await;
+    let problem = assert_problem(fraction, 422, "invalid_body").await;
+    assert_eq!(problem["errors"][0]["field"], "amount_pence");
+    assert!(
+        problem["detail"].as_str().unwrap().contains("2500.5"),
+        "{problem}"
+    );
+    assert_eq!(w.balance("fund").await, 3250);
+}
+
+#[tokio::test]
 async fn money_moving_requests_need_an_idempotency_key_and_replay_the_first_response() {
     let w = world("ledger-idempotency").await;
     let missing = w

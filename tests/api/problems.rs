@@ -51,6 +51,26 @@ async fn malformed_bodies_are_400_and_wrongly_shaped_ones_422_naming_the_field()
     .await;
     assert!(missing["detail"].as_str().unwrap().contains("name"));
     assert_problem(post("[1, 2]").await.unwrap(), 422, "invalid_body").await;
+    let twice = assert_problem(
+        post(r#"{"ods_code": "C82010", "name": "P", "name": "Q"}"#)
+            .await
+            .unwrap(),
+        422,
+        "invalid_body",
+    )
+    .await;
+    assert!(twice["detail"]
+        .as_str()
+        .unwrap()
+        .contains("duplicate field `name`"));
+    assert_problem(
+        post(r#"{"ods_code": "C82010", "name": "P"} {}"#)
+            .await
+            .unwrap(),
+        400,
+        "malformed_json",
+    )
+    .await;
 
     let roles = app
         .post("/v1/users")
