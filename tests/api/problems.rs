@@ -184,3 +184,38 @@ async fn unknown_routes_are_404_and_wrong_methods_405_with_allow() {
     assert_eq!(wrong_on_item.headers().get("allow").unwrap(), "GET, PATCH");
     assert_problem(wrong_on_item, 405, "method_not_allowed").await;
 }
+
+#[tokio::test]
+async fn a_literal_path_wins_over_a_parameter_in_the_same_place() {
+    let app = spawn_app().await;
+    let federation = app.create_federation("literal-paths").await;
+    let admin = app.as_role(Role::FederationAdmin, federation.id, None);
+    // `GET …/charges/{charge_id}` would take `decisions` for a charge id and fail to parse it.
+    for method in [Method::GET, Method::PATCH, Method::DELETE] {
+        let wrong = app
+            .request(method.clone(), "/v1/ledger/charges/decisions")
+            .bearer_auth(&admin)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(wrong.headers().get("allow").unwrap(), "POST", "{method}");
+        assert_problem(wrong, 405, "method_not_allowed").await;
+    }
+    let bad_id = app
+        .get("/v1/ledger/charges/not-a-charge")
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert_problem(bad_id, 400, "invalid_path_parameter").await;
+    let decided = app
+        .post("/v1/ledger/charges/decisions")
+        .bearer_auth(&admin)
+        .header("Idempotency-Key", "literal-paths-1")
+        .json(&json!({"decision": "approve", "charge_ids": [uuid::Uuid::now_v7()]}))
+        .send()
+        .await
+        .unwrap();
+    let problem = assert_problem(decided, 422, "validation_failed").await;
+    assert_eq!(problem["errors"][0]["field"], "charge_ids");
+}

@@ -120,9 +120,7 @@ fn serve(
             .app_data(web::QueryConfig::default().error_handler(|error, _| {
                 ApiError::bad_request("invalid_query_parameter", error.to_string()).into()
             }))
-            .app_data(web::PathConfig::default().error_handler(|error, _| {
-                ApiError::bad_request("invalid_path_parameter", error.to_string()).into()
-            }))
+            .app_data(web::PathConfig::default().error_handler(fallback::path_error))
             .into_utoipa_app()
             .configure(routes::configure)
             .into_app()
