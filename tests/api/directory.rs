@@ -738,3 +738,81 @@ async fn every_need_category_has_the_index_its_browsing_uses() {
         );
     }
 }
+
+#[tokio::test]
+async fn an_email_address_is_an_address_or_absent_never_blank() {
+    let d = directory().await;
+    for blank in ["", "  "] {
+        let created = d
+            .app
+            .post("/v1/directory/organisations")
+            .bearer_auth(&d.admin)
+            .json(&json!({"name": format!("Blank {blank:?}"), "email": blank}))
+            .send()
+            .await
+            .unwrap();
+        let problem = assert_problem(created, 422, "validation_failed").await;
+        assert_eq!(problem["errors"][0]["field"], "email", "{problem}");
+    }
+    let created = d
+        .app
+        .post("/v1/directory/organisations")
+        .bearer_auth(&d.admin)
+        .json(&json!({"name": "Reachable", "email": "Hello@Reachable.example"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+    let etag = created.headers()["etag"].to_str().unwrap().to_owned();
+    let organisation: Value = created.json().await.unwrap();
+    assert_eq!(organisation["email"], "hello@reachable.example");
+    let path = format!(
+        "/v1/directory/organisations/{}",
+        organisation["id"].as_str().unwrap()
+    );
+    let blanked = d
+        .app
+        .patch(&path)
+        .bearer_auth(&d.admin)
+        .header("If-Match", &etag)
+        .json(&json!({"email": ""}))
+        .send()
+        .await
+        .unwrap();
+    let problem = assert_problem(blanked, 422, "validation_failed").await;
+    assert_eq!(problem["errors"][0]["field"], "email");
+    let cleared = d
+        .app
+        .patch(&path)
+        .bearer_auth(&d.admin)
+        .header("If-Match", &etag)
+        .json(&json!({"email": null}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(cleared.status(), 200);
+    let organisation: Value = cleared.json().await.unwrap();
+    assert_eq!(organisation["email"], Value::Null);
+    // A service's contact address follows the same rule.
+    let service = d
+        .app
+        .post("/v1/directory/services")
+        .bearer_auth(&d.admin)
+        .json(&{
+            let mut body = service(
+                d.walks,
+                "Blank contact",
+                "A service with a blank contact address.",
+                json!(["physical_activity"]),
+                json!(["in_person"]),
+                Some(LOUGHBOROUGH),
+            );
+            body["contact_email"] = json!("");
+            body
+        })
+        .send()
+        .await
+        .unwrap();
+    let problem = assert_problem(service, 422, "validation_failed").await;
+    assert_eq!(problem["errors"][0]["field"], "contact_email");
+}

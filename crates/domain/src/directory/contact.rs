@@ -1,4 +1,6 @@
-//! Optional contact fields shared by organisations and services: blank means absent.
+//! Optional contact fields shared by organisations, services, patients and volunteers: blank
+//! means absent, except for an email address, which is an address or absent (`null`), as the
+//! `email` format it is declared with says.
 
 use crate::user::Email;
 use crate::validation::{bounded_text, FieldError, ValidationErrors};
@@ -77,13 +79,13 @@ fn url(raw: &str) -> Result<String, FieldError> {
     }
 }
 
+/// An email address, if given: `""` is not one, and is refused like any other non-address.
 pub fn optional_email(
     errors: &mut ValidationErrors,
     field: &str,
     raw: Option<String>,
 ) -> Option<String> {
-    present(raw)
-        .and_then(|raw| errors.check(field, Email::parse(&raw).map(|e| e.as_str().to_owned())))
+    raw.and_then(|raw| errors.check(field, Email::parse(&raw).map(|e| e.as_str().to_owned())))
 }
 
 pub fn optional_phone(
@@ -133,5 +135,25 @@ mod tests {
         assert!(phone("call me").is_err());
         assert_eq!(long_text(" a\nb ", 10).unwrap(), "a\nb");
         assert!(long_text("a\u{0}b", 10).is_err());
+    }
+
+    #[test]
+    fn a_blank_email_is_refused_and_an_absent_one_is_absent() {
+        let mut errors = ValidationErrors::new();
+        assert_eq!(optional_email(&mut errors, "email", None), None);
+        assert!(errors.is_empty());
+        for blank in ["", "  "] {
+            let mut errors = ValidationErrors::new();
+            assert_eq!(
+                optional_email(&mut errors, "email", Some(blank.into())),
+                None
+            );
+            assert!(!errors.is_empty(), "{blank:?}");
+        }
+        let mut errors = ValidationErrors::new();
+        assert_eq!(
+            optional_email(&mut errors, "email", Some(" Ann@Example.org ".into())),
+            Some("ann@example.org".to_owned())
+        );
     }
 }

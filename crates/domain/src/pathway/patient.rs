@@ -126,7 +126,7 @@ mod tests {
             given_name: " Ada ".into(),
             family_name: "Lovelace".into(),
             date_of_birth: NaiveDate::from_ymd_opt(1950, 12, 10).unwrap(),
-            email: Some("".into()),
+            email: None,
             phone: Some("01509 123456".into()),
             address: None,
             postcode: Some("le11 1aa".into()),
@@ -144,6 +144,11 @@ mod tests {
         assert_eq!(patient.details.given_name, "Ada");
         assert_eq!(patient.details.email, None);
         assert_eq!(patient.details.postcode.as_deref(), Some("LE11 1AA"));
+        let blank_email = PatientInput {
+            email: Some("".into()),
+            ..input()
+        };
+        assert!(NewPatient::parse(blank_email, today()).is_err());
     }
 
     #[test]

@@ -114,7 +114,7 @@ pub struct OrganisationChangesBody {
     #[schema(value_type = Option<String>)]
     pub website: Option<Option<String>>,
     #[serde(default, deserialize_with = "absent_or_nullable")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, format = Email)]
     pub email: Option<Option<String>>,
     #[serde(default, deserialize_with = "absent_or_nullable")]
     #[schema(value_type = Option<String>)]

@@ -269,7 +269,7 @@ pub struct ServiceChangesBody {
     pub accepting_referrals: Option<bool>,
     pub cost_to_patient: Option<String>,
     #[serde(default, deserialize_with = "absent_or_nullable")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, format = Email)]
     pub contact_email: Option<Option<String>>,
     #[serde(default, deserialize_with = "absent_or_nullable")]
     #[schema(value_type = Option<String>)]

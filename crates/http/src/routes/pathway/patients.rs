@@ -104,6 +104,7 @@ pub struct NewPatientBody {
     #[schema(max_length = 100)]
     pub family_name: String,
     pub date_of_birth: NaiveDate,
+    #[schema(format = Email)]
     pub email: Option<String>,
     pub phone: Option<String>,
     #[schema(max_length = 300)]
@@ -124,7 +125,7 @@ pub struct PatientChangesBody {
     pub family_name: Option<String>,
     pub date_of_birth: Option<NaiveDate>,
     #[serde(default, deserialize_with = "crate::json_body::absent_or_nullable")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, format = Email)]
     pub email: Option<Option<String>>,
     #[serde(default, deserialize_with = "crate::json_body::absent_or_nullable")]
     #[schema(value_type = Option<String>)]

@@ -124,6 +124,7 @@ pub struct VolunteerDetail {
 pub struct NewVolunteerBody {
     #[schema(max_length = 200)]
     pub display_name: String,
+    #[schema(format = Email)]
     pub email: Option<String>,
     pub phone: Option<String>,
     /// When the volunteer's current background check was made.
@@ -138,7 +139,7 @@ pub struct NewVolunteerBody {
 pub struct VolunteerChangesBody {
     pub display_name: Option<String>,
     #[serde(default, deserialize_with = "crate::json_body::absent_or_nullable")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, format = Email)]
     pub email: Option<Option<String>>,
     #[serde(default, deserialize_with = "crate::json_body::absent_or_nullable")]
     #[schema(value_type = Option<String>)]
