@@ -212,6 +212,21 @@ async fn activities_are_priced_by_the_tariff_in_force_on_the_day_they_were_deliv
         .await
         .unwrap();
     assert_problem(too_early, 409, "tariff_in_use").await;
+    // Ending is conditional, as the document says: 428 without If-Match, 412 when stale.
+    let end = |if_match: Option<&'static str>| {
+        let mut request = w
+            .app
+            .post(&format!("/v1/ledger/tariffs/{old_id}/end"))
+            .bearer_auth(&w.admin);
+        if let Some(tag) = if_match {
+            request = request.header("If-Match", tag);
+        }
+        request
+            .json(&json!({"effective_to": today - Duration::days(31)}))
+            .send()
+    };
+    assert_problem(end(None).await.unwrap(), 428, "if_match_required").await;
+    assert_problem(end(Some("\"999\"")).await.unwrap(), 412, "etag_mismatch").await;
     // Providers see their own tariffs and may not set them.
     let own = json_of(get(&w.app, &w.provider, "/v1/ledger/tariffs").await, 200).await;
     assert_eq!(own["items"].as_array().unwrap().len(), 3);

@@ -5,6 +5,10 @@ use actix_web::dev::Payload;
 use actix_web::http::header;
 use actix_web::{FromRequest, HttpRequest, HttpResponseBuilder};
 use std::future::{ready, Ready};
+use utoipa::openapi::path::{Parameter, ParameterBuilder, ParameterIn};
+use utoipa::openapi::schema::{ObjectBuilder, Type};
+use utoipa::openapi::Required;
+use utoipa::IntoParams;
 use waymark_domain::etag::{etag_for, version_from_if_match};
 
 /// The `If-Match` header of an update. Read only once the caller is authorised, so a caller
@@ -33,6 +37,27 @@ impl FromRequest for IfMatch {
                 .unwrap_or(0)
         });
         ready(Ok(IfMatch(version)))
+    }
+}
+
+/// `params(IfMatchHeader)`: the `If-Match` an update under optimistic concurrency needs. The
+/// document gives every operation that declares it its 412 and 428.
+pub struct IfMatchHeader;
+
+pub const IF_MATCH: &str = "If-Match";
+
+impl IntoParams for IfMatchHeader {
+    fn into_params(_: impl Fn() -> Option<ParameterIn>) -> Vec<Parameter> {
+        vec![ParameterBuilder::new()
+            .name(IF_MATCH)
+            .parameter_in(ParameterIn::Header)
+            .required(Required::True)
+            .description(Some(
+                "The ETag from your last read: without it the answer is 428, and 412 when the \
+                 resource has changed since",
+            ))
+            .schema(Some(ObjectBuilder::new().schema_type(Type::String)))
+            .build()]
     }
 }
 

@@ -7,8 +7,64 @@ use actix_web::{FromRequest, HttpRequest};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use std::future::{ready, Ready};
+use utoipa::openapi::path::{Parameter, ParameterBuilder, ParameterIn};
+use utoipa::openapi::schema::{ObjectBuilder, Type};
+use utoipa::openapi::Required;
+use utoipa::IntoParams;
 
 pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
+
+/// What a key may be: 1 to 255 printable ASCII characters (`!` to `~`, so no spaces).
+const KEY_PATTERN: &str = "^[!-~]{1,255}$";
+
+/// The header as the document declares it, from the rule [`IdempotencyKey`] enforces.
+fn key_parameter(required: bool, description: &str) -> Parameter {
+    ParameterBuilder::new()
+        .name("Idempotency-Key")
+        .parameter_in(ParameterIn::Header)
+        .required(if required {
+            Required::True
+        } else {
+            Required::False
+        })
+        .description(Some(description))
+        .schema(Some(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .min_length(Some(1))
+                .max_length(Some(255))
+                .pattern(Some(KEY_PATTERN)),
+        ))
+        .build()
+}
+
+/// `params(MoneyKey)`: the `Idempotency-Key` a money-moving request must carry.
+pub struct MoneyKey;
+
+impl IntoParams for MoneyKey {
+    fn into_params(_: impl Fn() -> Option<ParameterIn>) -> Vec<Parameter> {
+        vec![key_parameter(
+            true,
+            "Your name for this request (1 to 255 printable ASCII characters, e.g. a new UUID). \
+             A retry with the same key and body gets the first answer again and moves nothing; \
+             the same key with another body is `422 idempotency_key_reused`.",
+        )]
+    }
+}
+
+/// `params(RetryKey)`: an optional `Idempotency-Key` that makes a creation safe to retry.
+pub struct RetryKey;
+
+impl IntoParams for RetryKey {
+    fn into_params(_: impl Fn() -> Option<ParameterIn>) -> Vec<Parameter> {
+        vec![key_parameter(
+            false,
+            "Your name for this request (1 to 255 printable ASCII characters, e.g. a UUID); a \
+             retry with the same key returns the first result, and the same key with another \
+             body is `422 idempotency_key_reused`.",
+        )]
+    }
+}
 
 /// The header's value, if sent: 1 to 255 printable ASCII characters (a UUID is a good choice).
 #[derive(Clone, Debug)]
@@ -25,6 +81,7 @@ impl FromRequest for IdempotencyKey {
         let key = value
             .to_str()
             .ok()
+            // As KEY_PATTERN declares it.
             .filter(|k| (1..=255).contains(&k.len()) && k.bytes().all(|b| b.is_ascii_graphic()));
         ready(match key {
             Some(key) => Ok(IdempotencyKey(Some(key.to_owned()))),

@@ -1,6 +1,7 @@
 //! The OpenAPI 3.1 document: paths are collected from the routes themselves (utoipa-actix-web),
 //! and the problem responses every operation can give are added here, in one place.
 
+use crate::concurrency::IF_MATCH;
 use crate::problem::{Problem, PROBLEM_CONTENT_TYPE};
 use utoipa::openapi::header::HeaderBuilder;
 use utoipa::openapi::path::{HttpMethod, Operation};
@@ -165,6 +166,7 @@ pub fn add_problem_responses(openapi: &mut OpenApiDoc) {
         ];
         for (method, operation) in operations {
             if let Some(operation) = operation {
+                describe_problems(operation);
                 for status in statuses_for(&method, operation) {
                     let (_, name, _) = PROBLEMS
                         .iter()
@@ -179,6 +181,23 @@ pub fn add_problem_responses(openapi: &mut OpenApiDoc) {
                         });
                 }
             }
+        }
+    }
+}
+
+/// An error response an operation describes in its own words is still a problem+json body.
+fn describe_problems(operation: &mut Operation) {
+    for (status, response) in operation.responses.responses.iter_mut() {
+        let RefOr::T(response) = response else {
+            continue;
+        };
+        if (status.starts_with('4') || status.starts_with('5')) && response.content.is_empty() {
+            response.content.insert(
+                PROBLEM_CONTENT_TYPE.to_owned(),
+                ContentBuilder::new()
+                    .schema(Some(Ref::from_schema_name("Problem")))
+                    .build(),
+            );
         }
     }
 }
@@ -214,7 +233,10 @@ fn statuses_for(method: &HttpMethod, operation: &Operation) -> Vec<&'static str>
     {
         statuses.push("409");
     }
-    if matches!(method, HttpMethod::Patch | HttpMethod::Put) {
+    let takes_if_match = parameters.iter().any(|p| {
+        matches!(p.parameter_in, utoipa::openapi::path::ParameterIn::Header) && p.name == IF_MATCH
+    });
+    if takes_if_match {
         statuses.extend(["412", "428"]);
     }
     statuses

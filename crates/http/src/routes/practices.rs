@@ -2,7 +2,7 @@
 
 use super::location;
 use crate::auth::Caller;
-use crate::concurrency::{with_etag, IfMatch};
+use crate::concurrency::{with_etag, IfMatch, IfMatchHeader};
 use crate::json_body::JsonBody;
 use crate::pagination::{Page, PageRequest};
 use crate::problem::ApiError;
@@ -153,7 +153,7 @@ pub async fn get_practice(
     security(("bearer" = [])),
     params(
         ("practice_id" = Uuid, Path, description = "The practice's id"),
-        ("If-Match" = String, Header, description = "The ETag from your last read"),
+        IfMatchHeader,
     ),
     request_body = PracticeChangesBody,
     responses((status = 200, description = "Updated", body = Practice, headers(("ETag" = String))))

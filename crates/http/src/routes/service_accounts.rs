@@ -3,7 +3,7 @@
 use super::location;
 use crate::auth::password::{hash_client_secret, new_client_secret};
 use crate::auth::Caller;
-use crate::concurrency::{with_etag, IfMatch};
+use crate::concurrency::{with_etag, IfMatch, IfMatchHeader};
 use crate::json_body::JsonBody;
 use crate::pagination::{Page, PageRequest};
 use crate::problem::ApiError;
@@ -186,7 +186,7 @@ pub async fn get_service_account(
     security(("bearer" = [])),
     params(
         ("service_account_id" = Uuid, Path, description = "The account's id"),
-        ("If-Match" = String, Header, description = "The ETag from your last read"),
+        IfMatchHeader,
     ),
     request_body = ServiceAccountChangesBody,
     responses((status = 200, description = "Updated", body = ServiceAccount, headers(("ETag" = String))))

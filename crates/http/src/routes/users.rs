@@ -4,7 +4,7 @@
 use super::location;
 use crate::auth::password::hash_password_off_thread;
 use crate::auth::Caller;
-use crate::concurrency::{with_etag, IfMatch};
+use crate::concurrency::{with_etag, IfMatch, IfMatchHeader};
 use crate::json_body::JsonBody;
 use crate::pagination::{Page, PageRequest};
 use crate::problem::ApiError;
@@ -239,7 +239,7 @@ pub async fn get_user(
     security(("bearer" = [])),
     params(
         ("user_id" = Uuid, Path, description = "The user's id"),
-        ("If-Match" = String, Header, description = "The ETag from your last read"),
+        IfMatchHeader,
     ),
     request_body = UserChangesBody,
     responses((status = 200, description = "Updated", body = User, headers(("ETag" = String))))

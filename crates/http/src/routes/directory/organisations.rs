@@ -2,7 +2,7 @@
 
 use super::{readable_directory, require_writer};
 use crate::auth::Caller;
-use crate::concurrency::{with_etag, IfMatch};
+use crate::concurrency::{with_etag, IfMatch, IfMatchHeader};
 use crate::json_body::{absent_or_nullable, JsonBody};
 use crate::pagination::{Page, PageRequest};
 use crate::problem::ApiError;
@@ -250,7 +250,7 @@ pub async fn get_organisation(
     security(("bearer" = [])),
     params(
         ("organisation_id" = Uuid, Path, description = "The organisation's id"),
-        ("If-Match" = String, Header, description = "The ETag from your last read"),
+        IfMatchHeader,
     ),
     request_body = OrganisationChangesBody,
     responses((status = 200, description = "Updated", body = Organisation, headers(("ETag" = String))))

@@ -2,7 +2,7 @@
 
 use super::{readable_directory, require_writer};
 use crate::auth::Caller;
-use crate::concurrency::{with_etag, IfMatch};
+use crate::concurrency::{with_etag, IfMatch, IfMatchHeader};
 use crate::json_body::{absent_or_nullable, JsonBody};
 use crate::pagination::Page;
 use crate::problem::ApiError;
@@ -574,7 +574,7 @@ pub async fn get_service(
     security(("bearer" = [])),
     params(
         ("service_id" = Uuid, Path, description = "The service's id"),
-        ("If-Match" = String, Header, description = "The ETag from your last read"),
+        IfMatchHeader,
     ),
     request_body = ServiceChangesBody,
     responses((status = 200, description = "Updated", body = Service, headers(("ETag" = String))))

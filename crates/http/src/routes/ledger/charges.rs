@@ -3,7 +3,7 @@
 
 use super::{administration, view};
 use crate::auth::Caller;
-use crate::idempotency::{key_reused, replayed, IdempotencyKey, MoneyRequest};
+use crate::idempotency::{key_reused, replayed, IdempotencyKey, MoneyKey, MoneyRequest};
 use crate::json_body::JsonBody;
 use crate::pagination::{Page, PageRequest};
 use crate::problem::ApiError;
@@ -259,7 +259,7 @@ async fn decide(
 #[utoipa::path(
     tag = "ledger",
     security(("bearer" = [])),
-    params(("Idempotency-Key" = String, Header, description = "Your name for this request, e.g. a new UUID")),
+    params(MoneyKey),
     request_body = DecisionsBody,
     responses(
         (status = 200, description = "Decided", body = DecisionResult),
@@ -309,7 +309,7 @@ pub async fn decide_charges(
     security(("bearer" = [])),
     params(
         ("charge_id" = Uuid, Path, description = "The charge"),
-        ("Idempotency-Key" = String, Header, description = "Your name for this request, e.g. a new UUID"),
+        MoneyKey,
     ),
     request_body = DecisionBody,
     responses(
@@ -361,7 +361,7 @@ pub async fn decide_charge(
     security(("bearer" = [])),
     params(
         ("charge_id" = Uuid, Path, description = "The charge"),
-        ("Idempotency-Key" = String, Header, description = "Your name for this request, e.g. a new UUID"),
+        MoneyKey,
     ),
     request_body = ReversalBody,
     responses(

@@ -2,8 +2,8 @@
 
 use super::{administration, Money};
 use crate::auth::Caller;
-use crate::concurrency::{with_etag, IfMatch};
-use crate::idempotency::{IdempotencyKey, MoneyRequest};
+use crate::concurrency::{with_etag, IfMatch, IfMatchHeader};
+use crate::idempotency::{IdempotencyKey, MoneyKey, MoneyRequest};
 use crate::json_body::JsonBody;
 use crate::pagination::{Page, PageRequest};
 use crate::problem::ApiError;
@@ -155,7 +155,7 @@ pub async fn get_settings(
 #[utoipa::path(
     tag = "ledger",
     security(("bearer" = [])),
-    params(("If-Match" = String, Header, description = "The ETag from your last read")),
+    params(IfMatchHeader),
     request_body = LedgerSettingsBody,
     responses((status = 200, description = "Changed", body = LedgerSettings, headers(("ETag" = String))))
 )]
@@ -216,7 +216,7 @@ pub async fn list_accounts(
 #[utoipa::path(
     tag = "ledger",
     security(("bearer" = [])),
-    params(("Idempotency-Key" = String, Header, description = "Your name for this request, e.g. a new UUID")),
+    params(MoneyKey),
     request_body = TopUpBody,
     responses(
         (status = 201, description = "Posted", body = LedgerTransfer),

@@ -3,7 +3,7 @@
 use super::charges::Charge;
 use super::{administration, view, Money};
 use crate::auth::Caller;
-use crate::idempotency::{IdempotencyKey, MoneyRequest};
+use crate::idempotency::{IdempotencyKey, MoneyKey, MoneyRequest};
 use crate::json_body::JsonBody;
 use crate::pagination::{Page, PageRequest};
 use crate::problem::ApiError;
@@ -133,7 +133,7 @@ pub struct RunQuery {
 #[utoipa::path(
     tag = "ledger",
     security(("bearer" = [])),
-    params(("Idempotency-Key" = String, Header, description = "Your name for this request, e.g. a new UUID")),
+    params(MoneyKey),
     request_body = PaymentRunBody,
     responses((status = 201, description = "Paid", body = PaymentRun))
 )]

@@ -2,7 +2,7 @@
 
 use super::{administration, view, Money};
 use crate::auth::Caller;
-use crate::concurrency::{with_etag, IfMatch};
+use crate::concurrency::{with_etag, IfMatch, IfMatchHeader};
 use crate::json_body::JsonBody;
 use crate::pagination::{Page, PageRequest};
 use crate::problem::ApiError;
@@ -191,7 +191,7 @@ pub async fn list_tariffs(
     security(("bearer" = [])),
     params(
         ("tariff_id" = Uuid, Path, description = "The tariff"),
-        ("If-Match" = String, Header, description = "The ETag from your last read"),
+        IfMatchHeader,
     ),
     request_body = EndTariffBody,
     responses(

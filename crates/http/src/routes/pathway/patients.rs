@@ -3,7 +3,7 @@
 
 use super::{actor, authorise, Partition};
 use crate::auth::Caller;
-use crate::concurrency::{with_etag, IfMatch};
+use crate::concurrency::{with_etag, IfMatch, IfMatchHeader};
 use crate::json_body::JsonBody;
 use crate::pagination::{Page, PageRequest};
 use crate::problem::ApiError;
@@ -329,7 +329,7 @@ pub async fn get_patient(
     params(
         ("practice_id" = Uuid, Path, description = "The practice"),
         ("patient_id" = Uuid, Path, description = "The patient"),
-        ("If-Match" = String, Header, description = "The ETag from your last read"),
+        IfMatchHeader,
     ),
     request_body = PatientChangesBody,
     responses((status = 200, description = "Updated", body = Patient, headers(("ETag" = String))))

@@ -4,7 +4,7 @@
 //! ledger pays for) and raises safeguarding concerns with the practice.
 
 use crate::auth::Caller;
-use crate::idempotency::{key_reused, request_hash, IdempotencyKey};
+use crate::idempotency::{key_reused, request_hash, IdempotencyKey, MoneyKey};
 use crate::json_body::JsonBody;
 use crate::pagination::{Page, PageRequest};
 use crate::problem::ApiError;
@@ -360,7 +360,7 @@ pub async fn provider_transition(
     security(("bearer" = [])),
     params(
         ("onward_referral_id" = Uuid, Path, description = "The onward referral"),
-        ("Idempotency-Key" = String, Header, description = "Your name for this request, e.g. a new UUID"),
+        MoneyKey,
     ),
     request_body = NewActivityBody,
     responses(

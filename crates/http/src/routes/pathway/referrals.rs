@@ -3,7 +3,7 @@
 
 use super::{actor, authorise, Partition};
 use crate::auth::Caller;
-use crate::idempotency::{key_reused, request_hash, IdempotencyKey};
+use crate::idempotency::{key_reused, request_hash, IdempotencyKey, RetryKey};
 use crate::json_body::JsonBody;
 use crate::pagination::{Page, PageRequest};
 use crate::problem::ApiError;
@@ -201,7 +201,7 @@ fn location(p: Partition, id: Uuid) -> String {
     params(
         ("practice_id" = Uuid, Path, description = "The practice"),
         ("patient_id" = Uuid, Path, description = "The patient"),
-        ("Idempotency-Key" = Option<String>, Header, description = "Your name for this request (1 to 255 printable ASCII characters, e.g. a UUID); a retry with the same key returns the first result"),
+        RetryKey,
     ),
     request_body = NewReferralBody,
     responses(

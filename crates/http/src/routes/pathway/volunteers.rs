@@ -4,7 +4,7 @@
 
 use super::{authorise, Partition};
 use crate::auth::Caller;
-use crate::concurrency::{with_etag, IfMatch};
+use crate::concurrency::{with_etag, IfMatch, IfMatchHeader};
 use crate::json_body::JsonBody;
 use crate::pagination::{Page, PageRequest};
 use crate::problem::ApiError;
@@ -358,7 +358,7 @@ pub async fn get_volunteer(
     params(
         ("practice_id" = Uuid, Path, description = "The practice"),
         ("volunteer_id" = Uuid, Path, description = "The volunteer"),
-        ("If-Match" = String, Header, description = "The ETag from your last read"),
+        IfMatchHeader,
     ),
     request_body = VolunteerChangesBody,
     responses((status = 200, description = "Updated", body = VolunteerDetail, headers(("ETag" = String))))
