@@ -179,3 +179,54 @@ pub fn clearance_code() -> Object {
     use waymark_domain::pathway::volunteer::NotCleared;
     string_enum(NotCleared::CODES, "Why the volunteer may not run a clinic")
 }
+
+pub fn charge_status() -> Object {
+    use waymark_domain::ledger::ChargeStatus;
+    string_enum(
+        ChargeStatus::ALL.map(ChargeStatus::code),
+        "A charge's status: pending → approved → paid, or rejected, or reversed",
+    )
+}
+
+/// The `status` filter of safeguarding concerns: a status, or `all`.
+pub fn concern_status_filter() -> Object {
+    use waymark_domain::pathway::safeguarding::ConcernStatus;
+    string_enum(
+        ConcernStatus::ALL
+            .iter()
+            .map(|s| s.code())
+            .chain([CONCERN_STATUS_ALL]),
+        "`open` (the default) or `resolved`; `all` for both",
+    )
+}
+
+/// The `status` filter value that asks for concerns of every status.
+pub const CONCERN_STATUS_ALL: &str = "all";
+
+/// An NHS number as the API reads it: ten digits, with any spaces or hyphens between them
+/// (`943 476 5919`). The Modulus 11 check digit cannot be written as a pattern.
+pub fn nhs_number() -> Object {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .pattern(Some("^[ -]*([0-9][ -]*){10}$"))
+        .examples(["943 476 5919"])
+        .description(Some(
+            "Ten digits with a valid Modulus 11 check digit; spaces and hyphens are ignored",
+        ))
+        .build()
+}
+
+pub fn need_category_filter() -> Object {
+    string_enum(
+        NeedCategory::ALL.map(NeedCategory::code),
+        "Only services meeting this need (a code from GET /v1/directory/need-categories); an \
+         empty value counts as absent",
+    )
+}
+
+pub fn delivery_mode_filter() -> Object {
+    string_enum(
+        DeliveryMode::ALL.map(DeliveryMode::code),
+        "Only services delivered this way; an empty value counts as absent",
+    )
+}

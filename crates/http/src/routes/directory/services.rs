@@ -380,9 +380,10 @@ pub struct ServiceSearchQuery {
     /// or). Results are ranked by relevance, names counting more than descriptions.
     pub q: Option<String>,
     /// Only services meeting this need.
-    #[param(example = "loneliness_isolation")]
+    #[param(example = "loneliness_isolation", schema_with = crate::schemas::need_category_filter)]
     pub category: Option<String>,
     /// Only services delivered this way: in_person, phone or online.
+    #[param(schema_with = crate::schemas::delivery_mode_filter)]
     pub delivery_mode: Option<String>,
     /// Only services that are (or are not) accepting referrals.
     pub accepting_referrals: Option<bool>,
@@ -390,7 +391,8 @@ pub struct ServiceSearchQuery {
     /// `q` ranks them); each result carries `distance_km`.
     #[param(example = "52.7721,-1.2062")]
     pub near: Option<String>,
-    /// Search radius in kilometres with `near` (default 10, at most 200).
+    /// Search radius in kilometres around `near`, which it needs: `within_km` without `near` is
+    /// `400 invalid_query_parameter` (default 10, at most 200).
     #[param(minimum = 0, maximum = 200)]
     pub within_km: Option<f64>,
     /// Only this organisation's services.

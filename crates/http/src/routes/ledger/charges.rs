@@ -41,8 +41,7 @@ pub struct Charge {
     pub amount_pence: i64,
     #[schema(example = "GBP")]
     pub currency: String,
-    /// `pending`, `approved`, `rejected`, `reversed` or `paid`.
-    #[schema(example = "pending")]
+    #[schema(schema_with = crate::schemas::charge_status)]
     pub status: String,
     pub approval_transfer_id: Option<Uuid>,
     pub reversal_transfer_id: Option<Uuid>,
@@ -127,7 +126,8 @@ pub struct DecisionResult {
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct ChargeQuery {
-    /// `pending`, `approved`, `rejected`, `reversed` or `paid`.
+    /// Only charges with this status.
+    #[param(schema_with = crate::schemas::charge_status)]
     pub status: Option<String>,
     /// Administrators: one provider organisation's charges.
     pub organisation_id: Option<Uuid>,

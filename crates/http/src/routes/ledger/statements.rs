@@ -84,7 +84,21 @@ pub struct StatementQuery {
     /// The last day (UTC), included; at most 366 days after `from`.
     pub to: NaiveDate,
     /// `json` (the default) or `csv`; `Accept: text/csv` also asks for CSV.
+    #[param(schema_with = statement_format)]
     pub format: Option<String>,
+}
+
+/// What a statement can be rendered as: JSON (the default) or CSV.
+const FORMATS: [&str; 2] = ["json", "csv"];
+
+fn statement_format() -> utoipa::openapi::Object {
+    utoipa::openapi::schema::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .enum_values(Some(FORMATS))
+        .description(Some(
+            "`json` (the default) or `csv`; `Accept: text/csv` also asks for CSV",
+        ))
+        .build()
 }
 
 /// A text cell: quoted when it must be, and prefixed with `'` when it starts like a formula, so
@@ -184,8 +198,8 @@ pub async fn get_statement(
         ));
     }
     let csv = match query.format.as_deref() {
-        Some("csv") => true,
-        Some("json") => false,
+        Some(format) if format == FORMATS[1] => true,
+        Some(format) if format == FORMATS[0] => false,
         Some(other) => {
             return Err(ApiError::bad_request(
                 "invalid_query_parameter",

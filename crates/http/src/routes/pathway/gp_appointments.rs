@@ -129,6 +129,18 @@ fn access(p: Partition, patient: Uuid, record: &AppointmentCountRecord) -> Acces
     }
 }
 
+/// The `{window}` of a count's path, as the document declares it (the handler reads it with the
+/// other path parameters, and parses it into an `AppointmentWindow`).
+struct WindowName;
+
+impl utoipa::PartialSchema for WindowName {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        crate::schemas::appointment_window().into()
+    }
+}
+
+impl ToSchema for WindowName {}
+
 /// Enters the count of GP appointments in the window before or after a referral, replacing any
 /// count entered before (clinicians and practice administrators).
 #[utoipa::path(
@@ -137,7 +149,7 @@ fn access(p: Partition, patient: Uuid, record: &AppointmentCountRecord) -> Acces
     params(
         ("practice_id" = Uuid, Path, description = "The practice"),
         ("referral_id" = Uuid, Path, description = "The referral"),
-        ("window" = String, Path, description = "`before` or `after`"),
+        ("window" = inline(WindowName), Path, description = "`before` or `after`"),
     ),
     request_body = AppointmentCountBody,
     responses((status = 200, description = "Recorded", body = AppointmentCount))

@@ -97,7 +97,7 @@ impl From<PatientRecord> for Patient {
 pub struct NewPatientBody {
     /// Ten digits with a valid Modulus 11 check digit; spaces and hyphens are ignored. Unique
     /// within the practice.
-    #[schema(example = "943 476 5919")]
+    #[schema(schema_with = crate::schemas::nhs_number)]
     pub nhs_number: String,
     #[schema(max_length = 100)]
     pub given_name: String,
@@ -143,7 +143,9 @@ pub struct PatientChangesBody {
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct PatientListQuery {
-    /// Only the patient with this NHS number.
+    /// Only the patient with this NHS number: ten digits (spaces and hyphens are ignored) with
+    /// a valid Modulus 11 check digit.
+    #[param(schema_with = crate::schemas::nhs_number)]
     pub nhs_number: Option<String>,
     /// Page size, 1 to 200 (default 50).
     #[param(minimum = 1, maximum = 200)]

@@ -84,6 +84,7 @@ impl From<ProviderOnwardRecord> for ProviderOnwardReferral {
 #[into_params(parameter_in = Query)]
 pub struct ProviderListQuery {
     /// Only onward referrals in this state, e.g. `pending` for the ones awaiting an answer.
+    #[param(schema_with = crate::schemas::onward_state)]
     pub state: Option<String>,
     /// Page size, 1 to 200 (default 50).
     #[param(minimum = 1, maximum = 200)]

@@ -153,6 +153,7 @@ pub struct ReferralListQuery {
     /// Only this patient's referrals.
     pub patient_id: Option<Uuid>,
     /// Only referrals in this state.
+    #[param(schema_with = crate::schemas::referral_state)]
     pub state: Option<String>,
     /// Page size, 1 to 200 (default 50).
     #[param(minimum = 1, maximum = 200)]

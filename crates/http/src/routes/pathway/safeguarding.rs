@@ -84,6 +84,7 @@ pub struct ResolutionBody {
 #[into_params(parameter_in = Query)]
 pub struct ConcernListQuery {
     /// `open` (the default) or `resolved`; `all` for both.
+    #[param(schema_with = crate::schemas::concern_status_filter)]
     pub status: Option<String>,
     /// Page size, 1 to 200 (default 50).
     #[param(minimum = 1, maximum = 200)]
@@ -176,7 +177,7 @@ pub async fn list_concerns(
     let page = PageRequest::parse(query.limit, query.cursor.as_deref())?;
     let status = match query.status.as_deref() {
         None => Some(ConcernStatus::Open),
-        Some("all") => None,
+        Some(crate::schemas::CONCERN_STATUS_ALL) => None,
         Some(raw) => Some(raw.parse::<ConcernStatus>().map_err(|e| {
             ApiError::bad_request("invalid_query_parameter", format!("status: {e}, or all"))
         })?),
