@@ -534,6 +534,7 @@ pub async fn list_activities(
 /// practice's clinicians and administrators see it at once in their open-concerns list.
 #[utoipa::path(
     tag = "provider",
+    operation_id = "raise_provider_concern",
     security(("bearer" = [])),
     params(("onward_referral_id" = Uuid, Path, description = "The onward referral")),
     request_body = ProviderConcernBody,

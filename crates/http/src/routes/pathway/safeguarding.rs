@@ -106,6 +106,7 @@ fn access(p: Partition, record: &ConcernRecord) -> Access {
 /// practice administrators).
 #[utoipa::path(
     tag = "safeguarding",
+    operation_id = "raise_practice_concern",
     security(("bearer" = [])),
     params(
         ("practice_id" = Uuid, Path, description = "The practice"),

@@ -1,0 +1,467 @@
+//! The OpenAPI document is a valid contract: it passes the OpenAPI 3.1 schema and the rules
+//! client generators rely on, for the document the server builds and the committed copy alike.
+//! Every violation is listed, not only the first.
+//!
+//! `reference/openapi-3.1-schema.json` is the OpenAPI Initiative's JSON Schema for OpenAPI 3.1
+//! documents (`https://spec.openapis.org/oas/3.1/schema/2022-10-07`, Apache-2.0), as distributed
+//! in the schemathesis Python package (MIT).
+
+use serde_json::Value;
+use std::collections::{BTreeMap, BTreeSet};
+
+const METHODS: [&str; 8] = [
+    "get", "put", "post", "delete", "options", "head", "patch", "trace",
+];
+
+/// Operations that answer without the database, and so never with 503 (as `openapi.rs` says).
+const WITHOUT_DATABASE: [&str; 3] = ["healthz", "metrics", "jwks"];
+
+fn served() -> Value {
+    serde_json::to_value(waymark_http::document()).expect("the document serialises")
+}
+
+fn committed() -> Value {
+    let file = concat!(env!("CARGO_MANIFEST_DIR"), "/openapi/openapi.json");
+    serde_json::from_str(&std::fs::read_to_string(file).expect("openapi/openapi.json"))
+        .expect("openapi/openapi.json is JSON")
+}
+
+/// Resolves a local reference (`#/a/b`) in `doc`.
+fn resolve<'a>(doc: &'a Value, reference: &str) -> Option<&'a Value> {
+    doc.pointer(reference.strip_prefix('#')?)
+}
+
+/// `value`, or what it refers to when it is a `$ref`.
+fn deref<'a>(doc: &'a Value, value: &'a Value) -> &'a Value {
+    match value.get("$ref").and_then(Value::as_str) {
+        Some(reference) => resolve(doc, reference).unwrap_or(value),
+        None => value,
+    }
+}
+
+/// Every `$ref` in `value`, with where it was found.
+fn references(value: &Value, at: String, found: &mut Vec<(String, String)>) {
+    match value {
+        Value::Object(map) => {
+            for (key, child) in map {
+                // A property may be named `$ref`; only a string value is a reference.
+                if key == "$ref" {
+                    if let Value::String(reference) = child {
+                        found.push((at.clone(), reference.clone()));
+                        continue;
+                    }
+                }
+                references(child, format!("{at}/{key}"), found);
+            }
+        }
+        Value::Array(items) => {
+            for (index, child) in items.iter().enumerate() {
+                references(child, format!("{at}/{index}"), found);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// The outermost schema objects under `value` (nested ones are checked with them).
+fn schemas_under(at: String, value: &Value) -> Vec<(String, &Value)> {
+    let mut stack = vec![(at, value)];
+    let mut found = Vec::new();
+    while let Some((at, value)) = stack.pop() {
+        match value {
+            Value::Object(map) => {
+                for (key, child) in map {
+                    if key == "schema" && child.is_object() {
+                        found.push((format!("{at}/schema"), child));
+                    } else {
+                        stack.push((format!("{at}/{key}"), child));
+                    }
+                }
+            }
+            Value::Array(items) => {
+                for (index, child) in items.iter().enumerate() {
+                    stack.push((format!("{at}/{index}"), child));
+                }
+            }
+            _ => {}
+        }
+    }
+    found
+}
+
+/// Every schema object of the document, with where it is: components and the schemas of
+/// parameters, bodies, responses and headers (their nested schemas are checked with them).
+fn schemas(doc: &Value) -> Vec<(String, &Value)> {
+    let mut found = Vec::new();
+    if let Some(components) = doc["components"]["schemas"].as_object() {
+        for (name, schema) in components {
+            found.push((format!("#/components/schemas/{name}"), schema));
+        }
+    }
+    found.extend(schemas_under("#/paths".into(), &doc["paths"]));
+    for part in ["responses", "parameters", "requestBodies", "headers"] {
+        found.extend(schemas_under(
+            format!("#/components/{part}"),
+            &doc["components"][part],
+        ));
+    }
+    found
+}
+
+/// The statuses an operation must document, judged from its shape as `statuses_for` does.
+fn required_statuses(operation: &Value, parameters: &[&Value]) -> BTreeSet<&'static str> {
+    let mut statuses = BTreeSet::from(["500"]);
+    let id = operation["operationId"].as_str().unwrap_or_default();
+    if !WITHOUT_DATABASE.contains(&id) {
+        statuses.insert("503");
+    }
+    let has_body = operation.get("requestBody").is_some();
+    if !parameters.is_empty() || has_body {
+        statuses.insert("400");
+    }
+    if operation["security"]
+        .as_array()
+        .is_some_and(|s| !s.is_empty())
+    {
+        statuses.extend(["401", "403"]);
+    }
+    if parameters.iter().any(|p| p["in"] == "path") {
+        statuses.insert("404");
+    }
+    if has_body {
+        statuses.extend(["413", "415", "422"]);
+    }
+    if parameters
+        .iter()
+        .any(|p| p["in"] == "header" && p["name"].as_str() == Some("If-Match"))
+    {
+        statuses.extend(["412", "428"]);
+    }
+    statuses
+}
+
+/// Every rule the document breaks.
+fn violations(doc: &Value) -> Vec<String> {
+    let mut violations = Vec::new();
+
+    let version = doc["openapi"].as_str().unwrap_or_default();
+    let minor = version.strip_prefix("3.1.");
+    if !minor.is_some_and(|patch| !patch.is_empty() && patch.bytes().all(|b| b.is_ascii_digit())) {
+        violations.push(format!("openapi is {version:?}, not 3.1.x"));
+    }
+
+    let meta: Value = serde_json::from_str(include_str!("reference/openapi-3.1-schema.json"))
+        .expect("the OpenAPI 3.1 schema is JSON");
+    let validator = jsonschema::validator_for(&meta).expect("the OpenAPI 3.1 schema compiles");
+    for error in validator.iter_errors(doc) {
+        violations.push(format!(
+            "OpenAPI 3.1 schema: {error} at {}",
+            error.instance_path()
+        ));
+    }
+    let dialect = jsonschema::draft202012::meta::validator();
+    for (at, schema) in schemas(doc) {
+        for error in dialect.iter_errors(schema) {
+            violations.push(format!("{at} is not a JSON Schema 2020-12 schema: {error}"));
+        }
+    }
+
+    let mut found = Vec::new();
+    references(doc, "#".into(), &mut found);
+    for (at, reference) in found {
+        if resolve(doc, &reference).is_none() {
+            violations.push(format!("{at}: $ref {reference} resolves to nothing"));
+        }
+    }
+
+    let mut operation_ids: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let paths = doc["paths"].as_object().cloned().unwrap_or_default();
+    for (path, item) in &paths {
+        let template: BTreeSet<&str> = path
+            .split('/')
+            .filter_map(|segment| segment.strip_prefix('{')?.strip_suffix('}'))
+            .collect();
+        let shared: Vec<&Value> = item["parameters"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|p| deref(doc, p))
+            .collect();
+        for method in METHODS {
+            let Some(operation) = item.get(method) else {
+                continue;
+            };
+            let name = format!("{} {path}", method.to_uppercase());
+
+            match operation["operationId"].as_str() {
+                Some(id) if !id.is_empty() => {
+                    operation_ids
+                        .entry(id.to_owned())
+                        .or_default()
+                        .push(name.clone());
+                }
+                _ => violations.push(format!("{name} has no operationId")),
+            }
+
+            // An operation's own parameter overrides the path item's of the same name and place.
+            let own: Vec<&Value> = operation["parameters"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|p| deref(doc, p))
+                .collect();
+            let mut parameters = own.clone();
+            for parameter in &shared {
+                if !own
+                    .iter()
+                    .any(|p| p["name"] == parameter["name"] && p["in"] == parameter["in"])
+                {
+                    parameters.push(parameter);
+                }
+            }
+            let mut seen = BTreeSet::new();
+            for parameter in &parameters {
+                let key = (
+                    parameter["in"].as_str().unwrap_or_default(),
+                    parameter["name"].as_str().unwrap_or_default(),
+                );
+                if !seen.insert(key) {
+                    violations.push(format!(
+                        "{name} declares the {} parameter {} twice",
+                        key.0, key.1
+                    ));
+                }
+            }
+            let declared: BTreeSet<&str> = parameters
+                .iter()
+                .filter(|p| p["in"] == "path")
+                .filter_map(|p| p["name"].as_str())
+                .collect();
+            for missing in template.difference(&declared) {
+                violations.push(format!(
+                    "{name}: path parameter {{{missing}}} is not declared"
+                ));
+            }
+            for extra in declared.difference(&template) {
+                violations.push(format!(
+                    "{name}: path parameter {extra} is declared but not in the path"
+                ));
+            }
+            for parameter in parameters.iter().filter(|p| p["in"] == "path") {
+                if parameter["required"] != Value::Bool(true) {
+                    violations.push(format!(
+                        "{name}: path parameter {} is not required: true",
+                        parameter["name"]
+                    ));
+                }
+            }
+
+            let responses = operation["responses"]
+                .as_object()
+                .cloned()
+                .unwrap_or_default();
+            for status in required_statuses(operation, &parameters) {
+                if !responses.contains_key(status) {
+                    violations.push(format!("{name} does not document its {status}"));
+                }
+            }
+            if !responses
+                .keys()
+                .any(|s| s.starts_with('2') || s.starts_with('3'))
+            {
+                violations.push(format!("{name} documents no success response"));
+            }
+            for (status, response) in &responses {
+                if !(status.starts_with('4') || status.starts_with('5')) {
+                    continue;
+                }
+                let response = deref(doc, response);
+                let content = response["content"].as_object();
+                let problem = content.is_some_and(|content| {
+                    !content.is_empty()
+                        && content
+                            .keys()
+                            .all(|media| media == "application/problem+json")
+                });
+                if !problem {
+                    violations.push(format!(
+                        "{name}: its {status} is not described as application/problem+json"
+                    ));
+                }
+            }
+        }
+    }
+    for (id, operations) in operation_ids {
+        if operations.len() > 1 {
+            violations.push(format!(
+                "operationId {id} is used by {}",
+                operations.join(" and ")
+            ));
+        }
+    }
+    violations
+}
+
+fn assert_valid(doc: &Value, which: &str) {
+    let violations = violations(doc);
+    assert!(
+        violations.is_empty(),
+        "{which} breaks {} rule(s):\n  {}",
+        violations.len(),
+        violations.join("\n  ")
+    );
+}
+
+#[test]
+fn the_served_document_is_a_valid_openapi_3_1_contract() {
+    assert_valid(&served(), "waymark_http::document()");
+}
+
+#[test]
+fn the_committed_document_is_a_valid_openapi_3_1_contract() {
+    assert_valid(&committed(), "openapi/openapi.json");
+}
+
+#[test]
+fn the_rules_catch_what_they_are_for() {
+    let mut doc = served();
+    let paths = doc["paths"].as_object_mut().unwrap();
+    let (path, item) = paths
+        .iter_mut()
+        .find(|(path, item)| path.contains('{') && item.get("get").is_some())
+        .unwrap();
+    let path = path.clone();
+    let get = &mut item["get"];
+    get["operationId"] = Value::from("healthz");
+    get["parameters"] = Value::Array(vec![]);
+    get["responses"].as_object_mut().unwrap().insert(
+        "418".into(),
+        serde_json::json!({"description": "I'm a teapot"}),
+    );
+    get["responses"]["200"] = serde_json::json!({"$ref": "#/components/responses/Nowhere"});
+    get["responses"].as_object_mut().unwrap().remove("500");
+    let found = violations(&doc);
+    let expect = [
+        "operationId healthz is used by".to_owned(),
+        format!("GET {path}: path parameter {{"),
+        "resolves to nothing".to_owned(),
+        format!("GET {path}: its 418 is not described as application/problem+json"),
+        format!("GET {path} does not document its 500"),
+    ];
+    for expected in expect {
+        assert!(
+            found.iter().any(|v| v.contains(&expected)),
+            "no violation mentions {expected:?}: {found:#?}"
+        );
+    }
+    doc["openapi"] = Value::from("3.0.3");
+    assert!(violations(&doc).iter().any(|v| v.contains("not 3.1.x")));
+}
+
+/// The parameter `name` in `location` of `method path`.
+fn parameter<'a>(
+    doc: &'a Value,
+    method: &str,
+    path: &str,
+    location: &str,
+    name: &str,
+) -> &'a Value {
+    doc["paths"][path][method]["parameters"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|p| p["in"] == location && p["name"] == name)
+        .unwrap_or_else(|| panic!("{method} {path} declares no {location} parameter {name}"))
+}
+
+fn accepts(schema: &Value, value: &str) -> bool {
+    jsonschema::validator_for(schema)
+        .expect("the parameter schema compiles")
+        .is_valid(&Value::from(value))
+}
+
+fn enumeration(schema: &Value) -> Vec<&str> {
+    schema["enum"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no enum in {schema}"))
+        .iter()
+        .filter_map(Value::as_str)
+        .collect()
+}
+
+#[test]
+fn the_document_declares_what_the_server_enforces() {
+    use waymark_domain::ledger::ChargeStatus;
+    use waymark_domain::pathway::onward::OnwardReferralState;
+    use waymark_domain::pathway::ReferralState;
+    let doc = served();
+
+    // Idempotency-Key: 1 to 255 printable ASCII characters, wherever it is taken.
+    let mut keys = 0;
+    for item in doc["paths"].as_object().unwrap().values() {
+        for operation in item.as_object().unwrap().values() {
+            for p in operation["parameters"].as_array().into_iter().flatten() {
+                if p["name"] != "Idempotency-Key" {
+                    continue;
+                }
+                keys += 1;
+                let schema = &p["schema"];
+                assert!(accepts(schema, "01a237ad-10f3-7618-beed-d73381d717d0"));
+                assert!(accepts(schema, &"~".repeat(255)));
+                for refused in ["", "a b", "caf\u{e9}", &"k".repeat(256)] {
+                    assert!(!accepts(schema, refused), "{refused:?} fits {schema}");
+                }
+            }
+        }
+    }
+    assert_eq!(keys, 7, "every operation that reads the key declares it");
+
+    let end = &doc["paths"]["/v1/ledger/tariffs/{tariff_id}/end"]["post"]["responses"];
+    assert!(end.get("412").is_some() && end.get("428").is_some());
+
+    let filter =
+        |path: &str, name: &str| parameter(&doc, "get", path, "query", name)["schema"].clone();
+    assert_eq!(
+        enumeration(&filter("/v1/ledger/charges", "status")),
+        ChargeStatus::ALL.map(ChargeStatus::code)
+    );
+    assert_eq!(
+        enumeration(&filter("/v1/practices/{practice_id}/referrals", "state")),
+        ReferralState::ALL.map(ReferralState::code)
+    );
+    assert_eq!(
+        enumeration(&filter("/v1/provider/onward-referrals", "state")),
+        OnwardReferralState::ALL.map(OnwardReferralState::code)
+    );
+    assert_eq!(
+        enumeration(&filter(
+            "/v1/practices/{practice_id}/safeguarding-concerns",
+            "status"
+        )),
+        ["open", "resolved", "all"]
+    );
+    assert_eq!(
+        enumeration(&filter("/v1/ledger/statements/{organisation_id}", "format")),
+        ["json", "csv"]
+    );
+    let nhs_number = filter("/v1/practices/{practice_id}/patients", "nhs_number");
+    for spelling in ["9434765919", "943 476 5919", "943-476-5919"] {
+        assert!(accepts(&nhs_number, spelling), "{spelling}");
+    }
+    for refused in ["943476591", "94347659190", "943 476 591x"] {
+        assert!(!accepts(&nhs_number, refused), "{refused}");
+    }
+    let within_km = parameter(&doc, "get", "/v1/directory/services", "query", "within_km");
+    assert!(within_km["description"]
+        .as_str()
+        .unwrap()
+        .contains("`near`"));
+    let window = parameter(
+        &doc,
+        "put",
+        "/v1/practices/{practice_id}/referrals/{referral_id}/gp-appointment-counts/{window}",
+        "path",
+        "window",
+    );
+    assert_eq!(enumeration(&window["schema"]), ["before", "after"]);
+}
