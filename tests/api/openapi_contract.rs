@@ -465,3 +465,72 @@ fn the_document_declares_what_the_server_enforces() {
     );
     assert_eq!(enumeration(&window["schema"]), ["before", "after"]);
 }
+
+/// Asserts that `value` matches the document's component schema `name`.
+fn assert_matches(doc: &Value, name: &str, value: &Value) {
+    let mut root = doc.clone();
+    root["$ref"] = Value::from(format!("#/components/schemas/{name}"));
+    let validator = jsonschema::validator_for(&root).expect("the document's schemas compile");
+    let errors: Vec<String> = validator
+        .iter_errors(value)
+        .map(|e| format!("{e} at {}", e.instance_path()))
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "{name} does not describe {value:#}: {errors:#?}"
+    );
+}
+
+#[tokio::test]
+async fn answers_match_the_schemas_the_document_gives_them() {
+    use crate::helpers::spawn_app;
+    use crate::pathway::{refer, register_patient, transition};
+    use waymark_domain::Role;
+    let doc = served();
+    let app = spawn_app().await;
+    let fed = app.create_federation("contract-answers").await;
+    let practice = fed.practices[0];
+    let clinician = app.as_role(Role::Clinician, fed.id, Some(practice));
+    let patient = register_patient(&app, &clinician, practice, 31).await;
+    let referral = refer(&app, &clinician, practice, patient).await;
+    let path = format!("/v1/practices/{practice}/referrals/{referral}");
+    let read = |path: String| {
+        let app = &app;
+        let clinician = &clinician;
+        async move {
+            let response = app.get(&path).bearer_auth(clinician).send().await.unwrap();
+            assert_eq!(response.status(), 200, "{path}");
+            response.json::<Value>().await.unwrap()
+        }
+    };
+    // Open, it has no outcome yet; its history starts from no state.
+    let open = read(path.clone()).await;
+    assert_eq!(open["outcome"], Value::Null);
+    assert_matches(&doc, "Referral", &open);
+    let history = read(format!("{path}/history")).await;
+    assert_eq!(history[0]["from_state"], Value::Null);
+    for entry in history.as_array().unwrap() {
+        assert_matches(&doc, "StateChangeEntry", entry);
+    }
+    let declined = transition(
+        &app,
+        &clinician,
+        practice,
+        referral,
+        serde_json::json!({"to": "declined", "reason": "Prefers to wait"}),
+    )
+    .await;
+    assert_eq!(declined.status(), 200);
+    assert_matches(&doc, "Referral", &declined.json().await.unwrap());
+    let page = read(format!("/v1/practices/{practice}/referrals")).await;
+    assert_matches(&doc, "Page_Referral", &page);
+
+    // What a client may ask a referral to move to, and how a token is asked for.
+    let to = &doc["components"]["schemas"]["TransitionBody"]["properties"]["to"];
+    assert_eq!(
+        enumeration(to),
+        ["active", "closed", "declined", "withdrawn"]
+    );
+    let grant = &doc["components"]["schemas"]["TokenRequest"]["properties"]["grant_type"];
+    assert_eq!(enumeration(grant), ["password", "client_credentials"]);
+}

@@ -1,7 +1,7 @@
 //! OpenAPI schemas for domain enums, built from the enums themselves so the document lists
 //! exactly the values the service accepts.
 
-use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, Type};
+use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, SchemaType, Type};
 use utoipa::openapi::{Array, Object};
 use waymark_domain::directory::{DeliveryMode, NeedCategory};
 use waymark_domain::{Role, ServiceScope};
@@ -12,6 +12,24 @@ fn string_enum(values: impl IntoIterator<Item = &'static str>, description: &str
         .enum_values(Some(values))
         .description(Some(description))
         .build()
+}
+
+/// `object`, or `null`: for an optional field that is sent or answered as `null`. A field with
+/// a schema of its own (`schema_with`) does not get this from its `Option` type.
+fn or_null(mut object: Object) -> Object {
+    object.schema_type = match object.schema_type {
+        SchemaType::Type(ty) => SchemaType::from_iter([ty, Type::Null]),
+        other => other,
+    };
+    if let Some(values) = object.enum_values.as_mut() {
+        values.push(serde_json::Value::Null);
+    }
+    object
+}
+
+fn array_or_null(mut array: Array) -> Array {
+    array.schema_type = SchemaType::from_iter([Type::Array, Type::Null]);
+    array
 }
 
 const ROLE_DESCRIPTION: &str = "A role; see the roles table in the API description";
@@ -82,11 +100,11 @@ pub fn delivery_modes() -> Array {
 }
 
 pub fn optional_need_categories() -> Array {
-    ArrayBuilder::new().items(need_category()).build()
+    array_or_null(ArrayBuilder::new().items(need_category()).build())
 }
 
 pub fn optional_delivery_modes() -> Array {
-    ArrayBuilder::new().items(delivery_mode()).build()
+    array_or_null(ArrayBuilder::new().items(delivery_mode()).build())
 }
 
 pub fn day_of_week() -> Object {
@@ -216,9 +234,15 @@ pub fn nhs_number() -> Object {
         .build()
 }
 
+/// The empty value a query filter takes for "any", as form-driven clients send it.
+const ANY: &str = "";
+
 pub fn need_category_filter() -> Object {
     string_enum(
-        NeedCategory::ALL.map(NeedCategory::code),
+        NeedCategory::ALL
+            .map(NeedCategory::code)
+            .into_iter()
+            .chain([ANY]),
         "Only services meeting this need (a code from GET /v1/directory/need-categories); an \
          empty value counts as absent",
     )
@@ -226,7 +250,45 @@ pub fn need_category_filter() -> Object {
 
 pub fn delivery_mode_filter() -> Object {
     string_enum(
-        DeliveryMode::ALL.map(DeliveryMode::code),
+        DeliveryMode::ALL
+            .map(DeliveryMode::code)
+            .into_iter()
+            .chain([ANY]),
         "Only services delivered this way; an empty value counts as absent",
+    )
+}
+
+/// Roles to change, if given; `null` leaves them as they are.
+pub fn optional_assignable_roles() -> Array {
+    array_or_null(assignable_roles())
+}
+
+/// A referral's state, or `null` where there was none (the first entry of its history).
+pub fn optional_referral_state() -> Object {
+    or_null(referral_state())
+}
+
+/// An outcome, or `null` until the referral is closed.
+pub fn optional_outcome() -> Object {
+    or_null(outcome())
+}
+
+/// An attendance, or `null` until it is recorded.
+pub fn optional_attendance() -> Object {
+    or_null(attendance())
+}
+
+/// The states a client may ask a referral to move to: not the one it starts in, nor those
+/// reached through the clinic (booking a slot, recording attendance).
+pub fn requested_referral_state() -> Object {
+    use waymark_domain::pathway::referral::reached_through_clinic;
+    use waymark_domain::pathway::ReferralState;
+    string_enum(
+        ReferralState::ALL
+            .into_iter()
+            .filter(|state| *state != ReferralState::Received && !reached_through_clinic(*state))
+            .map(ReferralState::code),
+        "The state to move to: `declined` or `withdrawn` (with a reason), `active`, or `closed` \
+         (with an outcome)",
     )
 }

@@ -17,6 +17,7 @@ use waymark_domain::ServiceScope;
 #[schema(example = json!({"grant_type": "password", "username": "clinician@rosebery.example", "password": "correct horse battery"}))]
 pub struct TokenRequest {
     /// `password` for people, `client_credentials` for service accounts.
+    #[schema(schema_with = grant_type)]
     pub grant_type: String,
     /// The user's e-mail address (password grant).
     pub username: Option<String>,
@@ -28,6 +29,20 @@ pub struct TokenRequest {
     pub client_secret: Option<String>,
     /// Space-separated scopes to narrow a service account's token to.
     pub scope: Option<String>,
+}
+
+const PASSWORD: &str = "password";
+const CLIENT_CREDENTIALS: &str = "client_credentials";
+
+fn grant_type() -> utoipa::openapi::Object {
+    utoipa::openapi::schema::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .enum_values(Some([PASSWORD, CLIENT_CREDENTIALS]))
+        .description(Some(
+            "`password` for people (with `username` and `password`), `client_credentials` for \
+             service accounts (with `client_id` and `client_secret`)",
+        ))
+        .build()
 }
 
 #[derive(Serialize, ToSchema)]
@@ -90,13 +105,13 @@ pub async fn issue_token(
         .map(|a| a.ip().to_string())
         .unwrap_or_else(|| "unknown".into());
     let principal = match request.grant_type.as_str() {
-        "password" => {
+        PASSWORD => {
             let (Some(username), Some(password)) = (request.username, request.password) else {
                 return Err(missing("the password grant needs username and password"));
             };
             sign_in::with_password(&state, &username, password, &address).await?
         }
-        "client_credentials" => {
+        CLIENT_CREDENTIALS => {
             let (Some(client_id), Some(client_secret)) = (request.client_id, request.client_secret)
             else {
                 return Err(missing(

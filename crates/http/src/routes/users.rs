@@ -85,7 +85,7 @@ pub struct UserChangesBody {
     #[schema(pattern = "\\S", max_length = 200)]
     pub display_name: Option<String>,
     pub active: Option<bool>,
-    #[schema(schema_with = crate::schemas::assignable_roles)]
+    #[schema(schema_with = crate::schemas::optional_assignable_roles)]
     pub roles: Option<Vec<Role>>,
     pub practice_id: Option<Uuid>,
     pub organisation_id: Option<Uuid>,

@@ -55,7 +55,7 @@ pub struct ClinicSlot {
     pub booked_by: Option<Uuid>,
     pub booked_at: Option<DateTime<Utc>>,
     /// Recorded after the slot; `null` until then.
-    #[schema(schema_with = crate::schemas::attendance)]
+    #[schema(schema_with = crate::schemas::optional_attendance)]
     pub attendance: Option<Attendance>,
     pub attendance_recorded_at: Option<DateTime<Utc>>,
 }

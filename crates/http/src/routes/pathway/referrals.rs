@@ -60,7 +60,7 @@ pub struct Referral {
     /// Coded as declined once the referral is declined.
     pub snomed_ct: SnomedConcept,
     /// Set when the referral is closed.
-    #[schema(schema_with = crate::schemas::outcome)]
+    #[schema(schema_with = crate::schemas::optional_outcome)]
     pub outcome: Option<Outcome>,
     pub outcome_note: Option<String>,
     pub closed_at: Option<DateTime<Utc>>,
@@ -112,12 +112,12 @@ pub struct NewReferralBody {
 pub struct TransitionBody {
     /// The state to move to. `booked`, `seen` and `did_not_attend` are reached through the
     /// clinic (booking a slot, recording attendance), not here.
-    #[schema(schema_with = crate::schemas::referral_state)]
+    #[schema(schema_with = crate::schemas::requested_referral_state)]
     pub to: ReferralState,
     /// Required when declining or withdrawing.
     pub reason: Option<String>,
     /// Required when closing, and only then.
-    #[schema(schema_with = crate::schemas::outcome)]
+    #[schema(schema_with = crate::schemas::optional_outcome)]
     pub outcome: Option<Outcome>,
     /// A few words about the outcome, when closing.
     pub outcome_note: Option<String>,
@@ -125,7 +125,7 @@ pub struct TransitionBody {
 
 #[derive(Serialize, ToSchema)]
 pub struct StateChangeEntry {
-    #[schema(schema_with = crate::schemas::referral_state)]
+    #[schema(schema_with = crate::schemas::optional_referral_state)]
     pub from_state: Option<String>,
     #[schema(schema_with = crate::schemas::referral_state)]
     pub to_state: String,
