@@ -534,3 +534,54 @@ async fn answers_match_the_schemas_the_document_gives_them() {
     let grant = &doc["components"]["schemas"]["TokenRequest"]["properties"]["grant_type"];
     assert_eq!(enumeration(grant), ["password", "client_credentials"]);
 }
+
+#[test]
+fn text_patterns_accept_what_the_domain_accepts() {
+    use waymark_domain::directory::contact::long_text;
+    use waymark_domain::validation::bounded_text;
+    use waymark_http::openapi::{text_pattern, TEXT_FORMATS};
+    let samples = [
+        "Health walks",
+        "  padded  ",
+        "x",
+        "",
+        "   ",
+        "\t",
+        "two\nlines",
+        "tab\tinside",
+        " \nline after a break\r\n",
+        "nul\u{0}inside",
+        "bell\u{7}",
+        "\u{1b}escape first",
+        "del\u{7f}",
+        "c1 \u{85} control",
+        "caf\u{e9} \u{1f6b6}",
+        "\u{a0}non-breaking\u{a0}",
+    ];
+    for format in TEXT_FORMATS {
+        let schema = serde_json::json!({"type": "string", "pattern": text_pattern(format).unwrap()});
+        for sample in samples {
+            let blank_is_absent = format.ends_with("-or-blank") && sample.trim().is_empty();
+            let domain = blank_is_absent
+                || if format.starts_with("lines") {
+                    long_text(sample, 1000).is_ok()
+                } else {
+                    bounded_text(sample, 1000).is_ok()
+                };
+            assert_eq!(
+                accepts(&schema, sample),
+                domain,
+                "{format} and the domain disagree on {sample:?}"
+            );
+        }
+    }
+    // Every text field of the document has had its format replaced by the pattern.
+    let doc = served();
+    let text = serde_json::to_string(&doc).unwrap();
+    for format in TEXT_FORMATS {
+        assert!(
+            !text.contains(&format!("\"format\":\"{format}\"")),
+            "a {format} field kept its format"
+        );
+    }
+}

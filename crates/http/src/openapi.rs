@@ -5,7 +5,7 @@ use crate::concurrency::IF_MATCH;
 use crate::problem::{Problem, PROBLEM_CONTENT_TYPE};
 use utoipa::openapi::header::HeaderBuilder;
 use utoipa::openapi::path::{HttpMethod, Operation};
-use utoipa::openapi::schema::{ObjectBuilder, Type};
+use utoipa::openapi::schema::{ArrayItems, ObjectBuilder, Schema, SchemaFormat, Type};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, OpenApi as OpenApiDoc, Ref, RefOr, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
@@ -151,6 +151,74 @@ impl Modify for SecurityAndProblems {
                 .responses
                 .insert(name.to_owned(), RefOr::T(response.build()));
         }
+    }
+}
+
+/// A field validated as text by the domain says so with a `format` naming the rule, and gets
+/// here the pattern of what that rule accepts instead (the format would mean nothing to a
+/// client). The rules are `bounded_text` (`line`) and `long_text` (`lines`) of
+/// `waymark_domain`, either required or, `…-or-blank`, optional with blank meaning absent: the
+/// text is trimmed, must not be empty, and holds no control characters, except line breaks and
+/// tabs inside `lines`.
+pub const TEXT_FORMATS: [&str; 4] = ["line", "lines", "line-or-blank", "lines-or-blank"];
+
+/// The pattern of one of [`TEXT_FORMATS`].
+pub fn text_pattern(format: &str) -> Option<String> {
+    const CONTROLS: &str = "\u{0}-\u{1f}\u{7f}-\u{9f}";
+    const CONTROLS_BUT_BREAKS: &str = "\u{0}-\u{8}\u{b}\u{c}\u{e}-\u{1f}\u{7f}-\u{9f}";
+    let (inside, blank) = match format {
+        "line" => (CONTROLS, false),
+        "lines" => (CONTROLS_BUT_BREAKS, false),
+        "line-or-blank" => (CONTROLS, true),
+        "lines-or-blank" => (CONTROLS_BUT_BREAKS, true),
+        _ => return None,
+    };
+    // Blanks either side (trimmed away), then text that starts and ends with neither a blank
+    // nor a control character and holds no control character it may not.
+    let text = format!("[^\\s{CONTROLS}]([^{inside}]*[^\\s{CONTROLS}])?");
+    Some(if blank {
+        format!("^\\s*({text})?\\s*$")
+    } else {
+        format!("^\\s*{text}\\s*$")
+    })
+}
+
+/// Replaces the text formats of every component schema by their patterns.
+pub fn describe_text_fields(openapi: &mut OpenApiDoc) {
+    if let Some(components) = openapi.components.as_mut() {
+        for schema in components.schemas.values_mut() {
+            describe_text(schema);
+        }
+    }
+}
+
+fn describe_text(schema: &mut RefOr<Schema>) {
+    let RefOr::T(schema) = schema else {
+        return;
+    };
+    match schema {
+        Schema::Object(object) => {
+            let pattern = match &object.format {
+                Some(SchemaFormat::Custom(format)) => text_pattern(format),
+                _ => None,
+            };
+            if let Some(pattern) = pattern {
+                object.format = None;
+                object.pattern = Some(pattern);
+            }
+            for property in object.properties.values_mut() {
+                describe_text(property);
+            }
+        }
+        Schema::Array(array) => {
+            if let ArrayItems::RefOrSchema(items) = &mut array.items {
+                describe_text(items);
+            }
+        }
+        Schema::OneOf(one_of) => one_of.items.iter_mut().for_each(describe_text),
+        Schema::AllOf(all_of) => all_of.items.iter_mut().for_each(describe_text),
+        Schema::AnyOf(any_of) => any_of.items.iter_mut().for_each(describe_text),
+        _ => {}
     }
 }
 

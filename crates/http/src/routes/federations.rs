@@ -56,8 +56,8 @@ pub struct NewFederationBody {
     )]
     pub slug: String,
     #[schema(
+        format = "line",
         example = "North Charnwood Federation",
-        pattern = "\\S",
         max_length = 200
     )]
     pub name: String,
@@ -210,7 +210,7 @@ pub async fn create_federation_admin(
 pub struct NewFederationAdminBody {
     #[schema(example = "admin@north-charnwood.example", format = Email)]
     pub email: String,
-    #[schema(example = "Alex Admin", pattern = "\\S", max_length = 200)]
+    #[schema(format = "line", example = "Alex Admin", max_length = 200)]
     pub display_name: String,
     /// 12 to 128 characters.
     #[schema(min_length = 12, max_length = 128)]

@@ -53,7 +53,7 @@ pub struct NewPracticeBody {
     /// One letter then five digits; unique within the federation.
     #[schema(example = "C82010", pattern = "^[A-Za-z][0-9]{5}$")]
     pub ods_code: String,
-    #[schema(example = "Rosebery Medical Centre", pattern = "\\S", max_length = 200)]
+    #[schema(format = "line", example = "Rosebery Medical Centre", max_length = 200)]
     pub name: String,
 }
 
@@ -61,7 +61,7 @@ pub struct NewPracticeBody {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PracticeChangesBody {
-    #[schema(pattern = "\\S", max_length = 200)]
+    #[schema(format = "line", max_length = 200)]
     pub name: Option<String>,
     /// An inactive practice stays on record but takes no new work.
     pub active: Option<bool>,

@@ -61,7 +61,7 @@ pub struct CreatedServiceAccount {
 #[serde(deny_unknown_fields)]
 pub struct NewServiceAccountBody {
     /// Unique within the federation.
-    #[schema(example = "directory-sync", pattern = "\\S", max_length = 100)]
+    #[schema(format = "line", example = "directory-sync", max_length = 100)]
     pub name: String,
     #[schema(schema_with = crate::schemas::granted_scopes)]
     pub scopes: Vec<ServiceScope>,

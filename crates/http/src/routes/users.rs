@@ -66,7 +66,7 @@ impl From<UserRecord> for User {
 pub struct NewUserBody {
     #[schema(example = "clinician@rosebery.example", format = Email)]
     pub email: String,
-    #[schema(example = "Dr Priya Shah", pattern = "\\S", max_length = 200)]
+    #[schema(format = "line", example = "Dr Priya Shah", max_length = 200)]
     pub display_name: String,
     /// 12 to 128 characters.
     #[schema(min_length = 12, max_length = 128)]
@@ -82,7 +82,7 @@ pub struct NewUserBody {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UserChangesBody {
-    #[schema(pattern = "\\S", max_length = 200)]
+    #[schema(format = "line", max_length = 200)]
     pub display_name: Option<String>,
     pub active: Option<bool>,
     #[schema(schema_with = crate::schemas::optional_assignable_roles)]

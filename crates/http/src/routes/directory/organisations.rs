@@ -68,11 +68,11 @@ impl Organisation {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewOrganisationBody {
-    #[schema(max_length = 200)]
+    #[schema(format = "line-or-blank", max_length = 200)]
     pub external_id: Option<String>,
     #[schema(
+        format = "line",
         example = "Charnwood Community Walks",
-        pattern = "\\S",
         max_length = 200
     )]
     pub name: String,
@@ -87,9 +87,10 @@ pub struct NewOrganisationBody {
     pub email: Option<String>,
     #[schema(example = "01509 123456")]
     pub phone: Option<String>,
+    #[schema(format = "line-or-blank", max_length = 200)]
     pub contact_name: Option<String>,
     /// How the finance team identifies the organisation for payments.
-    #[schema(max_length = 100)]
+    #[schema(format = "line-or-blank", max_length = 100)]
     pub payee_reference: Option<String>,
     /// Defaults to true.
     pub active: Option<bool>,
@@ -100,9 +101,9 @@ pub struct NewOrganisationBody {
 #[serde(deny_unknown_fields)]
 pub struct OrganisationChangesBody {
     #[serde(default, deserialize_with = "absent_or_nullable")]
-    #[schema(value_type = Option<String>)]
+    #[schema(format = "line-or-blank", value_type = Option<String>, max_length = 200)]
     pub external_id: Option<Option<String>>,
-    #[schema(pattern = "\\S", max_length = 200)]
+    #[schema(format = "line", max_length = 200)]
     pub name: Option<String>,
     #[serde(default, deserialize_with = "absent_or_nullable")]
     #[schema(value_type = Option<String>)]
@@ -120,10 +121,10 @@ pub struct OrganisationChangesBody {
     #[schema(value_type = Option<String>)]
     pub phone: Option<Option<String>>,
     #[serde(default, deserialize_with = "absent_or_nullable")]
-    #[schema(value_type = Option<String>)]
+    #[schema(format = "line-or-blank", value_type = Option<String>, max_length = 200)]
     pub contact_name: Option<Option<String>>,
     #[serde(default, deserialize_with = "absent_or_nullable")]
-    #[schema(value_type = Option<String>)]
+    #[schema(format = "line-or-blank", value_type = Option<String>, max_length = 100)]
     pub payee_reference: Option<Option<String>>,
     pub active: Option<bool>,
 }

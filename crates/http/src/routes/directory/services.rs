@@ -172,18 +172,19 @@ impl Service {
 #[serde(deny_unknown_fields)]
 pub struct NewServiceBody {
     pub organisation_id: Uuid,
-    #[schema(max_length = 200)]
+    #[schema(format = "line-or-blank", max_length = 200)]
     pub external_id: Option<String>,
-    #[schema(example = "Health walks", pattern = "\\S", max_length = 200)]
+    #[schema(format = "line", example = "Health walks", max_length = 200)]
     pub name: String,
     #[schema(
+        format = "lines",
         example = "Friendly, gentle group walks of about an hour.",
-        pattern = "\\S",
         max_length = 5000
     )]
     pub description: String,
     #[schema(schema_with = crate::schemas::need_categories)]
     pub need_categories: Vec<NeedCategory>,
+    #[schema(format = "lines-or-blank", max_length = 2000)]
     pub eligibility: Option<String>,
     /// Whole years, 0 to 130; no more than `maximum_age`.
     #[schema(value_type = Option<u8>, minimum = 0, maximum = 130, example = 18)]
@@ -193,6 +194,7 @@ pub struct NewServiceBody {
     pub maximum_age: Option<f64>,
     #[schema(schema_with = crate::schemas::delivery_modes)]
     pub delivery_modes: Vec<DeliveryMode>,
+    #[schema(format = "lines-or-blank", max_length = 500)]
     pub address: Option<String>,
     #[schema(example = "LE11 1AA")]
     pub postcode: Option<String>,
@@ -200,6 +202,7 @@ pub struct NewServiceBody {
     pub latitude: Option<f64>,
     #[schema(minimum = -180, maximum = 180)]
     pub longitude: Option<f64>,
+    #[schema(format = "lines-or-blank", max_length = 1000)]
     pub opening_times: Option<String>,
     /// Regular weekly opening hours: at most 50 periods, none overlapping another.
     #[schema(max_items = 50)]
@@ -209,6 +212,7 @@ pub struct NewServiceBody {
     /// Defaults to true.
     pub accepting_referrals: Option<bool>,
     /// Defaults to "Free".
+    #[schema(format = "line-or-blank", max_length = 200)]
     pub cost_to_patient: Option<String>,
     #[schema(format = Email)]
     pub contact_email: Option<String>,
@@ -225,16 +229,16 @@ pub struct ServiceChangesBody {
     /// Move the service to another organisation (directory writers only).
     pub organisation_id: Option<Uuid>,
     #[serde(default, deserialize_with = "absent_or_nullable")]
-    #[schema(value_type = Option<String>)]
+    #[schema(format = "line-or-blank", value_type = Option<String>, max_length = 200)]
     pub external_id: Option<Option<String>>,
-    #[schema(pattern = "\\S", max_length = 200)]
+    #[schema(format = "line", max_length = 200)]
     pub name: Option<String>,
-    #[schema(pattern = "\\S", max_length = 5000)]
+    #[schema(format = "lines", max_length = 5000)]
     pub description: Option<String>,
     #[schema(schema_with = crate::schemas::optional_need_categories)]
     pub need_categories: Option<Vec<NeedCategory>>,
     #[serde(default, deserialize_with = "absent_or_nullable")]
-    #[schema(value_type = Option<String>)]
+    #[schema(format = "lines-or-blank", value_type = Option<String>, max_length = 2000)]
     pub eligibility: Option<Option<String>>,
     #[serde(default, deserialize_with = "absent_or_nullable")]
     #[schema(value_type = Option<u8>, minimum = 0, maximum = 130)]
@@ -245,7 +249,7 @@ pub struct ServiceChangesBody {
     #[schema(schema_with = crate::schemas::optional_delivery_modes)]
     pub delivery_modes: Option<Vec<DeliveryMode>>,
     #[serde(default, deserialize_with = "absent_or_nullable")]
-    #[schema(value_type = Option<String>)]
+    #[schema(format = "lines-or-blank", value_type = Option<String>, max_length = 500)]
     pub address: Option<Option<String>>,
     #[serde(default, deserialize_with = "absent_or_nullable")]
     #[schema(value_type = Option<String>)]
@@ -257,7 +261,7 @@ pub struct ServiceChangesBody {
     #[schema(value_type = Option<f64>)]
     pub longitude: Option<Option<f64>>,
     #[serde(default, deserialize_with = "absent_or_nullable")]
-    #[schema(value_type = Option<String>)]
+    #[schema(format = "lines-or-blank", value_type = Option<String>, max_length = 1000)]
     pub opening_times: Option<Option<String>>,
     /// The whole weekly schedule, replacing the one there; `null` or `[]` clears it.
     #[serde(default, deserialize_with = "absent_or_nullable")]
@@ -267,6 +271,7 @@ pub struct ServiceChangesBody {
     #[schema(value_type = Option<i32>)]
     pub capacity: Option<Option<i32>>,
     pub accepting_referrals: Option<bool>,
+    #[schema(format = "line-or-blank", max_length = 200)]
     pub cost_to_patient: Option<String>,
     #[serde(default, deserialize_with = "absent_or_nullable")]
     #[schema(value_type = Option<String>, format = Email)]

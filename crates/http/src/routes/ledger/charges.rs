@@ -95,6 +95,7 @@ pub struct DecisionsBody {
     #[schema(min_items = 1, max_items = 1000)]
     pub charge_ids: Vec<Uuid>,
     /// Required when rejecting.
+    #[schema(format = "lines-or-blank", max_length = 1000)]
     pub reason: Option<String>,
 }
 
@@ -103,6 +104,7 @@ pub struct DecisionsBody {
 pub struct DecisionBody {
     pub decision: Decision,
     /// Required when rejecting.
+    #[schema(format = "lines-or-blank", max_length = 1000)]
     pub reason: Option<String>,
 }
 
@@ -110,6 +112,7 @@ pub struct DecisionBody {
 #[serde(deny_unknown_fields)]
 pub struct ReversalBody {
     /// Why the approval is taken back.
+    #[schema(format = "lines", max_length = 1000)]
     pub reason: String,
 }
 

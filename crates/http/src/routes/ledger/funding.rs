@@ -68,7 +68,7 @@ pub struct TopUpBody {
     #[schema(example = 5000000, minimum = 1)]
     pub amount_pence: i64,
     /// E.g. the commissioner's remittance or purchase-order number.
-    #[schema(example = "ICB PO 4471")]
+    #[schema(format = "lines", example = "ICB PO 4471", max_length = 200)]
     pub reference: String,
 }
 

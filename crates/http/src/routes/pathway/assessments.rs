@@ -58,6 +58,7 @@ pub struct AssessmentBody {
     #[schema(schema_with = crate::schemas::need_categories)]
     pub need_categories: Vec<NeedCategory>,
     /// What matters to the patient, in their words; at most 4,000 characters.
+    #[schema(format = "lines", max_length = 4000)]
     pub what_matters: String,
     /// The baseline wellbeing measure, when taken at the assessment.
     pub baseline: Option<MeasuresBody>,

@@ -51,6 +51,7 @@ impl From<CaseNoteRecord> for CaseNote {
 #[serde(deny_unknown_fields)]
 pub struct NewCaseNoteBody {
     /// At most 4,000 characters; line breaks are kept.
+    #[schema(format = "lines", max_length = 4000)]
     pub body: String,
 }
 

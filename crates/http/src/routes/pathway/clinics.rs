@@ -135,7 +135,11 @@ pub struct NewClinicSessionBody {
     pub starts_at: DateTime<Utc>,
     /// After `starts_at`, at most twelve hours later, with room for at least one slot.
     pub ends_at: DateTime<Utc>,
-    #[schema(max_length = 200, example = "Rosebery Medical Centre, room 2")]
+    #[schema(
+        format = "line",
+        max_length = 200,
+        example = "Rosebery Medical Centre, room 2"
+    )]
     pub location: String,
     /// Length of each slot; 30 when left out. Time at the end shorter than a slot is not offered.
     #[schema(minimum = 10, maximum = 240)]

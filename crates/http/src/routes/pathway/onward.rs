@@ -77,6 +77,7 @@ pub struct NewOnwardBody {
     #[schema(schema_with = crate::schemas::onward_kind)]
     pub kind: OnwardKind,
     /// Shown to the provider; at most 2,000 characters.
+    #[schema(format = "lines-or-blank", max_length = 2000)]
     pub note: Option<String>,
 }
 

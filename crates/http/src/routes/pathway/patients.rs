@@ -99,15 +99,15 @@ pub struct NewPatientBody {
     /// within the practice.
     #[schema(schema_with = crate::schemas::nhs_number)]
     pub nhs_number: String,
-    #[schema(max_length = 100)]
+    #[schema(format = "line", max_length = 100)]
     pub given_name: String,
-    #[schema(max_length = 100)]
+    #[schema(format = "line", max_length = 100)]
     pub family_name: String,
     pub date_of_birth: NaiveDate,
     #[schema(format = Email)]
     pub email: Option<String>,
     pub phone: Option<String>,
-    #[schema(max_length = 300)]
+    #[schema(format = "line-or-blank", max_length = 300)]
     pub address: Option<String>,
     /// A UK postcode.
     pub postcode: Option<String>,
@@ -121,7 +121,9 @@ pub struct NewPatientBody {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PatientChangesBody {
+    #[schema(format = "line", max_length = 100)]
     pub given_name: Option<String>,
+    #[schema(format = "line", max_length = 100)]
     pub family_name: Option<String>,
     pub date_of_birth: Option<NaiveDate>,
     #[serde(default, deserialize_with = "crate::json_body::absent_or_nullable")]
@@ -131,7 +133,7 @@ pub struct PatientChangesBody {
     #[schema(value_type = Option<String>)]
     pub phone: Option<Option<String>>,
     #[serde(default, deserialize_with = "crate::json_body::absent_or_nullable")]
-    #[schema(value_type = Option<String>)]
+    #[schema(format = "line-or-blank", value_type = Option<String>, max_length = 300)]
     pub address: Option<Option<String>>,
     #[serde(default, deserialize_with = "crate::json_body::absent_or_nullable")]
     #[schema(value_type = Option<String>)]

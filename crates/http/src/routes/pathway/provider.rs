@@ -100,6 +100,7 @@ pub struct ProviderTransitionBody {
     #[schema(schema_with = crate::schemas::onward_state)]
     pub to: OnwardReferralState,
     /// Required when declining; shown to the practice.
+    #[schema(format = "lines", max_length = 1000)]
     pub reason: Option<String>,
 }
 
@@ -114,6 +115,7 @@ pub struct NewActivityBody {
     /// How many (sessions, hours…), 1 to 100; defaults to 1.
     #[schema(minimum = 1, maximum = 100)]
     pub quantity: Option<i64>,
+    #[schema(format = "lines-or-blank", max_length = 2000)]
     pub note: Option<String>,
 }
 
@@ -150,8 +152,10 @@ impl From<ActivityRecord> for Activity {
 #[serde(deny_unknown_fields)]
 pub struct ProviderConcernBody {
     /// One line, at most 200 characters.
+    #[schema(format = "line", max_length = 200)]
     pub summary: String,
     /// What happened and what was done; at most 4,000 characters.
+    #[schema(format = "lines", max_length = 4000)]
     pub details: String,
 }
 

@@ -100,6 +100,7 @@ pub struct NewReferralBody {
     #[schema(schema_with = crate::schemas::need_categories)]
     pub need_categories: Vec<NeedCategory>,
     /// For the social prescribing team; at most 4,000 characters.
+    #[schema(format = "lines-or-blank", max_length = 4000)]
     pub note: Option<String>,
     /// Defaults to routine.
     #[serde(default)]
@@ -115,11 +116,13 @@ pub struct TransitionBody {
     #[schema(schema_with = crate::schemas::requested_referral_state)]
     pub to: ReferralState,
     /// Required when declining or withdrawing.
+    #[schema(format = "lines-or-blank", max_length = 1000)]
     pub reason: Option<String>,
     /// Required when closing, and only then.
     #[schema(schema_with = crate::schemas::optional_outcome)]
     pub outcome: Option<Outcome>,
     /// A few words about the outcome, when closing.
+    #[schema(format = "lines-or-blank", max_length = 4000)]
     pub outcome_note: Option<String>,
 }
 

@@ -67,8 +67,10 @@ impl From<ConcernRecord> for SafeguardingConcern {
 #[serde(deny_unknown_fields)]
 pub struct NewConcernBody {
     /// One line, at most 200 characters.
+    #[schema(format = "line", max_length = 200)]
     pub summary: String,
     /// What happened and what was done; at most 4,000 characters.
+    #[schema(format = "lines", max_length = 4000)]
     pub details: String,
 }
 
@@ -76,6 +78,7 @@ pub struct NewConcernBody {
 #[serde(deny_unknown_fields)]
 pub struct ResolutionBody {
     /// How the concern was resolved; at most 4,000 characters.
+    #[schema(format = "lines", max_length = 4000)]
     pub note: String,
 }
 

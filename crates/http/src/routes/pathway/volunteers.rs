@@ -122,7 +122,7 @@ pub struct VolunteerDetail {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewVolunteerBody {
-    #[schema(max_length = 200)]
+    #[schema(format = "line", max_length = 200)]
     pub display_name: String,
     #[schema(format = Email)]
     pub email: Option<String>,
@@ -137,6 +137,7 @@ pub struct NewVolunteerBody {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct VolunteerChangesBody {
+    #[schema(format = "line", max_length = 200)]
     pub display_name: Option<String>,
     #[serde(default, deserialize_with = "crate::json_body::absent_or_nullable")]
     #[schema(value_type = Option<String>, format = Email)]
@@ -153,7 +154,11 @@ pub struct VolunteerChangesBody {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewTrainingBody {
-    #[schema(max_length = 200, example = "Safeguarding adults level 2")]
+    #[schema(
+        format = "line",
+        max_length = 200,
+        example = "Safeguarding adults level 2"
+    )]
     pub course: String,
     pub completed_on: NaiveDate,
     /// The last day the training counts; leave out for training that never expires.
