@@ -76,10 +76,14 @@ pub fn postcode(raw: &str) -> Result<String, FieldError> {
         let b = inward.as_bytes();
         b[0].is_ascii_digit() && b[1].is_ascii_alphabetic() && b[2].is_ascii_alphabetic()
     };
-    // A9, A99, A9A, AA9, AA99, AA9A.
+    // A9, A99, A9A, AA9, AA99, AA9A; anything but a letter or a digit fits no shape.
     let shape: String = outward
         .chars()
-        .map(|c| if c.is_ascii_digit() { '9' } else { 'A' })
+        .map(|c| match c {
+            '0'..='9' => '9',
+            'A'..='Z' => 'A',
+            _ => '?',
+        })
         .collect();
     let outward_ok = matches!(
         shape.as_str(),
@@ -277,7 +281,9 @@ mod tests {
         ] {
             assert_eq!(postcode(raw).unwrap(), expected);
         }
-        for bad in ["", "LE11", "LE11 1A1", "1E11 1AA", "LE111 1AA", "LÉ11 1AA"] {
+        for bad in [
+            "", "LE11", "LE11 1A1", "1E11 1AA", "LE111 1AA", "LÉ11 1AA", "-1 1AA", "L+1 1AA",
+        ] {
             assert!(postcode(bad).is_err(), "{bad:?}");
         }
     }
