@@ -539,7 +539,7 @@ async fn answers_match_the_schemas_the_document_gives_them() {
 fn text_patterns_accept_what_the_domain_accepts() {
     use waymark_domain::directory::contact::long_text;
     use waymark_domain::validation::bounded_text;
-    use waymark_http::openapi::{text_pattern, TEXT_FORMATS};
+    use waymark_http::openapi::field_pattern;
     let samples = [
         "Health walks",
         "  padded  ",
@@ -558,8 +558,9 @@ fn text_patterns_accept_what_the_domain_accepts() {
         "caf\u{e9} \u{1f6b6}",
         "\u{a0}non-breaking\u{a0}",
     ];
-    for format in TEXT_FORMATS {
-        let schema = serde_json::json!({"type": "string", "pattern": text_pattern(format).unwrap()});
+    for format in ["line", "lines", "line-or-blank", "lines-or-blank"] {
+        let schema =
+            serde_json::json!({"type": "string", "pattern": field_pattern(format).unwrap()});
         for sample in samples {
             let blank_is_absent = format.ends_with("-or-blank") && sample.trim().is_empty();
             let domain = blank_is_absent
@@ -578,10 +579,144 @@ fn text_patterns_accept_what_the_domain_accepts() {
     // Every text field of the document has had its format replaced by the pattern.
     let doc = served();
     let text = serde_json::to_string(&doc).unwrap();
-    for format in TEXT_FORMATS {
+    for format in waymark_http::openapi::PATTERN_FORMATS {
         assert!(
             !text.contains(&format!("\"format\":\"{format}\"")),
             "a {format} field kept its format"
         );
+    }
+}
+
+/// A format, the domain's rule for it, and samples to try both on.
+type Rule<'a> = (&'a str, &'a dyn Fn(&str) -> bool, &'a [&'a str]);
+
+#[test]
+fn contact_patterns_accept_what_the_domain_accepts() {
+    use waymark_domain::directory::contact::{optional_phone, optional_url};
+    use waymark_domain::directory::organisation::{OrganisationDetails, OrganisationInput};
+    use waymark_domain::directory::service::postcode;
+    use waymark_domain::ValidationErrors;
+    use waymark_http::openapi::field_pattern;
+    let phone = |raw: &str| {
+        let mut errors = ValidationErrors::new();
+        optional_phone(&mut errors, "phone", Some(raw.to_owned()));
+        errors.is_empty()
+    };
+    let website = |raw: &str| {
+        let mut errors = ValidationErrors::new();
+        optional_url(&mut errors, "website", Some(raw.to_owned()));
+        errors.is_empty()
+    };
+    let organisation = |input: OrganisationInput| OrganisationDetails::parse(input).is_ok();
+    let charity = |raw: &str| {
+        organisation(OrganisationInput {
+            name: "Walks".into(),
+            charity_number: Some(raw.into()),
+            ..Default::default()
+        })
+    };
+    let company = |raw: &str| {
+        organisation(OrganisationInput {
+            name: "Walks".into(),
+            company_number: Some(raw.into()),
+            ..Default::default()
+        })
+    };
+    let blank_or = |check: &dyn Fn(&str) -> bool, raw: &str| raw.trim().is_empty() || check(raw);
+    let rules: [Rule; 5] = [
+        (
+            "phone",
+            &|raw| blank_or(&phone, raw),
+            &[
+                "01509 123456",
+                "+44 (0)1509 123-456",
+                " 0150 9123 ",
+                "123",
+                "call me",
+                "",
+                "1234567890123456",
+                "0150\t9123456",
+            ],
+        ),
+        (
+            "web-address",
+            &|raw| blank_or(&website, raw),
+            &[
+                "https://example.org/walks?x=1",
+                "http://example.org",
+                " https://a.b ",
+                "example.org",
+                "javascript:alert(1)",
+                "https://",
+                "https://localhost",
+                "https://a b.org",
+                "https://.org",
+                "https://org./",
+                "https://a.org/\u{7}",
+                "",
+            ],
+        ),
+        (
+            "uk-postcode",
+            &|raw| blank_or(&|p: &str| postcode(p).is_ok(), raw),
+            &[
+                "LE11 1AA",
+                "le111aa",
+                "M1 1AE",
+                "ec1a 1bb",
+                "W1A 0AX",
+                "L E 1 1 1 A A",
+                "LE11",
+                "LE11 1A1",
+                "1E11 1AA",
+                "LE111 1AA",
+                "-1 1AA",
+                "",
+            ],
+        ),
+        (
+            "charity-number",
+            &|raw| blank_or(&charity, raw),
+            &[
+                "1123456",
+                "112345",
+                "11234567",
+                "112 3456",
+                "SC012345",
+                "sc 012345",
+                "NIC12345",
+                "NI123456",
+                "ni 12345",
+                "12345",
+                "SC12345",
+                "NIC1234567",
+                "X123456",
+                "",
+            ],
+        ),
+        (
+            "company-number",
+            &|raw| blank_or(&company, raw),
+            &[
+                "01234567",
+                "SC123456",
+                "sc123456",
+                " OC123456 ",
+                "1234567",
+                "SCX12345",
+                "",
+            ],
+        ),
+    ];
+    for (format, domain, samples) in rules {
+        let schema =
+            serde_json::json!({"type": "string", "pattern": field_pattern(format).unwrap()});
+        for sample in samples {
+            assert_eq!(
+                accepts(&schema, sample),
+                domain(sample),
+                "{format} and the domain disagree on {sample:?}"
+            );
+        }
     }
 }

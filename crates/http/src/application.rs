@@ -5,7 +5,7 @@ use crate::auth::TokenService;
 use crate::directory_cache::DirectoryCache;
 use crate::json_body::BodyLimit;
 use crate::metrics::Metrics;
-use crate::openapi::{add_problem_responses, describe_text_fields, ApiDoc};
+use crate::openapi::{add_problem_responses, describe_rule_formats, ApiDoc};
 use crate::problem::ApiError;
 use crate::public_rate_limit::PublicRateLimit;
 use crate::request_context::{observe_request, REQUEST_ID};
@@ -32,7 +32,7 @@ pub fn document() -> utoipa::openapi::OpenApi {
         .configure(routes::configure)
         .split_for_parts();
     add_problem_responses(&mut doc);
-    describe_text_fields(&mut doc);
+    describe_rule_formats(&mut doc);
     doc
 }
 

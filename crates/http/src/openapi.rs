@@ -154,52 +154,85 @@ impl Modify for SecurityAndProblems {
     }
 }
 
-/// A field validated as text by the domain says so with a `format` naming the rule, and gets
-/// here the pattern of what that rule accepts instead (the format would mean nothing to a
-/// client). The rules are `bounded_text` (`line`) and `long_text` (`lines`) of
-/// `waymark_domain`, either required or, `…-or-blank`, optional with blank meaning absent: the
-/// text is trimmed, must not be empty, and holds no control characters, except line breaks and
-/// tabs inside `lines`.
-pub const TEXT_FORMATS: [&str; 4] = ["line", "lines", "line-or-blank", "lines-or-blank"];
+/// A field validated by one of the domain's rules says so with a `format` naming the rule, and
+/// gets here the pattern of what that rule accepts instead (the format would mean nothing to a
+/// client). Text is `bounded_text` (`line`) or `long_text` (`lines`), either required or,
+/// `…-or-blank`, optional with blank meaning absent: trimmed, not empty, and with no control
+/// characters, except line breaks and tabs inside `lines`. The contact fields of
+/// `directory::contact`, `directory::organisation` and `directory::service` are optional, blank
+/// meaning absent: `phone`, `web-address`, `uk-postcode`, `charity-number`, `company-number`.
+pub const PATTERN_FORMATS: [&str; 9] = [
+    "line",
+    "lines",
+    "line-or-blank",
+    "lines-or-blank",
+    "phone",
+    "web-address",
+    "uk-postcode",
+    "charity-number",
+    "company-number",
+];
 
-/// The pattern of one of [`TEXT_FORMATS`].
-pub fn text_pattern(format: &str) -> Option<String> {
+/// The pattern of one of [`PATTERN_FORMATS`].
+pub fn field_pattern(format: &str) -> Option<String> {
     const CONTROLS: &str = "\u{0}-\u{1f}\u{7f}-\u{9f}";
     const CONTROLS_BUT_BREAKS: &str = "\u{0}-\u{8}\u{b}\u{c}\u{e}-\u{1f}\u{7f}-\u{9f}";
-    let (inside, blank) = match format {
-        "line" => (CONTROLS, false),
-        "lines" => (CONTROLS_BUT_BREAKS, false),
-        "line-or-blank" => (CONTROLS, true),
-        "lines-or-blank" => (CONTROLS_BUT_BREAKS, true),
+    // Text that starts and ends with neither a blank nor a control character, and holds no
+    // control character but those `inside` allows.
+    let text = |inside: &str| format!("[^\\s{CONTROLS}]([^{inside}]*[^\\s{CONTROLS}])?");
+    let host = format!(
+        "[^\\s/?#.{CONTROLS}][^\\s/?#{CONTROLS}]*\\.[^\\s/?#{CONTROLS}]*[^\\s/?#.{CONTROLS}]"
+    );
+    let (value, blank) = match format {
+        "line" => (text(CONTROLS), false),
+        "lines" => (text(CONTROLS_BUT_BREAKS), false),
+        "line-or-blank" => (text(CONTROLS), true),
+        "lines-or-blank" => (text(CONTROLS_BUT_BREAKS), true),
+        // 7 to 15 digits, with spaces, `+`, brackets and hyphens between them.
+        "phone" => ("[ +()-]*([0-9][ +()-]*){7,15}".to_owned(), true),
+        // http or https, a host with a dot inside it, no blanks or control characters.
+        "web-address" => (format!("https?://{host}([/?#][^\\s{CONTROLS}]*)?"), true),
+        // A9, A99, A9A, AA9, AA99 or AA9A, then 9AA, in either case, spaced anyhow.
+        "uk-postcode" => (
+            "[A-Za-z]\\s*([A-Za-z]\\s*)?[0-9]\\s*([0-9A-Za-z]\\s*)?[0-9]\\s*[A-Za-z]\\s*[A-Za-z]"
+                .to_owned(),
+            true,
+        ),
+        // England and Wales (6 to 8 digits), Scotland (SC, 6 digits), Northern Ireland
+        // (NI or NIC, 5 or 6 digits), spaced anyhow, in either case.
+        "charity-number" => (
+            "(\\s*[0-9]){6,8}|[Ss]\\s*[Cc](\\s*[0-9]){6}|[Nn]\\s*[Ii](\\s*[Cc])?(\\s*[0-9]){5,6}"
+                .to_owned(),
+            true,
+        ),
+        // Eight characters: digits, or two letters then six digits.
+        "company-number" => ("[0-9A-Za-z]{2}[0-9]{6}".to_owned(), true),
         _ => return None,
     };
-    // Blanks either side (trimmed away), then text that starts and ends with neither a blank
-    // nor a control character and holds no control character it may not.
-    let text = format!("[^\\s{CONTROLS}]([^{inside}]*[^\\s{CONTROLS}])?");
     Some(if blank {
-        format!("^\\s*({text})?\\s*$")
+        format!("^\\s*({value})?\\s*$")
     } else {
-        format!("^\\s*{text}\\s*$")
+        format!("^\\s*{value}\\s*$")
     })
 }
 
-/// Replaces the text formats of every component schema by their patterns.
-pub fn describe_text_fields(openapi: &mut OpenApiDoc) {
+/// Replaces the rule formats of every component schema by their patterns.
+pub fn describe_rule_formats(openapi: &mut OpenApiDoc) {
     if let Some(components) = openapi.components.as_mut() {
         for schema in components.schemas.values_mut() {
-            describe_text(schema);
+            describe_rule_format(schema);
         }
     }
 }
 
-fn describe_text(schema: &mut RefOr<Schema>) {
+fn describe_rule_format(schema: &mut RefOr<Schema>) {
     let RefOr::T(schema) = schema else {
         return;
     };
     match schema {
         Schema::Object(object) => {
             let pattern = match &object.format {
-                Some(SchemaFormat::Custom(format)) => text_pattern(format),
+                Some(SchemaFormat::Custom(format)) => field_pattern(format),
                 _ => None,
             };
             if let Some(pattern) = pattern {
@@ -207,17 +240,17 @@ fn describe_text(schema: &mut RefOr<Schema>) {
                 object.pattern = Some(pattern);
             }
             for property in object.properties.values_mut() {
-                describe_text(property);
+                describe_rule_format(property);
             }
         }
         Schema::Array(array) => {
             if let ArrayItems::RefOrSchema(items) = &mut array.items {
-                describe_text(items);
+                describe_rule_format(items);
             }
         }
-        Schema::OneOf(one_of) => one_of.items.iter_mut().for_each(describe_text),
-        Schema::AllOf(all_of) => all_of.items.iter_mut().for_each(describe_text),
-        Schema::AnyOf(any_of) => any_of.items.iter_mut().for_each(describe_text),
+        Schema::OneOf(one_of) => one_of.items.iter_mut().for_each(describe_rule_format),
+        Schema::AllOf(all_of) => all_of.items.iter_mut().for_each(describe_rule_format),
+        Schema::AnyOf(any_of) => any_of.items.iter_mut().for_each(describe_rule_format),
         _ => {}
     }
 }

@@ -282,7 +282,14 @@ mod tests {
             assert_eq!(postcode(raw).unwrap(), expected);
         }
         for bad in [
-            "", "LE11", "LE11 1A1", "1E11 1AA", "LE111 1AA", "LÉ11 1AA", "-1 1AA", "L+1 1AA",
+            "",
+            "LE11",
+            "LE11 1A1",
+            "1E11 1AA",
+            "LE111 1AA",
+            "LÉ11 1AA",
+            "-1 1AA",
+            "L+1 1AA",
         ] {
             assert!(postcode(bad).is_err(), "{bad:?}");
         }

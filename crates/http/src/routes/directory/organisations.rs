@@ -77,15 +77,20 @@ pub struct NewOrganisationBody {
     )]
     pub name: String,
     /// England and Wales (6–8 digits), Scotland (SC…) or Northern Ireland (NIC…).
-    #[schema(example = "1123456")]
+    #[schema(format = "charity-number", example = "1123456")]
     pub charity_number: Option<String>,
     /// Companies House number.
+    #[schema(format = "company-number")]
     pub company_number: Option<String>,
-    #[schema(example = "https://walks.example.org")]
+    #[schema(
+        format = "web-address",
+        example = "https://walks.example.org",
+        max_length = 500
+    )]
     pub website: Option<String>,
     #[schema(format = Email)]
     pub email: Option<String>,
-    #[schema(example = "01509 123456")]
+    #[schema(format = "phone", example = "01509 123456", max_length = 30)]
     pub phone: Option<String>,
     #[schema(format = "line-or-blank", max_length = 200)]
     pub contact_name: Option<String>,
@@ -106,19 +111,19 @@ pub struct OrganisationChangesBody {
     #[schema(format = "line", max_length = 200)]
     pub name: Option<String>,
     #[serde(default, deserialize_with = "absent_or_nullable")]
-    #[schema(value_type = Option<String>)]
+    #[schema(format = "charity-number", value_type = Option<String>)]
     pub charity_number: Option<Option<String>>,
     #[serde(default, deserialize_with = "absent_or_nullable")]
-    #[schema(value_type = Option<String>)]
+    #[schema(format = "company-number", value_type = Option<String>)]
     pub company_number: Option<Option<String>>,
     #[serde(default, deserialize_with = "absent_or_nullable")]
-    #[schema(value_type = Option<String>)]
+    #[schema(format = "web-address", value_type = Option<String>, max_length = 500)]
     pub website: Option<Option<String>>,
     #[serde(default, deserialize_with = "absent_or_nullable")]
     #[schema(value_type = Option<String>, format = Email)]
     pub email: Option<Option<String>>,
     #[serde(default, deserialize_with = "absent_or_nullable")]
-    #[schema(value_type = Option<String>)]
+    #[schema(format = "phone", value_type = Option<String>, max_length = 30)]
     pub phone: Option<Option<String>>,
     #[serde(default, deserialize_with = "absent_or_nullable")]
     #[schema(format = "line-or-blank", value_type = Option<String>, max_length = 200)]

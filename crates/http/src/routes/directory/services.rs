@@ -196,7 +196,7 @@ pub struct NewServiceBody {
     pub delivery_modes: Vec<DeliveryMode>,
     #[schema(format = "lines-or-blank", max_length = 500)]
     pub address: Option<String>,
-    #[schema(example = "LE11 1AA")]
+    #[schema(format = "uk-postcode", example = "LE11 1AA")]
     pub postcode: Option<String>,
     #[schema(minimum = -90, maximum = 90)]
     pub latitude: Option<f64>,
@@ -216,7 +216,9 @@ pub struct NewServiceBody {
     pub cost_to_patient: Option<String>,
     #[schema(format = Email)]
     pub contact_email: Option<String>,
+    #[schema(format = "phone", max_length = 30)]
     pub contact_phone: Option<String>,
+    #[schema(format = "web-address", max_length = 500)]
     pub website: Option<String>,
     /// Defaults to true.
     pub active: Option<bool>,
@@ -252,7 +254,7 @@ pub struct ServiceChangesBody {
     #[schema(format = "lines-or-blank", value_type = Option<String>, max_length = 500)]
     pub address: Option<Option<String>>,
     #[serde(default, deserialize_with = "absent_or_nullable")]
-    #[schema(value_type = Option<String>)]
+    #[schema(format = "uk-postcode", value_type = Option<String>)]
     pub postcode: Option<Option<String>>,
     #[serde(default, deserialize_with = "absent_or_nullable")]
     #[schema(value_type = Option<f64>)]
@@ -277,10 +279,10 @@ pub struct ServiceChangesBody {
     #[schema(value_type = Option<String>, format = Email)]
     pub contact_email: Option<Option<String>>,
     #[serde(default, deserialize_with = "absent_or_nullable")]
-    #[schema(value_type = Option<String>)]
+    #[schema(format = "phone", value_type = Option<String>, max_length = 30)]
     pub contact_phone: Option<Option<String>>,
     #[serde(default, deserialize_with = "absent_or_nullable")]
-    #[schema(value_type = Option<String>)]
+    #[schema(format = "web-address", value_type = Option<String>, max_length = 500)]
     pub website: Option<Option<String>>,
     pub active: Option<bool>,
 }

@@ -106,10 +106,12 @@ pub struct NewPatientBody {
     pub date_of_birth: NaiveDate,
     #[schema(format = Email)]
     pub email: Option<String>,
+    #[schema(format = "phone", max_length = 30)]
     pub phone: Option<String>,
     #[schema(format = "line-or-blank", max_length = 300)]
     pub address: Option<String>,
     /// A UK postcode.
+    #[schema(format = "uk-postcode")]
     pub postcode: Option<String>,
     /// Absent means no consent to share anything.
     #[serde(default)]
@@ -130,13 +132,13 @@ pub struct PatientChangesBody {
     #[schema(value_type = Option<String>, format = Email)]
     pub email: Option<Option<String>>,
     #[serde(default, deserialize_with = "crate::json_body::absent_or_nullable")]
-    #[schema(value_type = Option<String>)]
+    #[schema(format = "phone", value_type = Option<String>, max_length = 30)]
     pub phone: Option<Option<String>>,
     #[serde(default, deserialize_with = "crate::json_body::absent_or_nullable")]
     #[schema(format = "line-or-blank", value_type = Option<String>, max_length = 300)]
     pub address: Option<Option<String>>,
     #[serde(default, deserialize_with = "crate::json_body::absent_or_nullable")]
-    #[schema(value_type = Option<String>)]
+    #[schema(format = "uk-postcode", value_type = Option<String>)]
     pub postcode: Option<Option<String>>,
     pub consent: Option<ConsentChangesBody>,
 }

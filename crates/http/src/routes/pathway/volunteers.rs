@@ -126,6 +126,7 @@ pub struct NewVolunteerBody {
     pub display_name: String,
     #[schema(format = Email)]
     pub email: Option<String>,
+    #[schema(format = "phone", max_length = 30)]
     pub phone: Option<String>,
     /// When the volunteer's current background check was made.
     pub background_check_on: Option<NaiveDate>,
@@ -143,7 +144,7 @@ pub struct VolunteerChangesBody {
     #[schema(value_type = Option<String>, format = Email)]
     pub email: Option<Option<String>>,
     #[serde(default, deserialize_with = "crate::json_body::absent_or_nullable")]
-    #[schema(value_type = Option<String>)]
+    #[schema(format = "phone", value_type = Option<String>, max_length = 30)]
     pub phone: Option<Option<String>>,
     #[serde(default, deserialize_with = "crate::json_body::absent_or_nullable")]
     #[schema(value_type = Option<NaiveDate>)]
