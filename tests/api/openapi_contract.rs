@@ -464,6 +464,18 @@ fn the_document_declares_what_the_server_enforces() {
         "window",
     );
     assert_eq!(enumeration(&window["schema"]), ["before", "after"]);
+
+    let swemwbs = &doc["components"]["schemas"]["MeasureBody"]["properties"]["swemwbs"];
+    let fits = |answers: Value| {
+        jsonschema::validator_for(swemwbs)
+            .unwrap()
+            .is_valid(&answers)
+    };
+    assert!(fits(serde_json::json!([1, 2, 3, 4, 5, 4, 3])));
+    assert!(fits(Value::Null));
+    assert!(!fits(serde_json::json!([0, 2, 3, 4, 5, 4, 3])));
+    assert!(!fits(serde_json::json!([1, 2, 3, 4, 5, 4, 6])));
+    assert!(!fits(serde_json::json!([1, 2, 3, 4, 5, 4])));
 }
 
 /// Asserts that `value` matches the document's component schema `name`.

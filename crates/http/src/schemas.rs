@@ -292,3 +292,24 @@ pub fn requested_referral_state() -> Object {
          (with an outcome)",
     )
 }
+
+/// The seven SWEMWBS answers in questionnaire order, each 1 (none of the time) to 5 (all of
+/// the time); `null` or absent when the measure has no SWEMWBS.
+pub fn swemwbs_answers() -> Array {
+    use waymark_domain::pathway::wellbeing::{SWEMWBS_ITEMS, SWEMWBS_ITEM_MAX, SWEMWBS_ITEM_MIN};
+    let answer = ObjectBuilder::new()
+        .schema_type(Type::Integer)
+        .minimum(Some(SWEMWBS_ITEM_MIN))
+        .maximum(Some(SWEMWBS_ITEM_MAX));
+    array_or_null(
+        ArrayBuilder::new()
+            .items(answer)
+            .min_items(Some(SWEMWBS_ITEMS))
+            .max_items(Some(SWEMWBS_ITEMS))
+            .description(Some(
+                "The seven SWEMWBS answers in questionnaire order, each 1 (none of the time) to \
+                 5 (all of the time)",
+            ))
+            .build(),
+    )
+}

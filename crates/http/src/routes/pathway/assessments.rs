@@ -46,7 +46,7 @@ pub struct Ons4Body {
 pub struct MeasuresBody {
     /// The seven SWEMWBS answers in questionnaire order, each 1 (none of the time) to 5 (all
     /// of the time).
-    #[schema(min_items = 7, max_items = 7)]
+    #[schema(schema_with = crate::schemas::swemwbs_answers)]
     pub swemwbs: Option<Vec<i64>>,
     pub ons4: Option<Ons4Body>,
 }
@@ -70,7 +70,7 @@ pub struct MeasureBody {
     /// `baseline` (at the assessment) or `follow_up` (e.g. 8–12 weeks later).
     #[schema(schema_with = crate::schemas::timepoint)]
     pub timepoint: Timepoint,
-    #[schema(min_items = 7, max_items = 7)]
+    #[schema(schema_with = crate::schemas::swemwbs_answers)]
     pub swemwbs: Option<Vec<i64>>,
     pub ons4: Option<Ons4Body>,
 }
