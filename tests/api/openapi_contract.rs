@@ -465,6 +465,31 @@ fn the_document_declares_what_the_server_enforces() {
     );
     assert_eq!(enumeration(&window["schema"]), ["before", "after"]);
 
+    let schemas = &doc["components"]["schemas"];
+    let max = waymark_domain::ledger::money::MAX_AMOUNT;
+    assert_eq!(
+        schemas["TopUpBody"]["properties"]["amount_pence"]["maximum"],
+        max
+    );
+    assert_eq!(
+        schemas["NewTariffBody"]["properties"]["unit_price_pence"]["maximum"],
+        max
+    );
+    for list in ["need_categories", "delivery_modes"] {
+        assert_eq!(
+            schemas["ServiceChangesBody"]["properties"][list]["minItems"],
+            1
+        );
+    }
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        if let Some(update) = item.get("patch") {
+            assert!(
+                update["responses"].get("409").is_some(),
+                "PATCH {path} and its 409"
+            );
+        }
+    }
+
     let swemwbs = &doc["components"]["schemas"]["MeasureBody"]["properties"]["swemwbs"];
     let fits = |answers: Value| {
         jsonschema::validator_for(swemwbs)

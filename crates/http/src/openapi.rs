@@ -328,8 +328,11 @@ fn statuses_for(method: &HttpMethod, operation: &Operation) -> Vec<&'static str>
     if operation.request_body.is_some() {
         statuses.extend(["413", "415", "422"]);
     }
-    if matches!(method, HttpMethod::Post)
-        && operation.request_body.is_some()
+    // Any write can meet a duplicate (a unique name or external id) or a state that refuses it.
+    if matches!(
+        method,
+        HttpMethod::Post | HttpMethod::Put | HttpMethod::Patch
+    ) && operation.request_body.is_some()
         && operation.security.is_some()
     {
         statuses.push("409");

@@ -99,12 +99,14 @@ pub fn delivery_modes() -> Array {
         .build()
 }
 
+/// Need categories to change, if given: at least one, as a service always has.
 pub fn optional_need_categories() -> Array {
-    array_or_null(ArrayBuilder::new().items(need_category()).build())
+    array_or_null(need_categories())
 }
 
+/// Delivery modes to change, if given: at least one, as a service always has.
 pub fn optional_delivery_modes() -> Array {
-    array_or_null(ArrayBuilder::new().items(delivery_mode()).build())
+    array_or_null(delivery_modes())
 }
 
 pub fn day_of_week() -> Object {

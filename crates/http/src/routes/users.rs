@@ -242,7 +242,10 @@ pub async fn get_user(
         IfMatchHeader,
     ),
     request_body = UserChangesBody,
-    responses((status = 200, description = "Updated", body = User, headers(("ETag" = String))))
+    responses(
+        (status = 200, description = "Updated", body = User, headers(("ETag" = String))),
+        (status = 409, description = "You cannot deactivate yourself or change your own roles (`own_account`)"),
+    )
 )]
 #[patch("/users/{user_id}")]
 pub async fn update_user(

@@ -65,7 +65,7 @@ impl From<AccountRecord> for Account {
 #[serde(deny_unknown_fields)]
 pub struct TopUpBody {
     /// Pence paid into the programme fund by the commissioner.
-    #[schema(example = 5000000, minimum = 1)]
+    #[schema(example = 5000000, minimum = 1, maximum = 1000000000)]
     pub amount_pence: i64,
     /// E.g. the commissioner's remittance or purchase-order number.
     #[schema(format = "lines", example = "ICB PO 4471", max_length = 200)]

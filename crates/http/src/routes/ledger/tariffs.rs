@@ -59,7 +59,7 @@ pub struct NewTariffBody {
     #[schema(example = "session_attended", pattern = "^[a-z][a-z0-9_]{0,49}$")]
     pub activity_type: String,
     /// The price of one unit, in pence.
-    #[schema(example = 1500, minimum = 1)]
+    #[schema(example = 1500, minimum = 1, maximum = 1000000000)]
     pub unit_price_pence: i64,
     pub effective_from: NaiveDate,
     /// The last day in force (included); absent for open-ended.
