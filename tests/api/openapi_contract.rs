@@ -568,8 +568,39 @@ async fn answers_match_the_schemas_the_document_gives_them() {
         enumeration(to),
         ["active", "closed", "declined", "withdrawn"]
     );
-    let grant = &doc["components"]["schemas"]["TokenRequest"]["properties"]["grant_type"];
-    assert_eq!(enumeration(grant), ["password", "client_credentials"]);
+    let token = &doc["components"]["schemas"]["TokenRequest"];
+    let fields = &token["allOf"][0]["properties"];
+    assert_eq!(
+        enumeration(&fields["grant_type"]),
+        ["password", "client_credentials"]
+    );
+    let scope = &fields["scope"];
+    for scopes in ["directory:write", " stats:read  events:read ", ""] {
+        assert!(accepts(scope, scopes), "{scopes:?}");
+    }
+    for scopes in ["null", "directory:write,stats:read", "stats"] {
+        assert!(!accepts(scope, scopes), "{scopes:?}");
+    }
+    // Each grant needs its own credentials.
+    let mut root = doc.clone();
+    root["$ref"] = Value::from("#/components/schemas/TokenRequest");
+    let request = jsonschema::validator_for(&root).unwrap();
+    let fits = |body: Value| request.is_valid(&body);
+    assert!(fits(
+        serde_json::json!({"grant_type": "password", "username": "a@b.example", "password": "p"})
+    ));
+    assert!(fits(
+        serde_json::json!({"grant_type": "client_credentials", "client_id": "c", "client_secret": "s"})
+    ));
+    assert!(!fits(
+        serde_json::json!({"grant_type": "password", "username": "a@b.example"})
+    ));
+    assert!(!fits(
+        serde_json::json!({"grant_type": "client_credentials", "client_id": "c"})
+    ));
+    assert!(!fits(
+        serde_json::json!({"grant_type": "password", "username": "a", "password": "p", "colour": "red"})
+    ));
 }
 
 #[test]

@@ -12,23 +12,88 @@ use utoipa::ToSchema;
 use waymark_domain::ServiceScope;
 
 /// A token request, sent as `application/x-www-form-urlencoded` (as OAuth 2.0 clients do) or JSON.
-#[derive(Deserialize, ToSchema)]
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-#[schema(example = json!({"grant_type": "password", "username": "clinician@rosebery.example", "password": "correct horse battery"}))]
 pub struct TokenRequest {
-    /// `password` for people, `client_credentials` for service accounts.
-    #[schema(schema_with = grant_type)]
     pub grant_type: String,
-    /// The user's e-mail address (password grant).
     pub username: Option<String>,
-    /// The user's password (password grant).
     pub password: Option<String>,
-    /// The service account's id (client-credentials grant).
     pub client_id: Option<String>,
-    /// The service account's secret (client-credentials grant).
     pub client_secret: Option<String>,
-    /// Space-separated scopes to narrow a service account's token to.
     pub scope: Option<String>,
+}
+
+/// Its schema says which fields each grant needs, as `issue_token` reads them.
+impl utoipa::PartialSchema for TokenRequest {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{AllOfBuilder, ObjectBuilder, OneOfBuilder, Type};
+        let text = |description: &str| {
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .description(Some(description))
+        };
+        let fields = ObjectBuilder::new()
+            .property("grant_type", grant_type())
+            .required("grant_type")
+            .property(
+                "username",
+                text("The user's e-mail address (password grant)"),
+            )
+            .property("password", text("The user's password (password grant)"))
+            .property(
+                "client_id",
+                text("The service account's id (client-credentials grant)"),
+            )
+            .property(
+                "client_secret",
+                text("The service account's secret (client-credentials grant)"),
+            )
+            .property("scope", scope())
+            .additional_properties(Some(
+                utoipa::openapi::schema::AdditionalProperties::FreeForm(false),
+            ));
+        let grant = |name: &str, needs: [&str; 2]| {
+            ObjectBuilder::new()
+                .property(
+                    "grant_type",
+                    ObjectBuilder::new()
+                        .schema_type(Type::String)
+                        .enum_values(Some([name])),
+                )
+                .required(needs[0])
+                .required(needs[1])
+        };
+        AllOfBuilder::new()
+            .item(fields)
+            .item(
+                OneOfBuilder::new()
+                    .item(grant(PASSWORD, ["username", "password"]))
+                    .item(grant(CLIENT_CREDENTIALS, ["client_id", "client_secret"])),
+            )
+            .examples([serde_json::json!({
+                "grant_type": "password",
+                "username": "clinician@rosebery.example",
+                "password": "correct horse battery"
+            })])
+            .into()
+    }
+}
+
+impl ToSchema for TokenRequest {}
+
+/// Scopes to narrow a service account's token to: their names, separated by blanks.
+fn scope() -> utoipa::openapi::Object {
+    let name = ServiceScope::ALL.map(ServiceScope::as_str).join("|");
+    utoipa::openapi::schema::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .pattern(Some(format!(
+            "^[\\t\\n\\f\\r ]*(({name})([\\t\\n\\f\\r ]+({name}))*)?[\\t\\n\\f\\r ]*$"
+        )))
+        .description(Some(
+            "Space-separated scopes to narrow a service account's token to (client-credentials \
+             grant)",
+        ))
+        .build()
 }
 
 const PASSWORD: &str = "password";
