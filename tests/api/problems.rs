@@ -219,3 +219,34 @@ async fn a_literal_path_wins_over_a_parameter_in_the_same_place() {
     let problem = assert_problem(decided, 422, "validation_failed").await;
     assert_eq!(problem["errors"][0]["field"], "charge_ids");
 }
+
+#[tokio::test]
+async fn a_nul_character_is_refused_as_the_clients_doing_never_a_500() {
+    let app = spawn_app().await;
+    let federation = app.create_federation("nul-characters").await;
+    let admin = app.as_role(Role::FederationAdmin, federation.id, None);
+    // The database cannot hold a NUL: a login with one is refused like any unknown login.
+    for body in [
+        json!({"grant_type": "password", "username": "a\u{0}b@example.org", "password": "x"}),
+        json!({"grant_type": "client_credentials", "client_id": "a\u{0}", "client_secret": "x"}),
+    ] {
+        let refused = app.post("/v1/auth/token").json(&body).send().await.unwrap();
+        assert_problem(refused, 401, "invalid_credentials").await;
+    }
+    let form = app
+        .post("/v1/auth/token")
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .body("grant_type=client_credentials&client_id=a%00&client_secret=x")
+        .send()
+        .await
+        .unwrap();
+    assert_problem(form, 401, "invalid_credentials").await;
+    // Searches never need a control character.
+    for path in [
+        "/v1/directory/services?q=walks%00".to_owned(),
+        "/oruk/nul-characters/services?search=walks%00".to_owned(),
+    ] {
+        let search = app.get(&path).bearer_auth(&admin).send().await.unwrap();
+        assert_problem(search, 400, "invalid_query_parameter").await;
+    }
+}

@@ -346,7 +346,7 @@ impl From<StoreError> for ApiError {
             StoreError::OutOfRange => ApiError::Unprocessable {
                 code: "value_out_of_range",
                 detail: "a value in the request is beyond what can be stored (a date before \
-                         4713 BC, say); check the dates and numbers you sent"
+                         4713 BC, or text with a NUL character, say); check what you sent"
                     .into(),
             },
             StoreError::Unavailable(e) => {

@@ -15,7 +15,8 @@ pub enum StoreError {
     #[error("the row has changed since it was read")]
     VersionMismatch { current_version: i32 },
     /// The database refused a value only for being beyond what its type holds (a date before
-    /// 4713 BC, say), which the request's own validation let through: the client's doing.
+    /// 4713 BC, text with a NUL, say), which the request's own validation let through: the
+    /// client's doing.
     #[error("a value is beyond what can be stored")]
     OutOfRange,
     /// The database could not be reached, or went away while the request was using it (a
@@ -30,11 +31,15 @@ impl From<sqlx::Error> for StoreError {
     fn from(error: sqlx::Error) -> Self {
         const DATETIME_FIELD_OVERFLOW: &str = "22008";
         const NUMERIC_VALUE_OUT_OF_RANGE: &str = "22003";
+        // A NUL in text, which PostgreSQL cannot hold.
+        const CHARACTER_NOT_IN_REPERTOIRE: &str = "22021";
         if is_connection_loss(&error) {
             return StoreError::Unavailable(error);
         }
         match error.as_database_error().and_then(|e| e.code()).as_deref() {
-            Some(DATETIME_FIELD_OVERFLOW | NUMERIC_VALUE_OUT_OF_RANGE) => StoreError::OutOfRange,
+            Some(
+                DATETIME_FIELD_OVERFLOW | NUMERIC_VALUE_OUT_OF_RANGE | CHARACTER_NOT_IN_REPERTOIRE,
+            ) => StoreError::OutOfRange,
             _ => StoreError::Database(error),
         }
     }

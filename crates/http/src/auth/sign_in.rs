@@ -22,7 +22,7 @@ pub async fn with_password(
     // Logins are stored lower-case; an unparseable one still counts as a failure against itself.
     let login = Email::parse(username)
         .map(|e| e.as_str().to_owned())
-        .unwrap_or_else(|_| username.trim().to_lowercase());
+        .unwrap_or_else(|_| login_key(username));
     let credential = throttled_lookup(state, &login, address).await?;
     let hash = match &credential {
         Some(c) if c.user_id.is_some() => c.secret_hash.clone(),
@@ -62,7 +62,7 @@ pub async fn with_client_credentials(
     requested: Option<Vec<ServiceScope>>,
     address: &str,
 ) -> Result<Principal, ApiError> {
-    let login = client_id.trim().to_lowercase();
+    let login = login_key(client_id);
     let credential = throttled_lookup(state, &login, address).await?;
     let (id, federation) = match credential {
         Some(Credential {
@@ -95,6 +95,13 @@ pub async fn with_client_credentials(
         }
     };
     Ok(account.principal(scopes))
+}
+
+/// The login as failures are counted and credentials found by: trimmed, lower-case, and with
+/// any NUL (which no stored login holds, and the database cannot take) replaced, so such a
+/// login is refused like any unknown one.
+fn login_key(raw: &str) -> String {
+    raw.trim().to_lowercase().replace('\0', "\u{fffd}")
 }
 
 /// Refuses with 429 when the login or address has failed too often; otherwise finds the credential.

@@ -384,7 +384,9 @@ pub async fn create_service(
 #[into_params(parameter_in = Query)]
 pub struct ServiceSearchQuery {
     /// Words to find in names and descriptions (web-search syntax: "quoted phrases", -exclusions,
-    /// or). Results are ranked by relevance, names counting more than descriptions.
+    /// or). Results are ranked by relevance, names counting more than descriptions. At most 200
+    /// characters, none of them a control character.
+    #[param(pattern = "^[^\u{0}-\u{1f}\u{7f}-\u{9f}]*$", max_length = 200)]
     pub q: Option<String>,
     /// Only services meeting this need.
     #[param(example = "loneliness_isolation", schema_with = crate::schemas::need_category_filter)]
@@ -464,6 +466,13 @@ impl ServiceSearchQuery {
         let text = given(&self.q);
         if text.as_ref().is_some_and(|q| q.chars().count() > 200) {
             return Err(invalid_query("q must be at most 200 characters"));
+        }
+        // A search never needs one, and the database cannot hold a NUL.
+        if text
+            .as_ref()
+            .is_some_and(|q| q.chars().any(char::is_control))
+        {
+            return Err(invalid_query("q must not contain control characters"));
         }
         let search = ServiceSearch {
             text,

@@ -52,7 +52,8 @@ pub async fn oruk_root(
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct OrukServiceQuery {
-    /// Words to find in service names and descriptions.
+    /// Words to find in service names and descriptions; no control characters.
+    #[param(pattern = "^[^\u{0}-\u{1f}\u{7f}-\u{9f}]*$")]
     pub search: Option<String>,
     /// Page number, from 1.
     #[param(minimum = 1)]
@@ -160,6 +161,13 @@ impl<'a> ListQuery<'a> {
         let opening =
             OpeningFilter::parse(p.day, p.start_time, p.end_time).map_err(invalid_query)?;
         let text = p.search.map(str::trim).filter(|s| !s.is_empty());
+        // A search never needs one, and the database cannot hold a NUL.
+        if text.is_some_and(|s| s.chars().any(char::is_control)) {
+            return Err(ApiError::bad_request(
+                "invalid_query_parameter",
+                "search must not contain control characters",
+            ));
+        }
         let filter =
             category_filter(p.taxonomy_id, p.taxonomy_term_id).map(|category| PublishedFilter {
                 text,
