@@ -414,7 +414,7 @@ fn the_document_declares_what_the_server_enforces() {
             }
         }
     }
-    assert_eq!(keys, 7, "every operation that reads the key declares it");
+    assert_eq!(keys, 8, "every operation that reads the key declares it");
 
     let end = &doc["paths"]["/v1/ledger/tariffs/{tariff_id}/end"]["post"]["responses"];
     assert!(end.get("412").is_some() && end.get("428").is_some());

@@ -3,7 +3,7 @@
 
 use super::{administration, view};
 use crate::auth::Caller;
-use crate::idempotency::{IdempotencyKey, MoneyRequest};
+use crate::idempotency::{IdempotencyKey, MoneyKey, MoneyRequest};
 use crate::json_body::JsonBody;
 use crate::pagination::{Page, PageRequest};
 use crate::problem::ApiError;
@@ -116,7 +116,7 @@ impl From<ClawbackError> for ApiError {
     security(("bearer" = [])),
     params(
         ("charge_id" = Uuid, Path, description = "The paid charge"),
-        ("Idempotency-Key" = String, Header, description = "Your name for this request, e.g. a new UUID"),
+        MoneyKey,
     ),
     request_body = ClawbackBody,
     responses(
