@@ -240,6 +240,14 @@ fn whole_number(v: f64) -> Option<Value> {
     }
 }
 
+/// Applies one field of a PATCH body: a change given replaces the value, an absent one leaves
+/// it. With [`absent_or_nullable`] fields, `Some(None)` clears an optional value.
+pub fn apply_change<T>(field: &mut T, change: Option<T>) {
+    if let Some(value) = change {
+        *field = value;
+    }
+}
+
 /// For optional fields of a PATCH body: absent is `None` (leave as is), `null` is `Some(None)`
 /// (clear it), a value is `Some(Some(value))`. Use with `#[serde(default, deserialize_with = ...)]`.
 pub fn absent_or_nullable<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>

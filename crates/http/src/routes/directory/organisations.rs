@@ -3,7 +3,7 @@
 use super::{readable_directory, require_writer};
 use crate::auth::Caller;
 use crate::concurrency::{with_etag, IfMatch, IfMatchHeader};
-use crate::json_body::{absent_or_nullable, JsonBody};
+use crate::json_body::{absent_or_nullable, apply_change, JsonBody};
 use crate::pagination::{Page, PageRequest};
 use crate::problem::ApiError;
 use crate::routes::federations::ListQuery;
@@ -136,21 +136,16 @@ pub struct OrganisationChangesBody {
 
 impl OrganisationChangesBody {
     fn apply(self, mut input: OrganisationInput) -> OrganisationInput {
-        fn set<T>(field: &mut T, change: Option<T>) {
-            if let Some(value) = change {
-                *field = value;
-            }
-        }
-        set(&mut input.external_id, self.external_id);
-        set(&mut input.name, self.name);
-        set(&mut input.charity_number, self.charity_number);
-        set(&mut input.company_number, self.company_number);
-        set(&mut input.website, self.website);
-        set(&mut input.email, self.email);
-        set(&mut input.phone, self.phone);
-        set(&mut input.contact_name, self.contact_name);
-        set(&mut input.payee_reference, self.payee_reference);
-        set(&mut input.active, self.active);
+        apply_change(&mut input.external_id, self.external_id);
+        apply_change(&mut input.name, self.name);
+        apply_change(&mut input.charity_number, self.charity_number);
+        apply_change(&mut input.company_number, self.company_number);
+        apply_change(&mut input.website, self.website);
+        apply_change(&mut input.email, self.email);
+        apply_change(&mut input.phone, self.phone);
+        apply_change(&mut input.contact_name, self.contact_name);
+        apply_change(&mut input.payee_reference, self.payee_reference);
+        apply_change(&mut input.active, self.active);
         input
     }
 }

@@ -3,7 +3,7 @@
 use super::{readable_directory, require_writer};
 use crate::auth::Caller;
 use crate::concurrency::{with_etag, IfMatch, IfMatchHeader};
-use crate::json_body::{absent_or_nullable, JsonBody};
+use crate::json_body::{absent_or_nullable, apply_change, JsonBody};
 use crate::pagination::Page;
 use crate::problem::ApiError;
 use crate::routes::location;
@@ -289,40 +289,35 @@ pub struct ServiceChangesBody {
 
 impl ServiceChangesBody {
     fn apply(self, mut input: ServiceInput) -> ServiceInput {
-        fn set<T>(field: &mut T, change: Option<T>) {
-            if let Some(value) = change {
-                *field = value;
-            }
-        }
-        set(
+        apply_change(
             &mut input.organisation_id,
             self.organisation_id.map(|o| Some(OrganisationId::from(o))),
         );
-        set(&mut input.external_id, self.external_id);
-        set(&mut input.name, self.name);
-        set(&mut input.description, self.description);
-        set(&mut input.need_categories, self.need_categories);
-        set(&mut input.eligibility, self.eligibility);
-        set(&mut input.minimum_age, self.minimum_age);
-        set(&mut input.maximum_age, self.maximum_age);
-        set(&mut input.delivery_modes, self.delivery_modes);
-        set(&mut input.address, self.address);
-        set(&mut input.postcode, self.postcode);
-        set(&mut input.latitude, self.latitude);
-        set(&mut input.longitude, self.longitude);
-        set(&mut input.opening_times, self.opening_times);
-        set(
+        apply_change(&mut input.external_id, self.external_id);
+        apply_change(&mut input.name, self.name);
+        apply_change(&mut input.description, self.description);
+        apply_change(&mut input.need_categories, self.need_categories);
+        apply_change(&mut input.eligibility, self.eligibility);
+        apply_change(&mut input.minimum_age, self.minimum_age);
+        apply_change(&mut input.maximum_age, self.maximum_age);
+        apply_change(&mut input.delivery_modes, self.delivery_modes);
+        apply_change(&mut input.address, self.address);
+        apply_change(&mut input.postcode, self.postcode);
+        apply_change(&mut input.latitude, self.latitude);
+        apply_change(&mut input.longitude, self.longitude);
+        apply_change(&mut input.opening_times, self.opening_times);
+        apply_change(
             &mut input.schedules,
             self.schedules
                 .map(|periods| period_inputs(periods.unwrap_or_default())),
         );
-        set(&mut input.capacity, self.capacity);
-        set(&mut input.accepting_referrals, self.accepting_referrals);
-        set(&mut input.cost_to_patient, self.cost_to_patient.map(Some));
-        set(&mut input.contact_email, self.contact_email);
-        set(&mut input.contact_phone, self.contact_phone);
-        set(&mut input.website, self.website);
-        set(&mut input.active, self.active);
+        apply_change(&mut input.capacity, self.capacity);
+        apply_change(&mut input.accepting_referrals, self.accepting_referrals);
+        apply_change(&mut input.cost_to_patient, self.cost_to_patient.map(Some));
+        apply_change(&mut input.contact_email, self.contact_email);
+        apply_change(&mut input.contact_phone, self.contact_phone);
+        apply_change(&mut input.website, self.website);
+        apply_change(&mut input.active, self.active);
         input
     }
 }

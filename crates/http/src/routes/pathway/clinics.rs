@@ -25,7 +25,7 @@ use waymark_persistence::audit::{self, Access, Action, Actor};
 use waymark_persistence::pathway::clinics::{
     self, AssignedVolunteer, SessionRecord, SessionSummaryRecord, SlotRecord,
 };
-use waymark_persistence::pathway::referrals::{self, StateChange};
+use waymark_persistence::pathway::referrals::{self, ReferralRecord, StateChange};
 use waymark_persistence::pathway::volunteers::{self, VolunteerRecord};
 use waymark_persistence::{commit, end_read, Tx};
 
@@ -207,6 +207,42 @@ fn already_recorded(recorded: Option<Attendance>) -> ApiError {
 
 fn illegal(e: IllegalTransition) -> ApiError {
     ApiError::illegal_transition(format!("{e}: the referral is {}", e.from), e.from)
+}
+
+/// Moves the referral in a slot as the clinic does (booked, then seen or did not attend), a move
+/// its state machine has allowed from `from`, and audits it.
+async fn move_booked_referral(
+    tx: &mut Tx,
+    p: Partition,
+    caller: &Caller,
+    req: &HttpRequest,
+    referral: Uuid,
+    from: ReferralState,
+    to: ReferralState,
+) -> Result<ReferralRecord, ApiError> {
+    let record = referrals::change_state(
+        tx,
+        p.federation,
+        p.practice,
+        referral,
+        &StateChange {
+            from,
+            to,
+            reason: None,
+            closure: None,
+            by: caller.subject,
+        },
+    )
+    .await?;
+    audit::record(
+        tx,
+        p.federation,
+        &actor(caller, req),
+        Action::Update,
+        &[referral_access(p, &record)],
+    )
+    .await?;
+    Ok(record)
 }
 
 /// Refuses a volunteer who may not run a clinic on `on`, saying who and why.
@@ -573,28 +609,7 @@ pub async fn book_slot(
         code: "slot_taken",
         detail: "the slot is already booked; choose another".to_owned(),
     })?;
-    let record = referrals::change_state(
-        &mut tx,
-        p.federation,
-        p.practice,
-        referral,
-        &StateChange {
-            from: current.state,
-            to,
-            reason: None,
-            closure: None,
-            by: caller.subject,
-        },
-    )
-    .await?;
-    audit::record(
-        &mut tx,
-        p.federation,
-        &actor(&caller, &req),
-        Action::Update,
-        &[referral_access(p, &record)],
-    )
-    .await?;
+    move_booked_referral(&mut tx, p, &caller, &req, referral, current.state, to).await?;
     commit(tx).await?;
     Ok(HttpResponse::Ok().json(ClinicSlot::from(slot)))
 }
@@ -661,28 +676,8 @@ pub async fn record_attendance(
     )
     .await?
     .ok_or_else(|| already_recorded(None))?;
-    let record = referrals::change_state(
-        &mut tx,
-        p.federation,
-        p.practice,
-        referral,
-        &StateChange {
-            from: current.state,
-            to,
-            reason: None,
-            closure: None,
-            by: caller.subject,
-        },
-    )
-    .await?;
-    audit::record(
-        &mut tx,
-        p.federation,
-        &actor(&caller, &req),
-        Action::Update,
-        &[referral_access(p, &record)],
-    )
-    .await?;
+    let record =
+        move_booked_referral(&mut tx, p, &caller, &req, referral, current.state, to).await?;
     commit(tx).await?;
     Ok(HttpResponse::Ok().json(AttendanceRecorded {
         slot: ClinicSlot::from(slot),

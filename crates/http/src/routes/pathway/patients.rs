@@ -4,7 +4,7 @@
 use super::{actor, authorise, Partition};
 use crate::auth::Caller;
 use crate::concurrency::{with_etag, IfMatch, IfMatchHeader};
-use crate::json_body::JsonBody;
+use crate::json_body::{apply_change, JsonBody};
 use crate::pagination::{Page, PageRequest};
 use crate::problem::ApiError;
 use crate::state::AppState;
@@ -143,6 +143,60 @@ pub struct PatientChangesBody {
     pub consent: Option<ConsentChangesBody>,
 }
 
+impl From<NewPatientBody> for PatientInput {
+    fn from(b: NewPatientBody) -> Self {
+        PatientInput {
+            nhs_number: b.nhs_number,
+            given_name: b.given_name,
+            family_name: b.family_name,
+            date_of_birth: b.date_of_birth,
+            email: b.email,
+            phone: b.phone,
+            address: b.address,
+            postcode: b.postcode,
+            consent: b.consent.into(),
+        }
+    }
+}
+
+impl PatientChangesBody {
+    /// The patient as `current`, with these changes.
+    fn apply(self, current: PatientRecord) -> PatientInput {
+        let mut input = PatientInput {
+            nhs_number: current.nhs_number,
+            given_name: current.given_name,
+            family_name: current.family_name,
+            date_of_birth: current.date_of_birth,
+            email: current.email,
+            phone: current.phone,
+            address: current.address,
+            postcode: current.postcode,
+            consent: Consent {
+                share_name_with_providers: current.share_name_with_providers,
+                share_contact_with_providers: current.share_contact_with_providers,
+            },
+        };
+        apply_change(&mut input.given_name, self.given_name);
+        apply_change(&mut input.family_name, self.family_name);
+        apply_change(&mut input.date_of_birth, self.date_of_birth);
+        apply_change(&mut input.email, self.email);
+        apply_change(&mut input.phone, self.phone);
+        apply_change(&mut input.address, self.address);
+        apply_change(&mut input.postcode, self.postcode);
+        if let Some(consent) = self.consent {
+            apply_change(
+                &mut input.consent.share_name_with_providers,
+                consent.share_name_with_providers,
+            );
+            apply_change(
+                &mut input.consent.share_contact_with_providers,
+                consent.share_contact_with_providers,
+            );
+        }
+        input
+    }
+}
+
 #[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
@@ -191,21 +245,7 @@ pub async fn create_patient(
     body: JsonBody<NewPatientBody>,
 ) -> Result<HttpResponse, ApiError> {
     let p = authorise(&caller, path.into_inner(), PracticeAction::WritePatients)?;
-    let b = body.0;
-    let new = NewPatient::parse(
-        PatientInput {
-            nhs_number: b.nhs_number,
-            given_name: b.given_name,
-            family_name: b.family_name,
-            date_of_birth: b.date_of_birth,
-            email: b.email,
-            phone: b.phone,
-            address: b.address,
-            postcode: b.postcode,
-            consent: b.consent.into(),
-        },
-        Utc::now().date_naive(),
-    )?;
+    let new = NewPatient::parse(body.0.into(), Utc::now().date_naive())?;
     let mut tx = super::begin(&state, &caller, p).await?;
     let record = patients::create(
         &mut tx,
@@ -352,33 +392,9 @@ pub async fn update_patient(
     let (practice, patient) = path.into_inner();
     let p = authorise(&caller, practice, PracticeAction::WritePatients)?;
     let expected = if_match.version()?;
-    let b = body.0;
     let mut tx = super::begin(&state, &caller, p).await?;
     let current = patients::find(&mut tx, p.federation, p.practice, patient).await?;
-    let details = PatientDetails::parse(
-        PatientInput {
-            nhs_number: current.nhs_number.clone(),
-            given_name: b.given_name.unwrap_or(current.given_name),
-            family_name: b.family_name.unwrap_or(current.family_name),
-            date_of_birth: b.date_of_birth.unwrap_or(current.date_of_birth),
-            email: b.email.unwrap_or(current.email),
-            phone: b.phone.unwrap_or(current.phone),
-            address: b.address.unwrap_or(current.address),
-            postcode: b.postcode.unwrap_or(current.postcode),
-            consent: {
-                let changes = b.consent.unwrap_or_default();
-                Consent {
-                    share_name_with_providers: changes
-                        .share_name_with_providers
-                        .unwrap_or(current.share_name_with_providers),
-                    share_contact_with_providers: changes
-                        .share_contact_with_providers
-                        .unwrap_or(current.share_contact_with_providers),
-                }
-            },
-        },
-        Utc::now().date_naive(),
-    )?;
+    let details = PatientDetails::parse(body.0.apply(current), Utc::now().date_naive())?;
     let record = patients::update(
         &mut tx,
         p.federation,

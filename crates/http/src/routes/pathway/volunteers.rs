@@ -5,7 +5,7 @@
 use super::{authorise, Partition};
 use crate::auth::Caller;
 use crate::concurrency::{with_etag, IfMatch, IfMatchHeader};
-use crate::json_body::JsonBody;
+use crate::json_body::{apply_change, JsonBody};
 use crate::pagination::{Page, PageRequest};
 use crate::problem::ApiError;
 use crate::state::AppState;
@@ -150,6 +150,34 @@ pub struct VolunteerChangesBody {
     #[schema(value_type = Option<NaiveDate>)]
     pub background_check_on: Option<Option<NaiveDate>>,
     pub active: Option<bool>,
+}
+
+/// What a change to a volunteer applies to.
+struct VolunteerFields {
+    display_name: String,
+    email: Option<String>,
+    phone: Option<String>,
+    background_check_on: Option<NaiveDate>,
+    active: bool,
+}
+
+impl VolunteerChangesBody {
+    /// The volunteer as `current`, with these changes.
+    fn apply(self, current: VolunteerRecord) -> VolunteerFields {
+        let mut fields = VolunteerFields {
+            display_name: current.display_name,
+            email: current.email,
+            phone: current.phone,
+            background_check_on: current.background_check_on,
+            active: current.active,
+        };
+        apply_change(&mut fields.display_name, self.display_name);
+        apply_change(&mut fields.email, self.email);
+        apply_change(&mut fields.phone, self.phone);
+        apply_change(&mut fields.background_check_on, self.background_check_on);
+        apply_change(&mut fields.active, self.active);
+        fields
+    }
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -380,16 +408,14 @@ pub async fn update_volunteer(
     let (practice, volunteer) = path.into_inner();
     let p = authorise(&caller, practice, PracticeAction::ManageVolunteers)?;
     let expected = if_match.version()?;
-    let b = body.0;
     let mut tx = super::begin(&state, &caller, p).await?;
     let current = volunteers::find(&mut tx, p.federation, p.practice, volunteer).await?;
-    let email = b.email.unwrap_or(current.email);
-    let phone = b.phone.unwrap_or(current.phone);
+    let changed = body.0.apply(current);
     let details = NewVolunteer::parse(
-        b.display_name.as_deref().unwrap_or(&current.display_name),
-        email.as_deref(),
-        phone.as_deref(),
-        b.background_check_on.unwrap_or(current.background_check_on),
+        &changed.display_name,
+        changed.email.as_deref(),
+        changed.phone.as_deref(),
+        changed.background_check_on,
     )?;
     let record = volunteers::update(
         &mut tx,
@@ -398,7 +424,7 @@ pub async fn update_volunteer(
         volunteer,
         expected,
         &details,
-        b.active.unwrap_or(current.active),
+        changed.active,
     )
     .await?;
     let version = record.version;
