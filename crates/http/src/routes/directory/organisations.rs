@@ -101,6 +101,23 @@ pub struct NewOrganisationBody {
     pub active: Option<bool>,
 }
 
+impl From<NewOrganisationBody> for OrganisationInput {
+    fn from(b: NewOrganisationBody) -> Self {
+        OrganisationInput {
+            external_id: b.external_id,
+            name: b.name,
+            charity_number: b.charity_number,
+            company_number: b.company_number,
+            website: b.website,
+            email: b.email,
+            phone: b.phone,
+            contact_name: b.contact_name,
+            payee_reference: b.payee_reference,
+            active: b.active.unwrap_or(true),
+        }
+    }
+}
+
 /// Fields to change; absent fields stay as they are and `null` clears an optional field.
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -172,19 +189,7 @@ pub async fn create_organisation(
     body: JsonBody<NewOrganisationBody>,
 ) -> Result<HttpResponse, ApiError> {
     let federation = require_writer(&caller)?;
-    let b = body.0;
-    let details = OrganisationDetails::parse(OrganisationInput {
-        external_id: b.external_id,
-        name: b.name,
-        charity_number: b.charity_number,
-        company_number: b.company_number,
-        website: b.website,
-        email: b.email,
-        phone: b.phone,
-        contact_name: b.contact_name,
-        payee_reference: b.payee_reference,
-        active: b.active.unwrap_or(true),
-    })?;
+    let details = OrganisationDetails::parse(body.0.into())?;
     let mut tx = state.begin(TenantScope::of(&caller)).await?;
     let record =
         organisations::create(&mut tx, federation, OrganisationId::new(), &details).await?;

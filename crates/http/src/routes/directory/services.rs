@@ -224,6 +224,35 @@ pub struct NewServiceBody {
     pub active: Option<bool>,
 }
 
+impl From<NewServiceBody> for ServiceInput {
+    fn from(b: NewServiceBody) -> Self {
+        ServiceInput {
+            organisation_id: Some(OrganisationId::from(b.organisation_id)),
+            external_id: b.external_id,
+            name: b.name,
+            description: b.description,
+            need_categories: b.need_categories,
+            eligibility: b.eligibility,
+            minimum_age: b.minimum_age,
+            maximum_age: b.maximum_age,
+            delivery_modes: b.delivery_modes,
+            address: b.address,
+            postcode: b.postcode,
+            latitude: b.latitude,
+            longitude: b.longitude,
+            opening_times: b.opening_times,
+            schedules: period_inputs(b.schedules.unwrap_or_default()),
+            capacity: b.capacity,
+            accepting_referrals: b.accepting_referrals.unwrap_or(true),
+            cost_to_patient: b.cost_to_patient,
+            contact_email: b.contact_email,
+            contact_phone: b.contact_phone,
+            website: b.website,
+            active: b.active.unwrap_or(true),
+        }
+    }
+}
+
 /// Fields to change; absent fields stay as they are and `null` clears an optional field.
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -340,31 +369,7 @@ pub async fn create_service(
     body: JsonBody<NewServiceBody>,
 ) -> Result<HttpResponse, ApiError> {
     let federation = require_writer(&caller)?;
-    let b = body.0;
-    let details = ServiceDetails::parse(ServiceInput {
-        organisation_id: Some(OrganisationId::from(b.organisation_id)),
-        external_id: b.external_id,
-        name: b.name,
-        description: b.description,
-        need_categories: b.need_categories,
-        eligibility: b.eligibility,
-        minimum_age: b.minimum_age,
-        maximum_age: b.maximum_age,
-        delivery_modes: b.delivery_modes,
-        address: b.address,
-        postcode: b.postcode,
-        latitude: b.latitude,
-        longitude: b.longitude,
-        opening_times: b.opening_times,
-        schedules: period_inputs(b.schedules.unwrap_or_default()),
-        capacity: b.capacity,
-        accepting_referrals: b.accepting_referrals.unwrap_or(true),
-        cost_to_patient: b.cost_to_patient,
-        contact_email: b.contact_email,
-        contact_phone: b.contact_phone,
-        website: b.website,
-        active: b.active.unwrap_or(true),
-    })?;
+    let details = ServiceDetails::parse(body.0.into())?;
     let mut tx = state.begin(TenantScope::of(&caller)).await?;
     let record = services::create(&mut tx, federation, ServiceId::new(), &details).await?;
     commit(tx).await?;
