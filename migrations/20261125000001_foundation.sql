@@ -1,5 +1,13 @@
 -- Foundation: the runtime role, tenant settings, federations, practices, users, service accounts
 -- and the credentials they sign in with.
+--
+-- Two kinds of table. Platform tables (federations, platform administrators, the credentials and
+-- failed sign-ins read before any tenant is known) belong to no federation; on Citus they are
+-- reference tables, copied to every node. Every other table is a tenant table: federation_id
+-- leads its primary key, its unique constraints and its foreign keys to other tenant tables, so
+-- on Citus it is distributed by federation and a federation's rows, and every join between them,
+-- stay on one shard. The schema rules test (tests/api/schema_rules.rs) reads the catalog and
+-- holds every migration to this.
 
 -- The service runs its queries as waymark_app: it owns no table and does not bypass row-level
 -- security. The connecting user switches to it on connect (SET ROLE), so it must be a member.
@@ -56,15 +64,15 @@ CREATE POLICY federations_update ON federations FOR UPDATE TO waymark_app
 -- Practices are shared reference data of their federation; (federation_id, id) is the target of
 -- every practice-partitioned table's foreign key.
 CREATE TABLE practices (
-    id             uuid PRIMARY KEY,
     federation_id  uuid NOT NULL REFERENCES federations (id),
+    id             uuid NOT NULL,
     ods_code       text NOT NULL,
     name           text NOT NULL,
     active         boolean NOT NULL DEFAULT true,
     version        integer NOT NULL DEFAULT 1,
     created_at     timestamptz NOT NULL DEFAULT now(),
     updated_at     timestamptz NOT NULL DEFAULT now(),
-    CONSTRAINT practices_federation_id_id_key UNIQUE (federation_id, id),
+    PRIMARY KEY (federation_id, id),
     CONSTRAINT practices_federation_id_ods_code_key UNIQUE (federation_id, ods_code)
 );
 
@@ -74,27 +82,44 @@ CREATE POLICY practices_tenant ON practices TO waymark_app
     USING (federation_id = waymark_current_federation())
     WITH CHECK (federation_id = waymark_current_federation());
 
--- Users belong to a federation (platform administrators to none) and, for practice roles, to one
--- practice; a provider user belongs to one organisation of the federation's directory.
+-- Platform administrators belong to no federation.
+CREATE TABLE platform_users (
+    id            uuid PRIMARY KEY,
+    email         text NOT NULL CONSTRAINT platform_users_email_key UNIQUE,
+    display_name  text NOT NULL,
+    active        boolean NOT NULL DEFAULT true,
+    version       integer NOT NULL DEFAULT 1,
+    created_at    timestamptz NOT NULL DEFAULT now(),
+    updated_at    timestamptz NOT NULL DEFAULT now()
+);
+
+ALTER TABLE platform_users ENABLE ROW LEVEL SECURITY;
+ALTER TABLE platform_users FORCE ROW LEVEL SECURITY;
+CREATE POLICY platform_users_platform ON platform_users TO waymark_app
+    USING (waymark_platform_scope()) WITH CHECK (waymark_platform_scope());
+
+-- Users of a federation: for practice roles, of one practice; a provider user, of one
+-- organisation of the federation's directory. An email is one login across the platform, which
+-- the credentials' key holds to; here it is unique within the federation.
 CREATE TABLE users (
-    id               uuid PRIMARY KEY,
-    federation_id    uuid REFERENCES federations (id),
+    federation_id    uuid NOT NULL REFERENCES federations (id),
+    id               uuid NOT NULL,
     practice_id      uuid,
     organisation_id  uuid,
-    email            text NOT NULL CONSTRAINT users_email_key UNIQUE,
+    email            text NOT NULL,
     display_name     text NOT NULL,
     roles            text[] NOT NULL,
     active           boolean NOT NULL DEFAULT true,
     version          integer NOT NULL DEFAULT 1,
     created_at       timestamptz NOT NULL DEFAULT now(),
     updated_at       timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (federation_id, id),
+    CONSTRAINT users_email_key UNIQUE (federation_id, email),
     CONSTRAINT users_practice_fkey FOREIGN KEY (federation_id, practice_id)
         REFERENCES practices (federation_id, id),
     CONSTRAINT users_roles_known CHECK (
-        cardinality(roles) > 0 AND roles <@ ARRAY['platform_admin', 'federation_admin', 'commissioner',
-            'practice_admin', 'clinician', 'volunteer', 'provider']::text[]),
-    CONSTRAINT users_platform_admins_have_no_federation CHECK (
-        (federation_id IS NULL) = (roles = ARRAY['platform_admin']::text[]))
+        cardinality(roles) > 0 AND roles <@ ARRAY['federation_admin', 'commissioner',
+            'practice_admin', 'clinician', 'volunteer', 'provider']::text[])
 );
 
 CREATE INDEX users_federation_practice_idx ON users (federation_id, practice_id, id);
@@ -102,20 +127,19 @@ CREATE INDEX users_federation_practice_idx ON users (federation_id, practice_id,
 ALTER TABLE users ENABLE ROW LEVEL SECURITY;
 ALTER TABLE users FORCE ROW LEVEL SECURITY;
 CREATE POLICY users_tenant ON users TO waymark_app
-    USING (federation_id = waymark_current_federation()
-           OR (federation_id IS NULL AND waymark_platform_scope()))
-    WITH CHECK (federation_id = waymark_current_federation()
-           OR (federation_id IS NULL AND waymark_platform_scope()));
+    USING (federation_id = waymark_current_federation())
+    WITH CHECK (federation_id = waymark_current_federation());
 
 CREATE TABLE service_accounts (
-    id             uuid PRIMARY KEY,
     federation_id  uuid NOT NULL REFERENCES federations (id),
+    id             uuid NOT NULL,
     name           text NOT NULL,
     scopes         text[] NOT NULL,
     active         boolean NOT NULL DEFAULT true,
     version        integer NOT NULL DEFAULT 1,
     created_at     timestamptz NOT NULL DEFAULT now(),
     updated_at     timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (federation_id, id),
     CONSTRAINT service_accounts_federation_id_name_key UNIQUE (federation_id, name),
     CONSTRAINT service_accounts_scopes_known CHECK (
         scopes <@ ARRAY['directory:write', 'stats:read', 'events:read']::text[])
@@ -127,30 +151,36 @@ CREATE POLICY service_accounts_tenant ON service_accounts TO waymark_app
     USING (federation_id = waymark_current_federation())
     WITH CHECK (federation_id = waymark_current_federation());
 
--- What a principal signs in with. Read before any tenant is known (that is what signing in
--- finds out), so it carries no tenant data beyond the federation to scope the next query to.
+-- What a principal signs in with: a platform table, read before any tenant is known (that is
+-- what signing in finds out), so it carries no tenant data beyond the federation to scope the
+-- next query to. A reference table cannot hold a foreign key to a distributed one, so the
+-- principal is named, not referenced: the user or service account and its credential are
+-- written in one transaction, and neither is ever deleted.
 CREATE TABLE credentials (
     login               text PRIMARY KEY,
-    user_id             uuid UNIQUE REFERENCES users (id) ON DELETE CASCADE,
-    service_account_id  uuid UNIQUE REFERENCES service_accounts (id) ON DELETE CASCADE,
+    principal_kind      text NOT NULL CHECK (principal_kind IN ('platform_user', 'user', 'service_account')),
+    principal_id        uuid NOT NULL,
     federation_id       uuid REFERENCES federations (id),
     secret_hash         text NOT NULL,
     updated_at          timestamptz NOT NULL DEFAULT now(),
-    CONSTRAINT credentials_one_principal CHECK (num_nonnulls(user_id, service_account_id) = 1)
+    CONSTRAINT credentials_principal_key UNIQUE (principal_id),
+    CONSTRAINT credentials_federation_by_kind CHECK (
+        (principal_kind = 'platform_user') = (federation_id IS NULL))
 );
 
 -- Failed sign-ins, counted per login and per client address to throttle guessing.
 CREATE TABLE login_failures (
-    id         uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    id         uuid PRIMARY KEY,
     login      text NOT NULL,
     address    text NOT NULL,
-    failed_at  timestamptz NOT NULL DEFAULT clock_timestamp()
+    failed_at  timestamptz NOT NULL
 );
 CREATE INDEX login_failures_login_idx ON login_failures (login, failed_at);
 CREATE INDEX login_failures_address_idx ON login_failures (address, failed_at);
 CREATE INDEX login_failures_failed_at_idx ON login_failures (failed_at);
 
-GRANT SELECT, INSERT, UPDATE ON federations, practices, users, service_accounts TO waymark_app;
+GRANT SELECT, INSERT, UPDATE ON federations, platform_users, practices, users, service_accounts
+    TO waymark_app;
 GRANT SELECT, INSERT, UPDATE, DELETE ON credentials TO waymark_app;
 GRANT SELECT, INSERT, DELETE ON login_failures TO waymark_app;
 -- Readiness compares the applied migrations with those the binary carries.

@@ -11,8 +11,8 @@ CREATE FUNCTION waymark_distance_km(lat1 float8, lng1 float8, lat2 float8, lng2 
     $$;
 
 CREATE TABLE organisations (
-    id               uuid PRIMARY KEY,
     federation_id    uuid NOT NULL REFERENCES federations (id),
+    id               uuid NOT NULL,
     external_id      text,
     name             text NOT NULL,
     charity_number   text,
@@ -26,7 +26,7 @@ CREATE TABLE organisations (
     version          integer NOT NULL DEFAULT 1,
     created_at       timestamptz NOT NULL DEFAULT now(),
     updated_at       timestamptz NOT NULL DEFAULT now(),
-    CONSTRAINT organisations_federation_id_id_key UNIQUE (federation_id, id),
+    PRIMARY KEY (federation_id, id),
     CONSTRAINT organisations_federation_id_external_id_key UNIQUE (federation_id, external_id)
 );
 CREATE INDEX organisations_federation_name_idx ON organisations (federation_id, name, id);
@@ -38,8 +38,8 @@ CREATE POLICY organisations_tenant ON organisations TO waymark_app
     WITH CHECK (federation_id = waymark_current_federation());
 
 CREATE TABLE services (
-    id                   uuid PRIMARY KEY,
-    federation_id        uuid NOT NULL,
+    federation_id        uuid NOT NULL REFERENCES federations (id),
+    id                   uuid NOT NULL,
     organisation_id      uuid NOT NULL,
     external_id          text,
     name                 text NOT NULL,
@@ -65,6 +65,7 @@ CREATE TABLE services (
     search               tsvector GENERATED ALWAYS AS (
         setweight(to_tsvector('english', name), 'A') || setweight(to_tsvector('english', description), 'B')
     ) STORED,
+    PRIMARY KEY (federation_id, id),
     CONSTRAINT services_organisation_fkey FOREIGN KEY (federation_id, organisation_id)
         REFERENCES organisations (federation_id, id),
     CONSTRAINT services_federation_id_external_id_key UNIQUE (federation_id, external_id),
@@ -80,20 +81,16 @@ CREATE INDEX services_federation_name_idx ON services (federation_id, name, id);
 CREATE INDEX services_federation_organisation_idx ON services (federation_id, organisation_id);
 CREATE INDEX services_location_idx ON services (federation_id, latitude, longitude) WHERE latitude IS NOT NULL;
 
--- Services are public directory data: the Open Referral UK read API publishes them without a
--- token, and they hold nothing private (payee references live on organisations, tariffs in the
--- ledger). So row-level security does not restrict reading them: a restrictive read policy makes
--- PostgreSQL apply it before any non-leakproof condition, which rules out the full-text and
--- category indexes (@@ and @> are not leakproof) and turns every search into a scan of the
--- table. Every read still filters by federation in the application; writes are held to the
--- transaction's federation here.
+-- Services are public directory data (the Open Referral UK read API publishes them without a
+-- token), but they are still one federation's: the read API resolves the federation first and
+-- reads inside it. PostgreSQL applies a row-level security condition before any condition that
+-- is not leakproof, and the full-text and array operators (@@, &&) are not, so a search cannot
+-- start from the text or category indexes: it starts from the federation's rows (the leading
+-- federation_id of its indexes) and filters them. Answers are kept in the directory cache, so
+-- that cost is paid once per directory version and query.
 ALTER TABLE services ENABLE ROW LEVEL SECURITY;
 ALTER TABLE services FORCE ROW LEVEL SECURITY;
-CREATE POLICY services_read ON services FOR SELECT TO waymark_app
-    USING (true);
-CREATE POLICY services_create ON services FOR INSERT TO waymark_app
-    WITH CHECK (federation_id = waymark_current_federation());
-CREATE POLICY services_update ON services FOR UPDATE TO waymark_app
+CREATE POLICY services_tenant ON services TO waymark_app
     USING (federation_id = waymark_current_federation())
     WITH CHECK (federation_id = waymark_current_federation());
 

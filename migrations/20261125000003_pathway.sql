@@ -2,8 +2,9 @@
 -- wellbeing measures, onward referrals, activities, case notes, safeguarding concerns, GP
 -- appointment counts, and the audit of every access to them.
 --
--- Every table here is partitioned by practice: practice_id leads its primary key, and every key
--- between these tables includes it, so the schema can be distributed or partitioned by practice.
+-- Every table here is partitioned by practice inside its federation: (federation_id, practice_id)
+-- lead its primary key and every key between these tables, so rows stay with their federation's
+-- shard when distributed and a practice's rows can be split out without a rewrite.
 
 -- The provider organisation a transaction acts for (provider users only).
 CREATE FUNCTION waymark_current_organisation() RETURNS uuid
@@ -53,8 +54,8 @@ CREATE TABLE patients (
     version                       integer NOT NULL DEFAULT 1,
     created_at                    timestamptz NOT NULL DEFAULT now(),
     updated_at                    timestamptz NOT NULL DEFAULT now(),
-    PRIMARY KEY (practice_id, id),
-    CONSTRAINT patients_practice_id_nhs_number_key UNIQUE (practice_id, nhs_number),
+    PRIMARY KEY (federation_id, practice_id, id),
+    CONSTRAINT patients_practice_id_nhs_number_key UNIQUE (federation_id, practice_id, nhs_number),
     CONSTRAINT patients_practice_fkey FOREIGN KEY (federation_id, practice_id)
         REFERENCES practices (federation_id, id),
     CONSTRAINT patients_nhs_number_digits CHECK (nhs_number ~ '^[0-9]{10}$')
@@ -80,15 +81,15 @@ CREATE TABLE referrals (
     version            integer NOT NULL DEFAULT 1,
     created_at         timestamptz NOT NULL DEFAULT now(),
     updated_at         timestamptz NOT NULL DEFAULT now(),
-    PRIMARY KEY (practice_id, id),
-    CONSTRAINT referrals_patient_fkey FOREIGN KEY (practice_id, patient_id)
-        REFERENCES patients (practice_id, id),
+    PRIMARY KEY (federation_id, practice_id, id),
+    CONSTRAINT referrals_patient_fkey FOREIGN KEY (federation_id, practice_id, patient_id)
+        REFERENCES patients (federation_id, practice_id, id),
     CONSTRAINT referrals_practice_fkey FOREIGN KEY (federation_id, practice_id)
         REFERENCES practices (federation_id, id),
     CONSTRAINT referrals_need_categories_present CHECK (cardinality(need_categories) > 0),
     CONSTRAINT referrals_closed_with_outcome CHECK ((state = 'closed') = (outcome IS NOT NULL)),
     -- Lets rows about a referral name its patient and be held to the referral's own.
-    CONSTRAINT referrals_patient_key UNIQUE (practice_id, id, patient_id)
+    CONSTRAINT referrals_patient_key UNIQUE (federation_id, practice_id, id, patient_id)
 );
 CREATE INDEX referrals_patient_idx ON referrals (practice_id, patient_id, id);
 CREATE INDEX referrals_state_idx ON referrals (practice_id, state, id);
@@ -104,9 +105,9 @@ CREATE TABLE referral_state_changes (
     reason         text,
     changed_by     uuid NOT NULL,
     changed_at     timestamptz NOT NULL DEFAULT now(),
-    PRIMARY KEY (practice_id, id),
-    CONSTRAINT referral_state_changes_referral_fkey FOREIGN KEY (practice_id, referral_id)
-        REFERENCES referrals (practice_id, id)
+    PRIMARY KEY (federation_id, practice_id, id),
+    CONSTRAINT referral_state_changes_referral_fkey FOREIGN KEY (federation_id, practice_id, referral_id)
+        REFERENCES referrals (federation_id, practice_id, id)
 );
 CREATE INDEX referral_state_changes_referral_idx ON referral_state_changes (practice_id, referral_id, id);
 
@@ -116,7 +117,7 @@ CREATE TABLE volunteers (
     federation_id        uuid NOT NULL,
     practice_id          uuid NOT NULL,
     id                   uuid NOT NULL,
-    user_id              uuid REFERENCES users (id),
+    user_id              uuid,
     display_name         text NOT NULL,
     email                text,
     phone                text,
@@ -125,8 +126,10 @@ CREATE TABLE volunteers (
     version              integer NOT NULL DEFAULT 1,
     created_at           timestamptz NOT NULL DEFAULT now(),
     updated_at           timestamptz NOT NULL DEFAULT now(),
-    PRIMARY KEY (practice_id, id),
-    CONSTRAINT volunteers_practice_id_user_id_key UNIQUE (practice_id, user_id),
+    PRIMARY KEY (federation_id, practice_id, id),
+    CONSTRAINT volunteers_practice_id_user_id_key UNIQUE (federation_id, practice_id, user_id),
+    CONSTRAINT volunteers_user_id_fkey FOREIGN KEY (federation_id, user_id)
+        REFERENCES users (federation_id, id),
     CONSTRAINT volunteers_practice_fkey FOREIGN KEY (federation_id, practice_id)
         REFERENCES practices (federation_id, id)
 );
@@ -141,9 +144,9 @@ CREATE TABLE volunteer_training (
     expires_on     date,
     recorded_by    uuid NOT NULL,
     created_at     timestamptz NOT NULL DEFAULT now(),
-    PRIMARY KEY (practice_id, id),
-    CONSTRAINT volunteer_training_volunteer_fkey FOREIGN KEY (practice_id, volunteer_id)
-        REFERENCES volunteers (practice_id, id),
+    PRIMARY KEY (federation_id, practice_id, id),
+    CONSTRAINT volunteer_training_volunteer_fkey FOREIGN KEY (federation_id, practice_id, volunteer_id)
+        REFERENCES volunteers (federation_id, practice_id, id),
     CONSTRAINT volunteer_training_dates CHECK (expires_on IS NULL OR expires_on > completed_on)
 );
 CREATE INDEX volunteer_training_volunteer_idx ON volunteer_training (practice_id, volunteer_id);
@@ -158,7 +161,7 @@ CREATE TABLE clinic_sessions (
     slot_minutes   integer NOT NULL,
     created_by     uuid NOT NULL,
     created_at     timestamptz NOT NULL DEFAULT now(),
-    PRIMARY KEY (practice_id, id),
+    PRIMARY KEY (federation_id, practice_id, id),
     CONSTRAINT clinic_sessions_practice_fkey FOREIGN KEY (federation_id, practice_id)
         REFERENCES practices (federation_id, id),
     CONSTRAINT clinic_sessions_times CHECK (ends_at > starts_at)
@@ -172,11 +175,11 @@ CREATE TABLE clinic_session_volunteers (
     volunteer_id   uuid NOT NULL,
     assigned_by    uuid NOT NULL,
     assigned_at    timestamptz NOT NULL DEFAULT now(),
-    PRIMARY KEY (practice_id, session_id, volunteer_id),
-    CONSTRAINT clinic_session_volunteers_session_fkey FOREIGN KEY (practice_id, session_id)
-        REFERENCES clinic_sessions (practice_id, id),
-    CONSTRAINT clinic_session_volunteers_volunteer_fkey FOREIGN KEY (practice_id, volunteer_id)
-        REFERENCES volunteers (practice_id, id)
+    PRIMARY KEY (federation_id, practice_id, session_id, volunteer_id),
+    CONSTRAINT clinic_session_volunteers_session_fkey FOREIGN KEY (federation_id, practice_id, session_id)
+        REFERENCES clinic_sessions (federation_id, practice_id, id),
+    CONSTRAINT clinic_session_volunteers_volunteer_fkey FOREIGN KEY (federation_id, practice_id, volunteer_id)
+        REFERENCES volunteers (federation_id, practice_id, id)
 );
 CREATE INDEX clinic_session_volunteers_volunteer_idx
     ON clinic_session_volunteers (practice_id, volunteer_id);
@@ -195,12 +198,12 @@ CREATE TABLE clinic_slots (
     booked_at               timestamptz,
     attendance              text CHECK (attendance IN ('attended', 'did_not_attend')),
     attendance_recorded_at  timestamptz,
-    PRIMARY KEY (practice_id, id),
-    CONSTRAINT clinic_slots_practice_id_referral_id_key UNIQUE (practice_id, referral_id),
-    CONSTRAINT clinic_slots_session_fkey FOREIGN KEY (practice_id, session_id)
-        REFERENCES clinic_sessions (practice_id, id),
-    CONSTRAINT clinic_slots_referral_fkey FOREIGN KEY (practice_id, referral_id)
-        REFERENCES referrals (practice_id, id),
+    PRIMARY KEY (federation_id, practice_id, id),
+    CONSTRAINT clinic_slots_practice_id_referral_id_key UNIQUE (federation_id, practice_id, referral_id),
+    CONSTRAINT clinic_slots_session_fkey FOREIGN KEY (federation_id, practice_id, session_id)
+        REFERENCES clinic_sessions (federation_id, practice_id, id),
+    CONSTRAINT clinic_slots_referral_fkey FOREIGN KEY (federation_id, practice_id, referral_id)
+        REFERENCES referrals (federation_id, practice_id, id),
     CONSTRAINT clinic_slots_attendance_needs_booking CHECK (attendance IS NULL OR referral_id IS NOT NULL)
 );
 CREATE INDEX clinic_slots_session_idx ON clinic_slots (practice_id, session_id, starts_at);
@@ -215,10 +218,10 @@ CREATE TABLE assessments (
     what_matters     text NOT NULL,
     assessed_by      uuid NOT NULL,
     assessed_at      timestamptz NOT NULL DEFAULT now(),
-    PRIMARY KEY (practice_id, id),
-    CONSTRAINT assessments_practice_id_referral_id_key UNIQUE (practice_id, referral_id),
-    CONSTRAINT assessments_referral_fkey FOREIGN KEY (practice_id, referral_id)
-        REFERENCES referrals (practice_id, id)
+    PRIMARY KEY (federation_id, practice_id, id),
+    CONSTRAINT assessments_practice_id_referral_id_key UNIQUE (federation_id, practice_id, referral_id),
+    CONSTRAINT assessments_referral_fkey FOREIGN KEY (federation_id, practice_id, referral_id)
+        REFERENCES referrals (federation_id, practice_id, id)
 );
 
 -- SWEMWBS (raw and metric, in hundredths) and ONS4, at baseline and at follow-up.
@@ -237,10 +240,10 @@ CREATE TABLE wellbeing_measures (
     ons4_anxiety               smallint CHECK (ons4_anxiety BETWEEN 0 AND 10),
     recorded_by                uuid NOT NULL,
     recorded_at                timestamptz NOT NULL DEFAULT now(),
-    PRIMARY KEY (practice_id, id),
-    CONSTRAINT wellbeing_measures_one_per_timepoint UNIQUE (practice_id, referral_id, timepoint),
-    CONSTRAINT wellbeing_measures_referral_fkey FOREIGN KEY (practice_id, referral_id)
-        REFERENCES referrals (practice_id, id),
+    PRIMARY KEY (federation_id, practice_id, id),
+    CONSTRAINT wellbeing_measures_one_per_timepoint UNIQUE (federation_id, practice_id, referral_id, timepoint),
+    CONSTRAINT wellbeing_measures_referral_fkey FOREIGN KEY (federation_id, practice_id, referral_id)
+        REFERENCES referrals (federation_id, practice_id, id),
     CONSTRAINT wellbeing_measures_swemwbs_whole CHECK (
         num_nulls(swemwbs_items, swemwbs_raw, swemwbs_metric_hundredths) IN (0, 3)
         AND (swemwbs_items IS NULL OR cardinality(swemwbs_items) = 7)),
@@ -259,7 +262,7 @@ CREATE TABLE onward_referrals (
     id               uuid NOT NULL,
     referral_id      uuid NOT NULL,
     patient_id       uuid NOT NULL,
-    service_id       uuid NOT NULL REFERENCES services (id),
+    service_id       uuid NOT NULL,
     organisation_id  uuid NOT NULL,
     kind             text NOT NULL CHECK (kind IN ('referral', 'signposting')),
     state            text NOT NULL CHECK (state IN ('pending', 'accepted', 'declined', 'completed', 'withdrawn')),
@@ -271,16 +274,18 @@ CREATE TABLE onward_referrals (
     version          integer NOT NULL DEFAULT 1,
     created_at       timestamptz NOT NULL DEFAULT now(),
     updated_at       timestamptz NOT NULL DEFAULT now(),
-    PRIMARY KEY (practice_id, id),
-    CONSTRAINT onward_referrals_referral_fkey FOREIGN KEY (practice_id, referral_id, patient_id)
-        REFERENCES referrals (practice_id, id, patient_id),
-    CONSTRAINT onward_referrals_patient_fkey FOREIGN KEY (practice_id, patient_id)
-        REFERENCES patients (practice_id, id),
+    PRIMARY KEY (federation_id, practice_id, id),
+    CONSTRAINT onward_referrals_referral_fkey FOREIGN KEY (federation_id, practice_id, referral_id, patient_id)
+        REFERENCES referrals (federation_id, practice_id, id, patient_id),
+    CONSTRAINT onward_referrals_patient_fkey FOREIGN KEY (federation_id, practice_id, patient_id)
+        REFERENCES patients (federation_id, practice_id, id),
     CONSTRAINT onward_referrals_organisation_fkey FOREIGN KEY (federation_id, organisation_id)
         REFERENCES organisations (federation_id, id),
+    CONSTRAINT onward_referrals_service_fkey FOREIGN KEY (federation_id, service_id)
+        REFERENCES services (federation_id, id),
     CONSTRAINT onward_referrals_declined_with_reason CHECK ((state = 'declined') = (decline_reason IS NOT NULL)),
     -- Lets an activity be held to the organisation and service the referral was made to.
-    CONSTRAINT onward_referrals_provider_key UNIQUE (practice_id, id, organisation_id, service_id)
+    CONSTRAINT onward_referrals_provider_key UNIQUE (federation_id, practice_id, id, organisation_id, service_id)
 );
 CREATE INDEX onward_referrals_referral_idx ON onward_referrals (practice_id, referral_id, id);
 CREATE INDEX onward_referrals_organisation_idx ON onward_referrals (federation_id, organisation_id, id);
@@ -293,19 +298,21 @@ CREATE TABLE activities (
     id                  uuid NOT NULL,
     onward_referral_id  uuid NOT NULL,
     organisation_id     uuid NOT NULL,
-    service_id          uuid NOT NULL REFERENCES services (id),
+    service_id          uuid NOT NULL,
     activity_type       text NOT NULL CHECK (activity_type ~ '^[a-z][a-z0-9_]{0,49}$'),
     delivered_on        date NOT NULL,
     quantity            integer NOT NULL CHECK (quantity BETWEEN 1 AND 100),
     note                text,
     recorded_by         uuid NOT NULL,
     recorded_at         timestamptz NOT NULL DEFAULT now(),
-    PRIMARY KEY (practice_id, id),
+    PRIMARY KEY (federation_id, practice_id, id),
     CONSTRAINT activities_onward_referral_fkey
-        FOREIGN KEY (practice_id, onward_referral_id, organisation_id, service_id)
-        REFERENCES onward_referrals (practice_id, id, organisation_id, service_id),
+        FOREIGN KEY (federation_id, practice_id, onward_referral_id, organisation_id, service_id)
+        REFERENCES onward_referrals (federation_id, practice_id, id, organisation_id, service_id),
     CONSTRAINT activities_organisation_fkey FOREIGN KEY (federation_id, organisation_id)
-        REFERENCES organisations (federation_id, id)
+        REFERENCES organisations (federation_id, id),
+    CONSTRAINT activities_service_fkey FOREIGN KEY (federation_id, service_id)
+        REFERENCES services (federation_id, id)
 );
 CREATE INDEX activities_onward_referral_idx ON activities (practice_id, onward_referral_id, id);
 CREATE INDEX activities_organisation_idx ON activities (federation_id, organisation_id, id);
@@ -321,9 +328,9 @@ CREATE TABLE case_notes (
     author_role    text NOT NULL,
     body           text NOT NULL,
     created_at     timestamptz NOT NULL DEFAULT now(),
-    PRIMARY KEY (practice_id, id),
-    CONSTRAINT case_notes_referral_fkey FOREIGN KEY (practice_id, referral_id)
-        REFERENCES referrals (practice_id, id)
+    PRIMARY KEY (federation_id, practice_id, id),
+    CONSTRAINT case_notes_referral_fkey FOREIGN KEY (federation_id, practice_id, referral_id)
+        REFERENCES referrals (federation_id, practice_id, id)
 );
 CREATE INDEX case_notes_referral_idx ON case_notes (practice_id, referral_id, id);
 
@@ -345,11 +352,11 @@ CREATE TABLE safeguarding_concerns (
     version                    integer NOT NULL DEFAULT 1,
     raised_at                  timestamptz NOT NULL DEFAULT now(),
     updated_at                 timestamptz NOT NULL DEFAULT now(),
-    PRIMARY KEY (practice_id, id),
-    CONSTRAINT safeguarding_concerns_referral_fkey FOREIGN KEY (practice_id, referral_id, patient_id)
-        REFERENCES referrals (practice_id, id, patient_id),
-    CONSTRAINT safeguarding_concerns_patient_fkey FOREIGN KEY (practice_id, patient_id)
-        REFERENCES patients (practice_id, id),
+    PRIMARY KEY (federation_id, practice_id, id),
+    CONSTRAINT safeguarding_concerns_referral_fkey FOREIGN KEY (federation_id, practice_id, referral_id, patient_id)
+        REFERENCES referrals (federation_id, practice_id, id, patient_id),
+    CONSTRAINT safeguarding_concerns_patient_fkey FOREIGN KEY (federation_id, practice_id, patient_id)
+        REFERENCES patients (federation_id, practice_id, id),
     CONSTRAINT safeguarding_concerns_resolved_with_note CHECK ((status = 'resolved') = (resolution IS NOT NULL))
 );
 CREATE INDEX safeguarding_concerns_open_idx ON safeguarding_concerns (practice_id, id) WHERE status = 'open';
@@ -368,10 +375,10 @@ CREATE TABLE gp_appointment_counts (
     source         text NOT NULL CHECK (source IN ('entered', 'imported')),
     recorded_by    uuid NOT NULL,
     recorded_at    timestamptz NOT NULL DEFAULT now(),
-    PRIMARY KEY (practice_id, id),
-    CONSTRAINT gp_appointment_counts_one_per_window UNIQUE (practice_id, referral_id, appointment_window),
-    CONSTRAINT gp_appointment_counts_referral_fkey FOREIGN KEY (practice_id, referral_id)
-        REFERENCES referrals (practice_id, id),
+    PRIMARY KEY (federation_id, practice_id, id),
+    CONSTRAINT gp_appointment_counts_one_per_window UNIQUE (federation_id, practice_id, referral_id, appointment_window),
+    CONSTRAINT gp_appointment_counts_referral_fkey FOREIGN KEY (federation_id, practice_id, referral_id)
+        REFERENCES referrals (federation_id, practice_id, id),
     CONSTRAINT gp_appointment_counts_period CHECK (period_end >= period_start)
 );
 
@@ -391,7 +398,7 @@ CREATE TABLE audit_events (
     resource_id    uuid NOT NULL,
     patient_id     uuid NOT NULL,
     request_id     text,
-    PRIMARY KEY (practice_id, id),
+    PRIMARY KEY (federation_id, practice_id, id),
     CONSTRAINT audit_events_practice_fkey FOREIGN KEY (federation_id, practice_id)
         REFERENCES practices (federation_id, id)
 );
@@ -477,7 +484,8 @@ CREATE TRIGGER onward_referrals_keep_subject BEFORE UPDATE ON onward_referrals
 CREATE POLICY patients_provider ON patients FOR SELECT TO waymark_app
     USING (federation_id = waymark_current_federation()
            AND EXISTS (SELECT 1 FROM onward_referrals o
-                       WHERE o.practice_id = patients.practice_id AND o.patient_id = patients.id
+                       WHERE o.federation_id = patients.federation_id
+                         AND o.practice_id = patients.practice_id AND o.patient_id = patients.id
                          AND o.organisation_id = waymark_current_organisation()
                          AND o.kind = 'referral'));
 CREATE POLICY activities_provider_read ON activities FOR SELECT TO waymark_app
@@ -494,7 +502,8 @@ CREATE POLICY safeguarding_concerns_provider_raise ON safeguarding_concerns FOR 
            AND raised_by_organisation_id = waymark_current_organisation()
            AND status = 'open'
            AND EXISTS (SELECT 1 FROM onward_referrals o
-                       WHERE o.practice_id = safeguarding_concerns.practice_id
+                       WHERE o.federation_id = safeguarding_concerns.federation_id
+                         AND o.practice_id = safeguarding_concerns.practice_id
                          AND o.referral_id = safeguarding_concerns.referral_id
                          AND o.organisation_id = waymark_current_organisation()
                          AND o.kind = 'referral'));

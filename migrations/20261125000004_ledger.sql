@@ -16,8 +16,8 @@ CREATE TABLE ledger_settings (
 -- row-level security.
 CREATE TABLE tariffs (
     federation_id    uuid NOT NULL,
-    id               uuid PRIMARY KEY,
-    service_id       uuid NOT NULL REFERENCES services (id),
+    id               uuid NOT NULL,
+    service_id       uuid NOT NULL,
     organisation_id  uuid NOT NULL,
     activity_type    text NOT NULL CHECK (activity_type ~ '^[a-z][a-z0-9_]{0,49}$'),
     unit_pence       bigint NOT NULL CHECK (unit_pence > 0),
@@ -26,6 +26,9 @@ CREATE TABLE tariffs (
     created_by       uuid NOT NULL,
     created_at       timestamptz NOT NULL DEFAULT now(),
     version          integer NOT NULL DEFAULT 1,
+    PRIMARY KEY (federation_id, id),
+    CONSTRAINT tariffs_service_fkey FOREIGN KEY (federation_id, service_id)
+        REFERENCES services (federation_id, id),
     CONSTRAINT tariffs_organisation_fkey FOREIGN KEY (federation_id, organisation_id)
         REFERENCES organisations (federation_id, id),
     CONSTRAINT tariffs_period CHECK (effective_to IS NULL OR effective_to >= effective_from)
@@ -34,18 +37,19 @@ CREATE INDEX tariffs_lookup_idx ON tariffs (federation_id, service_id, activity_
 
 CREATE TABLE ledger_accounts (
     federation_id    uuid NOT NULL REFERENCES federations (id),
-    id               uuid PRIMARY KEY,
+    id               uuid NOT NULL,
     kind             text NOT NULL CHECK (kind IN ('commissioner', 'fund', 'payable', 'paid_out')),
     organisation_id  uuid,
     -- Running totals, changed only in the transaction that inserts the entries they sum.
     debits_pence     bigint NOT NULL DEFAULT 0 CHECK (debits_pence >= 0),
     credits_pence    bigint NOT NULL DEFAULT 0 CHECK (credits_pence >= 0),
     created_at       timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (federation_id, id),
     CONSTRAINT ledger_accounts_organisation_fkey FOREIGN KEY (federation_id, organisation_id)
         REFERENCES organisations (federation_id, id),
     CONSTRAINT ledger_accounts_payable_has_organisation CHECK ((kind = 'payable') = (organisation_id IS NOT NULL)),
     CONSTRAINT ledger_accounts_one_per_kind UNIQUE NULLS NOT DISTINCT (federation_id, kind, organisation_id),
-    CONSTRAINT ledger_accounts_organisation_key UNIQUE (id, organisation_id),
+    CONSTRAINT ledger_accounts_organisation_key UNIQUE (federation_id, id, organisation_id),
     -- Providers are never owed less than nothing and nothing comes back from paid out.
     CONSTRAINT ledger_accounts_not_negative CHECK (
         kind IN ('commissioner', 'fund') OR credits_pence >= debits_pence)
@@ -53,32 +57,36 @@ CREATE TABLE ledger_accounts (
 
 CREATE TABLE ledger_transfers (
     federation_id         uuid NOT NULL REFERENCES federations (id),
-    id                    uuid PRIMARY KEY,
+    id                    uuid NOT NULL,
     kind                  text NOT NULL CHECK (kind IN ('top_up', 'charge_approval', 'charge_reversal', 'payment')),
     amount_pence          bigint NOT NULL CHECK (amount_pence > 0),
     charge_id             uuid,
     payment_run_id        uuid,
     description           text,
     created_by            uuid NOT NULL,
-    created_at            timestamptz NOT NULL DEFAULT now()
+    created_at            timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (federation_id, id)
 );
-CREATE INDEX ledger_transfers_federation_idx ON ledger_transfers (federation_id, id);
 
 CREATE TABLE ledger_entries (
     federation_id    uuid NOT NULL,
-    transfer_id      uuid NOT NULL REFERENCES ledger_transfers (id),
-    account_id       uuid NOT NULL REFERENCES ledger_accounts (id),
+    transfer_id      uuid NOT NULL,
+    account_id       uuid NOT NULL,
     -- The provider whose payable account this is (none for the federation's own accounts),
     -- copied from the account so a provider's read policy is a comparison, not a lookup.
     organisation_id  uuid,
     side             text NOT NULL CHECK (side IN ('debit', 'credit')),
     amount_pence     bigint NOT NULL CHECK (amount_pence > 0),
     created_at       timestamptz NOT NULL DEFAULT now(),
-    PRIMARY KEY (transfer_id, account_id, side),
-    CONSTRAINT ledger_entries_account_organisation_fkey FOREIGN KEY (account_id, organisation_id)
-        REFERENCES ledger_accounts (id, organisation_id)
+    PRIMARY KEY (federation_id, transfer_id, account_id, side),
+    CONSTRAINT ledger_entries_transfer_fkey FOREIGN KEY (federation_id, transfer_id)
+        REFERENCES ledger_transfers (federation_id, id),
+    CONSTRAINT ledger_entries_account_fkey FOREIGN KEY (federation_id, account_id)
+        REFERENCES ledger_accounts (federation_id, id),
+    CONSTRAINT ledger_entries_account_organisation_fkey FOREIGN KEY (federation_id, account_id, organisation_id)
+        REFERENCES ledger_accounts (federation_id, id, organisation_id)
 );
-CREATE INDEX ledger_entries_account_idx ON ledger_entries (account_id, created_at, transfer_id);
+CREATE INDEX ledger_entries_account_idx ON ledger_entries (federation_id, account_id, created_at, transfer_id);
 
 -- Every transfer balances, checked when its transaction commits: its debits and its credits
 -- each add up to its amount.
@@ -90,11 +98,12 @@ CREATE FUNCTION ledger_check_balanced() RETURNS trigger
         debits bigint;
         credits bigint;
     BEGIN
-        SELECT amount_pence INTO transfer_amount FROM ledger_transfers WHERE id = NEW.transfer_id;
+        SELECT amount_pence INTO transfer_amount FROM ledger_transfers
+         WHERE federation_id = NEW.federation_id AND id = NEW.transfer_id;
         SELECT coalesce(sum(amount_pence) FILTER (WHERE side = 'debit'), 0),
                coalesce(sum(amount_pence) FILTER (WHERE side = 'credit'), 0)
           INTO debits, credits
-          FROM ledger_entries WHERE transfer_id = NEW.transfer_id;
+          FROM ledger_entries WHERE federation_id = NEW.federation_id AND transfer_id = NEW.transfer_id;
         IF debits <> transfer_amount OR credits <> transfer_amount THEN
             RAISE EXCEPTION 'transfer % does not balance: debits %, credits %, amount %',
                 NEW.transfer_id, debits, credits, transfer_amount
@@ -110,7 +119,8 @@ CREATE FUNCTION ledger_check_has_entries() RETURNS trigger
     LANGUAGE plpgsql
     AS $$
     BEGIN
-        IF NOT EXISTS (SELECT 1 FROM ledger_entries WHERE transfer_id = NEW.id) THEN
+        IF NOT EXISTS (SELECT 1 FROM ledger_entries
+                       WHERE federation_id = NEW.federation_id AND transfer_id = NEW.id) THEN
             RAISE EXCEPTION 'transfer % has no entries', NEW.id USING ERRCODE = 'check_violation';
         END IF;
         RETURN NULL;
@@ -130,29 +140,34 @@ CREATE TRIGGER ledger_entries_no_truncate BEFORE TRUNCATE ON ledger_entries
 
 CREATE TABLE payment_runs (
     federation_id   uuid NOT NULL REFERENCES federations (id),
-    id              uuid PRIMARY KEY,
+    id              uuid NOT NULL,
     cut_off         date NOT NULL,
     total_pence     bigint NOT NULL CHECK (total_pence >= 0),
     charge_count    integer NOT NULL,
     provider_count  integer NOT NULL,
     created_by      uuid NOT NULL,
-    created_at      timestamptz NOT NULL DEFAULT now()
+    created_at      timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (federation_id, id)
 );
-CREATE INDEX payment_runs_federation_idx ON payment_runs (federation_id, id);
 
 -- What one payment run paid one provider, and the transfer that paid it.
 CREATE TABLE remittances (
     federation_id    uuid NOT NULL,
-    id               uuid PRIMARY KEY,
-    payment_run_id   uuid NOT NULL REFERENCES payment_runs (id),
+    id               uuid NOT NULL,
+    payment_run_id   uuid NOT NULL,
     organisation_id  uuid NOT NULL,
-    transfer_id      uuid NOT NULL REFERENCES ledger_transfers (id),
+    transfer_id      uuid NOT NULL,
     amount_pence     bigint NOT NULL CHECK (amount_pence > 0),
     charge_count     integer NOT NULL CHECK (charge_count > 0),
     created_at       timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (federation_id, id),
+    CONSTRAINT remittances_payment_run_fkey FOREIGN KEY (federation_id, payment_run_id)
+        REFERENCES payment_runs (federation_id, id),
+    CONSTRAINT remittances_transfer_fkey FOREIGN KEY (federation_id, transfer_id)
+        REFERENCES ledger_transfers (federation_id, id),
     CONSTRAINT remittances_organisation_fkey FOREIGN KEY (federation_id, organisation_id)
         REFERENCES organisations (federation_id, id),
-    CONSTRAINT remittances_one_per_provider UNIQUE (payment_run_id, organisation_id)
+    CONSTRAINT remittances_one_per_provider UNIQUE (federation_id, payment_run_id, organisation_id)
 );
 CREATE INDEX remittances_organisation_idx ON remittances (federation_id, organisation_id, id);
 
@@ -160,12 +175,12 @@ CREATE INDEX remittances_organisation_idx ON remittances (federation_id, organis
 -- Charges name the activity only, never the patient.
 CREATE TABLE charges (
     federation_id          uuid NOT NULL REFERENCES federations (id),
-    id                     uuid PRIMARY KEY,
+    id                     uuid NOT NULL,
     practice_id            uuid NOT NULL,
     activity_id            uuid NOT NULL,
     organisation_id        uuid NOT NULL,
-    service_id             uuid NOT NULL REFERENCES services (id),
-    tariff_id              uuid NOT NULL REFERENCES tariffs (id),
+    service_id             uuid NOT NULL,
+    tariff_id              uuid NOT NULL,
     activity_type          text NOT NULL,
     delivered_on           date NOT NULL,
     quantity               integer NOT NULL CHECK (quantity > 0),
@@ -175,18 +190,29 @@ CREATE TABLE charges (
         CHECK (status IN ('pending', 'approved', 'rejected', 'reversed', 'paid')),
     -- Checked at commit: a decision marks its charges first and posts the money last, so the
     -- accounts it locks stay locked for as short a time as possible.
-    approval_transfer_id   uuid REFERENCES ledger_transfers (id) DEFERRABLE INITIALLY DEFERRED,
-    reversal_transfer_id   uuid REFERENCES ledger_transfers (id) DEFERRABLE INITIALLY DEFERRED,
-    remittance_id          uuid REFERENCES remittances (id) DEFERRABLE INITIALLY DEFERRED,
+    approval_transfer_id   uuid,
+    reversal_transfer_id   uuid,
+    remittance_id          uuid,
     decided_by             uuid,
     decided_at             timestamptz,
     reason                 text,
     version                integer NOT NULL DEFAULT 1,
     created_at             timestamptz NOT NULL DEFAULT now(),
     updated_at             timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (federation_id, id),
     CONSTRAINT charges_one_per_activity UNIQUE (federation_id, activity_id),
-    CONSTRAINT charges_activity_fkey FOREIGN KEY (practice_id, activity_id)
-        REFERENCES activities (practice_id, id),
+    CONSTRAINT charges_activity_fkey FOREIGN KEY (federation_id, practice_id, activity_id)
+        REFERENCES activities (federation_id, practice_id, id),
+    CONSTRAINT charges_service_fkey FOREIGN KEY (federation_id, service_id)
+        REFERENCES services (federation_id, id),
+    CONSTRAINT charges_tariff_fkey FOREIGN KEY (federation_id, tariff_id)
+        REFERENCES tariffs (federation_id, id),
+    CONSTRAINT charges_approval_transfer_fkey FOREIGN KEY (federation_id, approval_transfer_id)
+        REFERENCES ledger_transfers (federation_id, id) DEFERRABLE INITIALLY DEFERRED,
+    CONSTRAINT charges_reversal_transfer_fkey FOREIGN KEY (federation_id, reversal_transfer_id)
+        REFERENCES ledger_transfers (federation_id, id) DEFERRABLE INITIALLY DEFERRED,
+    CONSTRAINT charges_remittance_fkey FOREIGN KEY (federation_id, remittance_id)
+        REFERENCES remittances (federation_id, id) DEFERRABLE INITIALLY DEFERRED,
     CONSTRAINT charges_organisation_fkey FOREIGN KEY (federation_id, organisation_id)
         REFERENCES organisations (federation_id, id),
     CONSTRAINT charges_amount CHECK (amount_pence = unit_pence * quantity),
@@ -198,9 +224,9 @@ CREATE TABLE charges (
 CREATE INDEX charges_status_idx ON charges (federation_id, status, id);
 CREATE INDEX charges_due_idx ON charges (federation_id, organisation_id, delivered_on) WHERE status = 'approved';
 CREATE INDEX charges_organisation_idx ON charges (federation_id, organisation_id, id);
-CREATE INDEX charges_remittance_idx ON charges (remittance_id) WHERE remittance_id IS NOT NULL;
-CREATE INDEX charges_approval_transfer_idx ON charges (approval_transfer_id) WHERE approval_transfer_id IS NOT NULL;
-CREATE INDEX charges_reversal_transfer_idx ON charges (reversal_transfer_id) WHERE reversal_transfer_id IS NOT NULL;
+CREATE INDEX charges_remittance_idx ON charges (federation_id, remittance_id) WHERE remittance_id IS NOT NULL;
+CREATE INDEX charges_approval_transfer_idx ON charges (federation_id, approval_transfer_id) WHERE approval_transfer_id IS NOT NULL;
+CREATE INDEX charges_reversal_transfer_idx ON charges (federation_id, reversal_transfer_id) WHERE reversal_transfer_id IS NOT NULL;
 
 -- A retried money-moving request answers with the first response, kept here with the key (ledger
 -- responses hold no patient data).
@@ -241,7 +267,8 @@ CREATE POLICY ledger_entries_provider ON ledger_entries FOR SELECT TO waymark_ap
 CREATE POLICY ledger_transfers_provider ON ledger_transfers FOR SELECT TO waymark_app
     USING (federation_id = waymark_current_federation()
            AND EXISTS (SELECT 1 FROM ledger_entries e
-                       WHERE e.transfer_id = ledger_transfers.id
+                       WHERE e.federation_id = ledger_transfers.federation_id
+                         AND e.transfer_id = ledger_transfers.id
                          AND e.organisation_id = waymark_current_organisation()));
 CREATE POLICY remittances_provider ON remittances FOR SELECT TO waymark_app
     USING (federation_id = waymark_current_federation()

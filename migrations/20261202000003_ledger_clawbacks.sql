@@ -38,17 +38,22 @@ ALTER TABLE payment_runs ALTER COLUMN recovered_pence DROP DEFAULT;
 
 CREATE TABLE clawbacks (
     federation_id    uuid NOT NULL REFERENCES federations (id),
-    id               uuid PRIMARY KEY,
-    charge_id        uuid NOT NULL REFERENCES charges (id),
+    id               uuid NOT NULL,
+    charge_id        uuid NOT NULL,
     -- The charge's provider, copied for the provider's row-level security.
     organisation_id  uuid NOT NULL,
     amount_pence     bigint NOT NULL CHECK (amount_pence > 0),
     reason           text NOT NULL CHECK (length(btrim(reason)) > 0),
     -- Checked at commit, like the charges' transfers: the row and its posting are written in
     -- one transaction.
-    transfer_id      uuid NOT NULL REFERENCES ledger_transfers (id) DEFERRABLE INITIALLY DEFERRED,
+    transfer_id      uuid NOT NULL,
     created_by       uuid NOT NULL,
     created_at       timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (federation_id, id),
+    CONSTRAINT clawbacks_charge_fkey FOREIGN KEY (federation_id, charge_id)
+        REFERENCES charges (federation_id, id),
+    CONSTRAINT clawbacks_transfer_fkey FOREIGN KEY (federation_id, transfer_id)
+        REFERENCES ledger_transfers (federation_id, id) DEFERRABLE INITIALLY DEFERRED,
     CONSTRAINT clawbacks_organisation_fkey FOREIGN KEY (federation_id, organisation_id)
         REFERENCES organisations (federation_id, id)
 );
@@ -58,16 +63,20 @@ CREATE INDEX clawbacks_organisation_idx ON clawbacks (federation_id, organisatio
 -- What one remittance recovered of one clawback.
 CREATE TABLE clawback_recoveries (
     federation_id    uuid NOT NULL REFERENCES federations (id),
-    remittance_id    uuid NOT NULL REFERENCES remittances (id) DEFERRABLE INITIALLY DEFERRED,
-    clawback_id      uuid NOT NULL REFERENCES clawbacks (id),
+    remittance_id    uuid NOT NULL,
+    clawback_id      uuid NOT NULL,
     organisation_id  uuid NOT NULL,
     amount_pence     bigint NOT NULL CHECK (amount_pence > 0),
     created_at       timestamptz NOT NULL DEFAULT now(),
-    PRIMARY KEY (remittance_id, clawback_id),
+    PRIMARY KEY (federation_id, remittance_id, clawback_id),
+    CONSTRAINT clawback_recoveries_remittance_fkey FOREIGN KEY (federation_id, remittance_id)
+        REFERENCES remittances (federation_id, id) DEFERRABLE INITIALLY DEFERRED,
+    CONSTRAINT clawback_recoveries_clawback_fkey FOREIGN KEY (federation_id, clawback_id)
+        REFERENCES clawbacks (federation_id, id),
     CONSTRAINT clawback_recoveries_organisation_fkey FOREIGN KEY (federation_id, organisation_id)
         REFERENCES organisations (federation_id, id)
 );
-CREATE INDEX clawback_recoveries_clawback_idx ON clawback_recoveries (clawback_id);
+CREATE INDEX clawback_recoveries_clawback_idx ON clawback_recoveries (federation_id, clawback_id);
 
 -- No clawback, nor anything recovered of it, is ever changed or removed: corrections are new
 -- transfers.

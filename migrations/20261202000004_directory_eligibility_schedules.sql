@@ -7,9 +7,7 @@ ALTER TABLE services
     ADD COLUMN maximum_age smallint,
     ADD CONSTRAINT services_ages_in_range CHECK (
         minimum_age BETWEEN 0 AND 130 AND maximum_age BETWEEN 0 AND 130),
-    ADD CONSTRAINT services_ages_in_order CHECK (minimum_age <= maximum_age),
-    -- For the foreign keys of tables about a service, which name its federation too.
-    ADD CONSTRAINT services_federation_id_id_key UNIQUE (federation_id, id);
+    ADD CONSTRAINT services_ages_in_order CHECK (minimum_age <= maximum_age);
 
 -- The profile's minimum_age filter keeps services whose minimum (0 when none is named) is at
 -- least the value; its maximum_age filter those that name a maximum of at most the value.

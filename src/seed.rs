@@ -171,7 +171,7 @@ pub async fn seed_demo(settings: &Settings) -> anyhow::Result<Seeded> {
         };
         let scope = federation.map_or(TenantScope::platform(), TenantScope::federation);
         let mut tx = waymark_persistence::begin(pool, scope).await?;
-        let user: UserRecord = match users::find_by_email(&mut tx, &email).await {
+        let user: UserRecord = match users::find_by_email(&mut tx, federation, &email).await {
             Ok(found) => found,
             Err(StoreError::NotFound) => users::create(
                 &mut tx,

@@ -21,4 +21,5 @@ mod pathway;
 mod pathway_matrix;
 mod pathway_rules;
 mod problems;
+mod schema_rules;
 mod tenancy;

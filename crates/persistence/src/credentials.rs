@@ -21,7 +21,11 @@ pub struct Credential {
 pub async fn find(conn: &mut PgConnection, login: &str) -> Result<Option<Credential>, StoreError> {
     Ok(sqlx::query_as!(
         Credential,
-        "SELECT login, user_id, service_account_id, federation_id, secret_hash FROM credentials WHERE login = $1",
+        r#"SELECT login,
+                  CASE WHEN principal_kind <> 'service_account' THEN principal_id END AS user_id,
+                  CASE WHEN principal_kind = 'service_account' THEN principal_id END AS service_account_id,
+                  federation_id, secret_hash
+           FROM credentials WHERE login = $1"#,
         login,
     )
     .fetch_optional(conn)
@@ -36,7 +40,8 @@ pub(crate) async fn create_for_user(
     secret_hash: &str,
 ) -> Result<(), StoreError> {
     sqlx::query!(
-        "INSERT INTO credentials (login, user_id, federation_id, secret_hash) VALUES ($1, $2, $3, $4)",
+        r#"INSERT INTO credentials (login, principal_kind, principal_id, federation_id, secret_hash)
+           VALUES ($1, CASE WHEN $3::uuid IS NULL THEN 'platform_user' ELSE 'user' END, $2, $3, $4)"#,
         login,
         user.as_uuid(),
         federation.map(|f| f.as_uuid()),
@@ -55,7 +60,8 @@ pub(crate) async fn create_for_service_account(
     secret_hash: &str,
 ) -> Result<(), StoreError> {
     sqlx::query!(
-        "INSERT INTO credentials (login, service_account_id, federation_id, secret_hash) VALUES ($1, $2, $3, $4)",
+        r#"INSERT INTO credentials (login, principal_kind, principal_id, federation_id, secret_hash)
+           VALUES ($1, 'service_account', $2, $3, $4)"#,
         account.as_uuid().to_string(),
         account.as_uuid(),
         federation.as_uuid(),
@@ -91,7 +97,8 @@ pub async fn record_failure(
     address: &str,
 ) -> Result<(), StoreError> {
     sqlx::query!(
-        "INSERT INTO login_failures (login, address) VALUES ($1, $2)",
+        "INSERT INTO login_failures (id, login, address, failed_at) VALUES ($1, $2, $3, clock_timestamp())",
+        Uuid::now_v7(),
         login,
         address,
     )

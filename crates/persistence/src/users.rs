@@ -1,4 +1,5 @@
-//! Users of a federation and the roles they hold. A user's password lives in `credentials`.
+//! Users of a federation and the roles they hold, and the platform's administrators, who belong
+//! to none (`platform_users`). A user's password lives in `credentials`.
 
 use crate::code_arrays::{codes, decode};
 use crate::credentials;
@@ -93,32 +94,35 @@ pub async fn create(
     conn: &mut PgConnection,
     user: UserToCreate<'_>,
 ) -> Result<UserRecord, StoreError> {
-    let row = sqlx::query_as!(
-        UserRow,
-        r#"INSERT INTO users (id, federation_id, practice_id, organisation_id, email, display_name, roles)
-           VALUES ($1, $2, $3, $4, $5, $6, $7)
-           RETURNING id, federation_id, practice_id, organisation_id, email, display_name, roles,
-                     active, version, created_at, updated_at"#,
-        user.id.as_uuid(),
-        user.federation.map(|f| f.as_uuid()),
-        user.practice_id.map(|p| p.as_uuid()),
-        user.organisation_id,
-        user.email.as_str(),
-        user.display_name,
-        &codes(user.roles),
-    )
-    .fetch_one(&mut *conn)
-    .await
-    .map_err(|e| {
-        on_constraint(
-            e,
-            &[
-                ("users_email_key", StoreError::Duplicate { field: "email" }),
-                ("users_practice_fkey", StoreError::MissingReference { field: "practice_id" }),
-                ("users_organisation_fkey", StoreError::MissingReference { field: "organisation_id" }),
-            ],
+    let row = match user.federation {
+        None => create_platform_user(conn, &user).await?,
+        Some(federation) => sqlx::query_as!(
+            UserRow,
+            r#"INSERT INTO users (id, federation_id, practice_id, organisation_id, email, display_name, roles)
+               VALUES ($1, $2, $3, $4, $5, $6, $7)
+               RETURNING id, federation_id AS "federation_id?", practice_id, organisation_id, email,
+                         display_name, roles, active, version, created_at, updated_at"#,
+            user.id.as_uuid(),
+            federation.as_uuid(),
+            user.practice_id.map(|p| p.as_uuid()),
+            user.organisation_id,
+            user.email.as_str(),
+            user.display_name,
+            &codes(user.roles),
         )
-    })?;
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(|e| {
+            on_constraint(
+                e,
+                &[
+                    ("users_email_key", StoreError::Duplicate { field: "email" }),
+                    ("users_practice_fkey", StoreError::MissingReference { field: "practice_id" }),
+                    ("users_organisation_fkey", StoreError::MissingReference { field: "organisation_id" }),
+                ],
+            )
+        })?,
+    };
     credentials::create_for_user(
         conn,
         user.email.as_str(),
@@ -130,6 +134,27 @@ pub async fn create(
     row.try_into()
 }
 
+/// A user of no federation, whose one role is platform administrator (the domain's
+/// `RoleAssignment` gives every other role a federation).
+async fn create_platform_user(
+    conn: &mut PgConnection,
+    user: &UserToCreate<'_>,
+) -> Result<UserRow, StoreError> {
+    sqlx::query_as!(
+        UserRow,
+        r#"INSERT INTO platform_users (id, email, display_name) VALUES ($1, $2, $3)
+           RETURNING id, NULL::uuid AS federation_id, NULL::uuid AS practice_id,
+                     NULL::uuid AS organisation_id, email, display_name,
+                     ARRAY['platform_admin'] AS "roles!", active, version, created_at, updated_at"#,
+        user.id.as_uuid(),
+        user.email.as_str(),
+        user.display_name,
+    )
+    .fetch_one(&mut *conn)
+    .await
+    .map_err(|e| on_constraint(e, &[("platform_users_email_key", StoreError::Duplicate { field: "email" })]))
+}
+
 pub async fn find(
     conn: &mut PgConnection,
     federation: FederationId,
@@ -137,7 +162,7 @@ pub async fn find(
 ) -> Result<UserRecord, StoreError> {
     sqlx::query_as!(
         UserRow,
-        r#"SELECT id, federation_id, practice_id, organisation_id, email, display_name, roles,
+        r#"SELECT id, federation_id AS "federation_id?", practice_id, organisation_id, email, display_name, roles,
                   active, version, created_at, updated_at
            FROM users WHERE federation_id = $1 AND id = $2"#,
         federation.as_uuid(),
@@ -153,36 +178,41 @@ pub async fn find(
 /// administrators have no federation).
 pub async fn find_for_sign_in(
     conn: &mut PgConnection,
+    federation: Option<FederationId>,
     id: UserId,
 ) -> Result<UserRecord, StoreError> {
-    sqlx::query_as!(
-        UserRow,
-        r#"SELECT id, federation_id, practice_id, organisation_id, email, display_name, roles,
-                  active, version, created_at, updated_at
-           FROM users WHERE id = $1"#,
-        id.as_uuid(),
-    )
-    .fetch_optional(conn)
-    .await?
-    .ok_or(StoreError::NotFound)?
-    .try_into()
+    match federation {
+        Some(federation) => find(conn, federation, id).await,
+        None => sqlx::query_as!(
+            UserRow,
+            r#"SELECT id, NULL::uuid AS federation_id, NULL::uuid AS practice_id,
+                      NULL::uuid AS organisation_id, email, display_name,
+                      ARRAY['platform_admin'] AS "roles!", active, version, created_at, updated_at
+               FROM platform_users WHERE id = $1"#,
+            id.as_uuid(),
+        )
+        .fetch_optional(conn)
+        .await?
+        .ok_or(StoreError::NotFound)?
+        .try_into(),
+    }
 }
 
+/// The user who signs in with `email`: in `federation`, or a platform administrator.
 pub async fn find_by_email(
     conn: &mut PgConnection,
+    federation: Option<FederationId>,
     email: &Email,
 ) -> Result<UserRecord, StoreError> {
-    sqlx::query_as!(
-        UserRow,
-        r#"SELECT id, federation_id, practice_id, organisation_id, email, display_name, roles,
-                  active, version, created_at, updated_at
-           FROM users WHERE email = $1"#,
+    let id = sqlx::query_scalar!(
+        "SELECT principal_id FROM credentials WHERE login = $1 AND federation_id IS NOT DISTINCT FROM $2",
         email.as_str(),
+        federation.map(|f| f.as_uuid()),
     )
-    .fetch_optional(conn)
+    .fetch_optional(&mut *conn)
     .await?
-    .ok_or(StoreError::NotFound)?
-    .try_into()
+    .ok_or(StoreError::NotFound)?;
+    find_for_sign_in(conn, federation, UserId::from(id)).await
 }
 
 /// Users of the federation, or of one practice of it, in creation order.
@@ -195,7 +225,7 @@ pub async fn list(
 ) -> Result<Vec<UserRecord>, StoreError> {
     sqlx::query_as!(
         UserRow,
-        r#"SELECT id, federation_id, practice_id, organisation_id, email, display_name, roles,
+        r#"SELECT id, federation_id AS "federation_id?", practice_id, organisation_id, email, display_name, roles,
                   active, version, created_at, updated_at
            FROM users
            WHERE federation_id = $1 AND ($2::uuid IS NULL OR practice_id = $2)
@@ -240,8 +270,8 @@ pub async fn update(
                organisation_id = CASE WHEN $7 THEN $9 ELSE organisation_id END,
                version = version + 1, updated_at = now()
            WHERE federation_id = $1 AND id = $2 AND version = $3
-           RETURNING id, federation_id, practice_id, organisation_id, email, display_name, roles,
-                     active, version, created_at, updated_at"#,
+           RETURNING id, federation_id AS "federation_id?", practice_id, organisation_id, email,
+                     display_name, roles, active, version, created_at, updated_at"#,
         federation.as_uuid(),
         id.as_uuid(),
         expected_version,

@@ -44,7 +44,7 @@ pub async fn with_password(
         None => TenantScope::platform(),
     };
     let mut tx = state.begin(scope).await?;
-    let user = users::find_for_sign_in(&mut tx, id).await?;
+    let user = users::find_for_sign_in(&mut tx, federation.map(FederationId::from), id).await?;
     credentials::clear_failures(&mut tx, &login).await?;
     waymark_persistence::commit(tx).await?;
     if !user.active {

@@ -457,9 +457,10 @@ pub async fn reconcile(
     Ok(sqlx::query!(
         r#"SELECT a.id, a.credits_pence - a.debits_pence AS "running!",
                   coalesce(sum(CASE e.side WHEN 'credit' THEN e.amount_pence ELSE -e.amount_pence END), 0)::bigint AS "recomputed!"
-           FROM ledger_accounts a LEFT JOIN ledger_entries e ON e.account_id = a.id
+           FROM ledger_accounts a
+           LEFT JOIN ledger_entries e ON e.federation_id = a.federation_id AND e.account_id = a.id
            WHERE a.federation_id = $1
-           GROUP BY a.id"#,
+           GROUP BY a.federation_id, a.id"#,
         federation.as_uuid(),
     )
     .fetch_all(conn)

@@ -174,9 +174,10 @@ pub async fn owed(
     Ok(sqlx::query!(
         r#"SELECT c.id, c.organisation_id,
                   (c.amount_pence - coalesce(sum(r.amount_pence), 0))::bigint AS "owed!"
-           FROM clawbacks c LEFT JOIN clawback_recoveries r ON r.clawback_id = c.id
+           FROM clawbacks c
+           LEFT JOIN clawback_recoveries r ON r.federation_id = c.federation_id AND r.clawback_id = c.id
            WHERE c.federation_id = $1
-           GROUP BY c.id
+           GROUP BY c.federation_id, c.id
            HAVING c.amount_pence > coalesce(sum(r.amount_pence), 0)
            ORDER BY c.id"#,
         federation.as_uuid(),

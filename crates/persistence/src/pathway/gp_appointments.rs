@@ -51,7 +51,7 @@ pub async fn upsert(
         r#"INSERT INTO gp_appointment_counts (federation_id, practice_id, id, referral_id,
                appointment_window, period_start, period_end, appointments, source, recorded_by)
            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
-           ON CONFLICT (practice_id, referral_id, appointment_window) DO UPDATE
+           ON CONFLICT (federation_id, practice_id, referral_id, appointment_window) DO UPDATE
            SET period_start = EXCLUDED.period_start, period_end = EXCLUDED.period_end,
                appointments = EXCLUDED.appointments, source = EXCLUDED.source,
                recorded_by = EXCLUDED.recorded_by, recorded_at = now()
