@@ -11,13 +11,16 @@ export WAYMARK_ADDR=${WAYMARK_ADDR:-127.0.0.1:18080}
 bench_bin=${WAYMARK_BENCH_BIN:-target/release/waymark}
 bench_pids=()
 
-# Builds the release binaries and points DATABASE_URL at database $1 of the local cluster (or of
-# $DATABASE_URL's server).
+# Builds the release binaries (unless WAYMARK_BENCH_BIN names a prebuilt server, such as an
+# earlier commit's, to compare with) and points DATABASE_URL at database $1 of the local cluster
+# (or of $DATABASE_URL's server).
 bench_prepare() {
   waymark_ensure_postgres
   bench_server_url="${DATABASE_URL%/*}"
   export DATABASE_URL="$bench_server_url/$1"
-  cargo build --quiet --locked --release -p waymark -p waymark-bare-read
+  if [ -z "${WAYMARK_BENCH_BIN:-}" ] || [ ! -x target/release/waymark-bare-read ]; then
+    cargo build --quiet --locked --release -p waymark -p waymark-bare-read
+  fi
   [ -f "$WAYMARK_SIGNING_KEY_FILE" ] || "$bench_bin" keygen "$WAYMARK_SIGNING_KEY_FILE"
 }
 
