@@ -24,6 +24,18 @@ bench_prepare() {
   [ -f "$WAYMARK_SIGNING_KEY_FILE" ] || "$bench_bin" keygen "$WAYMARK_SIGNING_KEY_FILE"
 }
 
+# Migrates the benchmark's database, starting it again when it was made by an earlier version of
+# a migration that has since been rewritten (it holds generated data only).
+bench_migrate() {
+  local output
+  if ! output=$("$bench_bin" migrate 2>&1); then
+    grep -q "previously applied but has been modified" <<<"$output" || { echo "$output" >&2; return 1; }
+    echo "== ${DATABASE_URL##*/} predates a rewritten migration; recreating it" >&2
+    psql -q "$bench_server_url/postgres" -c "DROP DATABASE \"${DATABASE_URL##*/}\" WITH (FORCE)"
+    "$bench_bin" migrate
+  fi
+}
+
 # Sets synchronous_commit for the benchmark's database ("on" is PostgreSQL's default and what
 # production runs; the local cluster's default is "off"). Takes effect for new connections, so
 # call it before serving.
