@@ -72,7 +72,10 @@ async fn every_table_is_classified_and_every_tenant_table_names_its_federation()
     )
     .await;
     for listed in PLATFORM_TABLES.iter().chain(PRACTICE_TABLES) {
-        assert!(tables.iter().any(|t| t == listed), "{listed} is listed but does not exist");
+        assert!(
+            tables.iter().any(|t| t == listed),
+            "{listed} is listed but does not exist"
+        );
     }
     let without_federation = strings(
         &mut conn,
@@ -101,7 +104,10 @@ async fn every_table_is_classified_and_every_tenant_table_names_its_federation()
         .iter()
         .filter(|t| !PRACTICE_TABLES.contains(&t.as_str()) && t.as_str() != "charges")
         .collect();
-    assert!(unlisted.is_empty(), "practice tables not listed here: {unlisted:?}");
+    assert!(
+        unlisted.is_empty(),
+        "practice tables not listed here: {unlisted:?}"
+    );
 }
 
 #[tokio::test]
@@ -153,7 +159,10 @@ async fn tenant_keys_lead_with_the_federation_and_practice_keys_hold_the_practic
         .iter()
         .filter(|t| !with_primary_key.contains(*t))
         .collect();
-    assert!(keyless.is_empty(), "tables without a primary key: {keyless:?}");
+    assert!(
+        keyless.is_empty(),
+        "tables without a primary key: {keyless:?}"
+    );
 }
 
 #[tokio::test]
@@ -195,7 +204,9 @@ async fn foreign_keys_stay_within_a_federation_and_practice_keys_within_a_practi
             (false, false) => {}
             // A tenant table may reference the federation it belongs to, by its own federation.
             (true, false) => {
-                if !(to == "federations" && from_columns == ["federation_id"] && to_columns == ["id"])
+                if !(to == "federations"
+                    && from_columns == ["federation_id"]
+                    && to_columns == ["id"])
                 {
                     broken.push(format!(
                         "{name}: tenant {from} references platform {to} other than by federation_id"
@@ -298,10 +309,7 @@ fn function_names_are_read_from_default_expressions() {
         function_names("(gen_random_uuid())::text"),
         ["gen_random_uuid"]
     );
-    assert_eq!(
-        function_names("nextval('a_id_seq'::regclass)"),
-        ["nextval"]
-    );
+    assert_eq!(function_names("nextval('a_id_seq'::regclass)"), ["nextval"]);
     assert!(function_names("'received'::text").is_empty());
 }
 

@@ -152,7 +152,15 @@ async fn create_platform_user(
     )
     .fetch_one(&mut *conn)
     .await
-    .map_err(|e| on_constraint(e, &[("platform_users_email_key", StoreError::Duplicate { field: "email" })]))
+    .map_err(|e| {
+        on_constraint(
+            e,
+            &[(
+                "platform_users_email_key",
+                StoreError::Duplicate { field: "email" },
+            )],
+        )
+    })
 }
 
 pub async fn find(
