@@ -68,13 +68,16 @@ impl GeoPoint {
     /// A latitude/longitude box that contains every point within `km`, so an index can narrow
     /// the candidates before exact distances are computed.
     pub fn bounding_box(&self, km: f64) -> BoundingBox {
-        let dlat = (km / EARTH_RADIUS_KM).to_degrees();
-        let cos_lat = self.latitude.to_radians().cos();
-        // Near the poles every longitude is close: take them all.
-        let dlng = if cos_lat < 1e-6 {
+        // The angular radius; the widest longitude of a circle of that radius is
+        // asin(sin r / cos lat), not r / cos lat, which falls short far from the equator. A
+        // circle that reaches a pole spans every longitude.
+        let radius = km / EARTH_RADIUS_KM;
+        let dlat = radius.to_degrees();
+        let lat = self.latitude.to_radians();
+        let dlng = if lat.abs() + radius >= std::f64::consts::FRAC_PI_2 {
             180.0
         } else {
-            (dlat / cos_lat).min(180.0)
+            (radius.sin() / lat.cos()).min(1.0).asin().to_degrees()
         };
         BoundingBox {
             min_latitude: (self.latitude - dlat).max(-90.0),
