@@ -50,6 +50,9 @@ CREATE TABLE patients (
     postcode                      text,
     share_name_with_providers     boolean NOT NULL DEFAULT false,
     share_contact_with_providers  boolean NOT NULL DEFAULT false,
+    -- The organisations this patient has been referred on to (never signposted), which may
+    -- read the patient's row: kept here because Citus allows no subquery in a policy.
+    referred_to_organisations     uuid[] NOT NULL DEFAULT '{}',
     registered_by                 uuid NOT NULL,
     version                       integer NOT NULL DEFAULT 1,
     created_at                    timestamptz NOT NULL DEFAULT now(),
@@ -285,7 +288,9 @@ CREATE TABLE onward_referrals (
         REFERENCES services (federation_id, id),
     CONSTRAINT onward_referrals_declined_with_reason CHECK ((state = 'declined') = (decline_reason IS NOT NULL)),
     -- Lets an activity be held to the organisation and service the referral was made to.
-    CONSTRAINT onward_referrals_provider_key UNIQUE (federation_id, practice_id, id, organisation_id, service_id)
+    CONSTRAINT onward_referrals_provider_key UNIQUE (federation_id, practice_id, id, organisation_id, service_id),
+    -- Lets a provider's safeguarding concern be held to an onward referral made to it.
+    CONSTRAINT onward_referrals_subject_key UNIQUE (federation_id, practice_id, id, referral_id, patient_id, organisation_id)
 );
 CREATE INDEX onward_referrals_referral_idx ON onward_referrals (practice_id, referral_id, id);
 CREATE INDEX onward_referrals_organisation_idx ON onward_referrals (federation_id, organisation_id, id);
@@ -343,6 +348,8 @@ CREATE TABLE safeguarding_concerns (
     raised_by                  uuid NOT NULL,
     raised_by_role             text NOT NULL,
     raised_by_organisation_id  uuid,
+    -- The onward referral a provider raised the concern under (none when the practice did).
+    onward_referral_id         uuid,
     summary                    text NOT NULL,
     details                    text NOT NULL,
     status                     text NOT NULL DEFAULT 'open' CHECK (status IN ('open', 'resolved')),
@@ -357,6 +364,9 @@ CREATE TABLE safeguarding_concerns (
         REFERENCES referrals (federation_id, practice_id, id, patient_id),
     CONSTRAINT safeguarding_concerns_patient_fkey FOREIGN KEY (federation_id, practice_id, patient_id)
         REFERENCES patients (federation_id, practice_id, id),
+    CONSTRAINT safeguarding_concerns_onward_referral_fkey
+        FOREIGN KEY (federation_id, practice_id, onward_referral_id, referral_id, patient_id, raised_by_organisation_id)
+        REFERENCES onward_referrals (federation_id, practice_id, id, referral_id, patient_id, organisation_id),
     CONSTRAINT safeguarding_concerns_resolved_with_note CHECK ((status = 'resolved') = (resolution IS NOT NULL))
 );
 CREATE INDEX safeguarding_concerns_open_idx ON safeguarding_concerns (practice_id, id) WHERE status = 'open';
@@ -483,11 +493,7 @@ CREATE TRIGGER onward_referrals_keep_subject BEFORE UPDATE ON onward_referrals
     FOR EACH ROW EXECUTE FUNCTION onward_referrals_keep_subject();
 CREATE POLICY patients_provider ON patients FOR SELECT TO waymark_app
     USING (federation_id = waymark_current_federation()
-           AND EXISTS (SELECT 1 FROM onward_referrals o
-                       WHERE o.federation_id = patients.federation_id
-                         AND o.practice_id = patients.practice_id AND o.patient_id = patients.id
-                         AND o.organisation_id = waymark_current_organisation()
-                         AND o.kind = 'referral'));
+           AND waymark_current_organisation() = ANY (referred_to_organisations));
 CREATE POLICY activities_provider_read ON activities FOR SELECT TO waymark_app
     USING (federation_id = waymark_current_federation()
            AND organisation_id = waymark_current_organisation());
@@ -497,16 +503,13 @@ CREATE POLICY activities_provider_record ON activities FOR INSERT TO waymark_app
 CREATE POLICY safeguarding_concerns_provider_read ON safeguarding_concerns FOR SELECT TO waymark_app
     USING (federation_id = waymark_current_federation()
            AND raised_by_organisation_id = waymark_current_organisation());
+-- A provider raises a concern only under an onward referral made to it, about that referral's
+-- patient: the foreign key holds the concern to one (a key is checked whatever the policies).
 CREATE POLICY safeguarding_concerns_provider_raise ON safeguarding_concerns FOR INSERT TO waymark_app
     WITH CHECK (federation_id = waymark_current_federation()
            AND raised_by_organisation_id = waymark_current_organisation()
-           AND status = 'open'
-           AND EXISTS (SELECT 1 FROM onward_referrals o
-                       WHERE o.federation_id = safeguarding_concerns.federation_id
-                         AND o.practice_id = safeguarding_concerns.practice_id
-                         AND o.referral_id = safeguarding_concerns.referral_id
-                         AND o.organisation_id = waymark_current_organisation()
-                         AND o.kind = 'referral'));
+           AND onward_referral_id IS NOT NULL
+           AND status = 'open');
 
 -- Case notes: the practice's own staff only, not even federation administrators.
 ALTER TABLE case_notes ENABLE ROW LEVEL SECURITY;

@@ -62,6 +62,9 @@ CREATE TABLE ledger_transfers (
     amount_pence          bigint NOT NULL CHECK (amount_pence > 0),
     charge_id             uuid,
     payment_run_id        uuid,
+    -- The provider whose accounts the transfer moves money in or out of (none for a top-up),
+    -- for the provider's read policy; the balance check holds every entry to it.
+    organisation_id       uuid,
     description           text,
     created_by            uuid NOT NULL,
     created_at            timestamptz NOT NULL DEFAULT now(),
@@ -95,11 +98,18 @@ CREATE FUNCTION ledger_check_balanced() RETURNS trigger
     AS $$
     DECLARE
         transfer_amount bigint;
+        transfer_organisation uuid;
         debits bigint;
         credits bigint;
     BEGIN
-        SELECT amount_pence INTO transfer_amount FROM ledger_transfers
+        SELECT amount_pence, organisation_id INTO transfer_amount, transfer_organisation
+          FROM ledger_transfers
          WHERE federation_id = NEW.federation_id AND id = NEW.transfer_id;
+        IF NEW.organisation_id IS NOT NULL AND NEW.organisation_id IS DISTINCT FROM transfer_organisation THEN
+            RAISE EXCEPTION 'transfer % moves money of organisation % but names %',
+                NEW.transfer_id, NEW.organisation_id, transfer_organisation
+                USING ERRCODE = 'check_violation';
+        END IF;
         SELECT coalesce(sum(amount_pence) FILTER (WHERE side = 'debit'), 0),
                coalesce(sum(amount_pence) FILTER (WHERE side = 'credit'), 0)
           INTO debits, credits
@@ -266,10 +276,7 @@ CREATE POLICY ledger_entries_provider ON ledger_entries FOR SELECT TO waymark_ap
            AND organisation_id = waymark_current_organisation());
 CREATE POLICY ledger_transfers_provider ON ledger_transfers FOR SELECT TO waymark_app
     USING (federation_id = waymark_current_federation()
-           AND EXISTS (SELECT 1 FROM ledger_entries e
-                       WHERE e.federation_id = ledger_transfers.federation_id
-                         AND e.transfer_id = ledger_transfers.id
-                         AND e.organisation_id = waymark_current_organisation()));
+           AND organisation_id = waymark_current_organisation());
 CREATE POLICY remittances_provider ON remittances FOR SELECT TO waymark_app
     USING (federation_id = waymark_current_federation()
            AND organisation_id = waymark_current_organisation());

@@ -319,8 +319,15 @@ pub async fn write_postings(
     sqlx::query!(
         r#"WITH transfers AS (
                INSERT INTO ledger_transfers (federation_id, id, kind, amount_pence, charge_id,
-                                             payment_run_id, description, created_by)
-               SELECT $1, t.id, t.kind, t.amount, t.charge, t.run, t.description, t.created_by
+                                             payment_run_id, organisation_id, description, created_by)
+               SELECT $1, t.id, t.kind, t.amount, t.charge, t.run,
+                      -- the provider whose accounts it touches (the balance check holds every
+                      -- entry to this one)
+                      (SELECT (array_agg(a.organisation_id) FILTER (WHERE a.organisation_id IS NOT NULL))[1]
+                       FROM unnest($9::uuid[], $10::uuid[]) AS e(transfer, account)
+                       JOIN ledger_accounts a ON a.federation_id = $1 AND a.id = e.account
+                       WHERE e.transfer = t.id),
+                      t.description, t.created_by
                FROM unnest($2::uuid[], $3::text[], $4::bigint[], $5::uuid[], $6::uuid[], $7::text[],
                            $8::uuid[])
                     AS t(id, kind, amount, charge, run, description, created_by)

@@ -110,6 +110,20 @@ pub async fn create(
     )
     .execute(&mut *conn)
     .await?;
+    if new.kind == OnwardKind::Referral {
+        // The provider may now read the patient's row (what of it the consent shares).
+        sqlx::query!(
+            r#"UPDATE patients SET referred_to_organisations = referred_to_organisations || $4::uuid
+               WHERE federation_id = $1 AND practice_id = $2 AND id = $3
+                 AND NOT $4::uuid = ANY (referred_to_organisations)"#,
+            federation.as_uuid(),
+            practice.as_uuid(),
+            new.patient,
+            new.organisation,
+        )
+        .execute(&mut *conn)
+        .await?;
+    }
     find(conn, federation, practice, id).await
 }
 

@@ -74,6 +74,8 @@ pub struct Raiser<'a> {
     pub id: Uuid,
     pub role: &'a str,
     pub organisation: Option<Uuid>,
+    /// The onward referral a provider raises the concern under.
+    pub onward_referral: Option<Uuid>,
 }
 
 pub async fn raise(
@@ -88,8 +90,9 @@ pub async fn raise(
     sqlx::query_as!(
         ConcernRow,
         r#"INSERT INTO safeguarding_concerns (federation_id, practice_id, id, referral_id,
-               patient_id, raised_by, raised_by_role, raised_by_organisation_id, summary, details)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+               patient_id, raised_by, raised_by_role, raised_by_organisation_id, onward_referral_id,
+               summary, details)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $11, $9, $10)
            RETURNING id, practice_id, referral_id, patient_id, raised_by, raised_by_role,
                      raised_by_organisation_id, summary, details, status, resolution,
                      resolved_by, resolved_at, raised_at"#,
@@ -103,6 +106,7 @@ pub async fn raise(
         raiser.organisation,
         concern.summary,
         concern.details,
+        raiser.onward_referral,
     )
     .fetch_one(conn)
     .await?

@@ -568,6 +568,7 @@ pub async fn raise_concern(
             id: caller.subject,
             role: "provider",
             organisation: Some(who.organisation.as_uuid()),
+            onward_referral: Some(onward.onward.id),
         },
         &concern,
     )

@@ -145,6 +145,7 @@ pub async fn raise_concern(
             id: caller.subject,
             role: role.as_str(),
             organisation: None,
+            onward_referral: None,
         },
         &concern,
     )
