@@ -35,7 +35,12 @@ enum Command {
         migrate: bool,
     },
     /// Apply pending database migrations.
-    Migrate,
+    Migrate {
+        /// Then distribute the tables over the Citus cluster whose coordinator DATABASE_URL
+        /// names (deploy/citus/README.md).
+        #[arg(long)]
+        citus: bool,
+    },
     /// Create (or find) the demo federation, practices and users; print their ids and tokens as JSON.
     SeedDemo,
     /// Print the OpenAPI document.
@@ -86,11 +91,18 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             tracing::info!("stopped");
             Ok(())
         }
-        Command::Migrate => {
+        Command::Migrate { citus: false } => {
             waymark_persistence::migrate(&settings.database_url)
                 .await
                 .context("migrating")?;
             tracing::info!("migrations applied");
+            Ok(())
+        }
+        Command::Migrate { citus: true } => {
+            waymark_persistence::migrate_citus(&settings.database_url)
+                .await
+                .context("migrating and distributing over Citus")?;
+            tracing::info!("migrations applied and tables distributed");
             Ok(())
         }
         Command::SeedDemo => {

@@ -22,7 +22,7 @@ pub mod tenant;
 pub mod users;
 
 pub use error::StoreError;
-pub use pool::{connect, migrate, Database, MIGRATOR};
+pub use pool::{connect, migrate, migrate_citus, Database, MIGRATOR};
 pub use tenant::{
     begin, begin_read, begin_search, begin_snapshot, commit, end_read, TenantScope, Tx,
 };

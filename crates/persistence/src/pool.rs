@@ -49,3 +49,17 @@ pub async fn migrate(url: &str) -> Result<(), sqlx::migrate::MigrateError> {
     conn.close().await?;
     Ok(())
 }
+
+/// What distributes a migrated database over a Citus cluster (idempotent: it distributes only
+/// the tables not yet distributed).
+pub const CITUS_DISTRIBUTION: &str = include_str!("../../../deploy/citus/distribute.sql");
+
+/// Runs [`migrate`], then distributes the tables on the Citus coordinator `url` names: platform
+/// tables as reference tables, tenant tables by `federation_id`, colocated.
+pub async fn migrate_citus(url: &str) -> Result<(), sqlx::Error> {
+    migrate(url).await?;
+    let mut conn = PgConnection::connect(url).await?;
+    sqlx::raw_sql(CITUS_DISTRIBUTION).execute(&mut conn).await?;
+    conn.close().await?;
+    Ok(())
+}
