@@ -964,24 +964,7 @@ async fn row_level_security_confines_pathway_rows_whatever_the_query_asks() {
     .await;
 
     let mut conn = app.connect_as_service_role().await;
-    let tables = [
-        "patients",
-        "referrals",
-        "referral_state_changes",
-        "volunteers",
-        "volunteer_training",
-        "clinic_sessions",
-        "clinic_session_volunteers",
-        "clinic_slots",
-        "assessments",
-        "wellbeing_measures",
-        "onward_referrals",
-        "activities",
-        "case_notes",
-        "safeguarding_concerns",
-        "gp_appointment_counts",
-        "audit_events",
-    ];
+    let tables = crate::schema_rules::PRACTICE_TABLES;
     // The owner bypasses row-level security: it counts what there is.
     let mut owner = sqlx::PgConnection::connect(&app.database_url)
         .await

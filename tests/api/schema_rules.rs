@@ -21,7 +21,7 @@ const PLATFORM_TABLES: &[&str] = &[
 ];
 
 /// Tenant tables partitioned by practice inside their federation.
-const PRACTICE_TABLES: &[&str] = &[
+pub const PRACTICE_TABLES: &[&str] = &[
     "patients",
     "referrals",
     "referral_state_changes",
