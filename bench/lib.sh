@@ -12,12 +12,14 @@ bench_bin=${WAYMARK_BENCH_BIN:-target/release/waymark}
 bench_pids=()
 
 # Builds the release binaries (unless WAYMARK_BENCH_BIN names a prebuilt server, such as an
-# earlier commit's, to compare with) and points DATABASE_URL at database $1 of the local cluster
-# (or of $DATABASE_URL's server).
+# earlier commit's, to compare with) and points DATABASE_URL (the service's login) and
+# WAYMARK_MIGRATION_DATABASE_URL (the owner, which psql uses here) at database $1 of the local
+# cluster (or of their server).
 bench_prepare() {
   waymark_ensure_postgres
-  bench_server_url="${DATABASE_URL%/*}"
-  export DATABASE_URL="$bench_server_url/$1"
+  bench_server_url="${WAYMARK_MIGRATION_DATABASE_URL%/*}"
+  export DATABASE_URL="${DATABASE_URL%/*}/$1"
+  export WAYMARK_MIGRATION_DATABASE_URL="$bench_server_url/$1"
   if [ -z "${WAYMARK_BENCH_BIN:-}" ] || [ ! -x target/release/waymark-bare-read ]; then
     cargo build --quiet --locked --release -p waymark -p waymark-bare-read
   fi
@@ -40,7 +42,7 @@ bench_migrate() {
 # production runs; the local cluster's default is "off"). Takes effect for new connections, so
 # call it before serving.
 bench_synchronous_commit() {
-  psql "$DATABASE_URL" -qc "ALTER DATABASE \"${DATABASE_URL##*/}\" SET synchronous_commit = $1"
+  psql "$WAYMARK_MIGRATION_DATABASE_URL" -qc "ALTER DATABASE \"${DATABASE_URL##*/}\" SET synchronous_commit = $1"
   echo "== synchronous_commit = $1 for ${DATABASE_URL##*/}"
 }
 

@@ -9,22 +9,15 @@
 -- stay on one shard. The schema rules test (tests/api/schema_rules.rs) reads the catalog and
 -- holds every migration to this.
 
--- The service runs its queries as waymark_app: it owns no table and does not bypass row-level
--- security. The connecting user switches to it on connect (SET ROLE), so it must be a member.
+-- The service runs its queries with waymark_app's rights: it owns no table and does not bypass
+-- row-level security. The service logs in as a role of its own that is a member of waymark_app
+-- and of nothing else (`waymark migrate` makes it: crates/persistence/src/login_role.rs).
 DO $$
 BEGIN
     CREATE ROLE waymark_app NOLOGIN NOBYPASSRLS;
 EXCEPTION
     -- Roles are cluster-wide: another database (or a concurrent migration) may have made it.
     WHEN duplicate_object OR unique_violation THEN NULL;
-END
-$$;
-
-DO $$
-BEGIN
-    IF NOT pg_has_role(current_user, 'waymark_app', 'MEMBER') THEN
-        EXECUTE format('GRANT waymark_app TO %I', current_user);
-    END IF;
 END
 $$;
 

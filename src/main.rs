@@ -28,16 +28,13 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Serve the API on WAYMARK_ADDR.
-    Serve {
-        /// Apply pending migrations before serving.
-        #[arg(long)]
-        migrate: bool,
-    },
-    /// Apply pending database migrations.
+    /// Serve the API on WAYMARK_ADDR, logged in as DATABASE_URL.
+    Serve,
+    /// Apply pending database migrations as the schema owner (WAYMARK_MIGRATION_DATABASE_URL),
+    /// and make sure the service's login (DATABASE_URL) holds only waymark_app's rights.
     Migrate {
-        /// Then distribute the tables over the Citus cluster whose coordinator DATABASE_URL
-        /// names (deploy/citus/README.md).
+        /// Then distribute the tables over the Citus cluster whose coordinator the URLs name
+        /// (deploy/citus/README.md).
         #[arg(long)]
         citus: bool,
     },
@@ -79,12 +76,7 @@ fn main() -> anyhow::Result<()> {
 
 async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
     match command {
-        Command::Serve { migrate } => {
-            if migrate {
-                waymark_persistence::migrate(&settings.database_url)
-                    .await
-                    .context("migrating")?;
-            }
+        Command::Serve => {
             let app = Application::build(settings.clone()).await?;
             tracing::info!(addr = %settings.addr, port = app.port(), "serving; API docs at /docs");
             app.run_until_stopped().await?;
@@ -92,16 +84,19 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Migrate { citus: false } => {
-            waymark_persistence::migrate(&settings.database_url)
+            waymark_persistence::migrate(&settings.migration_database_url, &settings.database_url)
                 .await
                 .context("migrating")?;
             tracing::info!("migrations applied");
             Ok(())
         }
         Command::Migrate { citus: true } => {
-            waymark_persistence::migrate_citus(&settings.database_url)
-                .await
-                .context("migrating and distributing over Citus")?;
+            waymark_persistence::migrate_citus(
+                &settings.migration_database_url,
+                &settings.database_url,
+            )
+            .await
+            .context("migrating and distributing over Citus")?;
             tracing::info!("migrations applied and tables distributed");
             Ok(())
         }

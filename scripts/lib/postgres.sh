@@ -1,7 +1,9 @@
 # Sourced by scripts/demo, scripts/test and the benchmarks: makes sure a PostgreSQL server is
-# reachable and exports DATABASE_URL. An existing $DATABASE_URL is used as it is; otherwise a
+# reachable and exports DATABASE_URL (the service's login) and WAYMARK_MIGRATION_DATABASE_URL
+# (the schema owner). Existing values are used as they are (both must be set); otherwise a
 # project-local cluster is started (or reused) in .pgdata/ (or $WAYMARK_PGDATA), on 127.0.0.1
-# and a non-default port ($WAYMARK_PG_PORT).
+# and a non-default port ($WAYMARK_PG_PORT), with postgres as the owner and waymark_service,
+# which `waymark migrate` creates, as the service's login.
 #
 # The cluster must come back whatever state it was left in: stopped (a reboot), killed (a stale
 # postmaster.pid), or with its folder's mode reset by an older version of this script. A port
@@ -154,13 +156,18 @@ waymark_stop_hint() {
 }
 
 waymark_ensure_postgres() {
-  if [ -n "${DATABASE_URL:-}" ]; then
-    export DATABASE_URL
+  if [ -n "${DATABASE_URL:-}" ] || [ -n "${WAYMARK_MIGRATION_DATABASE_URL:-}" ]; then
+    if [ -z "${DATABASE_URL:-}" ] || [ -z "${WAYMARK_MIGRATION_DATABASE_URL:-}" ]; then
+      echo "error: set both DATABASE_URL (the service's login) and WAYMARK_MIGRATION_DATABASE_URL (the schema owner), or neither to use the project-local cluster" >&2
+      return 1
+    fi
+    export DATABASE_URL WAYMARK_MIGRATION_DATABASE_URL
     return 0
   fi
   local root dir
   root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
   dir=$(waymark_pg_data_dir "$root")
   waymark_ensure_cluster "$dir" "$WAYMARK_PG_PORT" || return 1
-  export DATABASE_URL="postgres://postgres@127.0.0.1:$WAYMARK_PG_PORT/waymark"
+  export DATABASE_URL="postgres://waymark_service@127.0.0.1:$WAYMARK_PG_PORT/waymark"
+  export WAYMARK_MIGRATION_DATABASE_URL="postgres://postgres@127.0.0.1:$WAYMARK_PG_PORT/waymark"
 }

@@ -17,16 +17,60 @@ pub const PASSWORD: &str = "correct horse battery staple";
 pub struct TestApp {
     pub address: String,
     pub client: Client,
-    /// The owner's URL of this test's own database.
+    /// The schema owner's URL of this test's own database.
     pub database_url: String,
+    /// The service's own login to the same database.
+    pub service_database_url: String,
     pub signing_key_pem: String,
     pub signing_key_file: std::path::PathBuf,
     pub tokens: TokenService,
 }
 
+/// The schema owner's URL of the test server.
 fn server_url() -> String {
+    std::env::var("WAYMARK_MIGRATION_DATABASE_URL")
+        .unwrap_or_else(|_| waymark_http::settings::DEFAULT_MIGRATION_DATABASE_URL.to_owned())
+}
+
+/// The service's login to the test server.
+fn service_server_url() -> String {
     std::env::var("DATABASE_URL")
         .unwrap_or_else(|_| waymark_http::settings::DEFAULT_DATABASE_URL.to_owned())
+}
+
+/// The Citus cluster the tests run on when `scripts/test` runs them with `WAYMARK_TEST_CITUS=1`:
+/// the coordinator is the test server, and `template` a database migrated and distributed over
+/// every node, which each test clones on each node (scripts/lib/citus.sh).
+pub struct CitusCluster {
+    pub template: String,
+    /// The owner's URLs of the workers.
+    pub workers: Vec<String>,
+}
+
+impl CitusCluster {
+    pub fn from_env() -> Option<Self> {
+        let template = std::env::var("WAYMARK_TEST_CITUS_TEMPLATE").ok()?;
+        let workers = std::env::var("WAYMARK_TEST_CITUS_WORKERS")
+            .expect("WAYMARK_TEST_CITUS_WORKERS lists the workers")
+            .split(',')
+            .map(str::to_owned)
+            .collect();
+        Some(CitusCluster { template, workers })
+    }
+}
+
+async fn create_database(server: &str, database: &str, template: Option<&str>) {
+    let mut admin = PgConnection::connect(&with_database(server, "postgres"))
+        .await
+        .expect("PostgreSQL is reachable");
+    let template = template
+        .map(|t| format!(r#" TEMPLATE "{t}""#))
+        .unwrap_or_default();
+    admin
+        .execute(format!(r#"CREATE DATABASE "{database}"{template}"#).as_str())
+        .await
+        .expect("create test database");
+    admin.close().await.ok();
 }
 
 /// `url` with its database name replaced.
@@ -46,34 +90,65 @@ pub async fn spawn_app() -> TestApp {
 /// Spawns the app with extra environment settings, e.g. CORS origins or a small body limit.
 pub async fn spawn_app_with(extra: &[(&str, &str)]) -> TestApp {
     let database = format!("waymark_test_{}", Uuid::now_v7().simple());
-    let mut admin = PgConnection::connect(&with_database(&server_url(), "postgres"))
-        .await
-        .expect("PostgreSQL is reachable");
-    admin
-        .execute(format!(r#"CREATE DATABASE "{database}""#).as_str())
-        .await
-        .expect("create test database");
-    admin.close().await.ok();
     let database_url = with_database(&server_url(), &database);
-    waymark_persistence::migrate(&database_url)
-        .await
-        .expect("migrations apply");
+    let service_database_url = with_database(&service_server_url(), &database);
+    match CitusCluster::from_env() {
+        None => {
+            create_database(&server_url(), &database, None).await;
+            waymark_persistence::migrate(&database_url, &service_database_url)
+                .await
+                .expect("migrations apply");
+        }
+        Some(citus) => {
+            for node in std::iter::once(server_url()).chain(citus.workers.iter().cloned()) {
+                create_database(&node, &database, Some(&citus.template)).await;
+            }
+            // Nothing is left to distribute; this sets what a clone does not inherit.
+            waymark_persistence::migrate_citus(&database_url, &service_database_url)
+                .await
+                .expect("migrations apply");
+            // Every statement must reach one shard: one that needs several fails the test.
+            let mut owner = PgConnection::connect(&database_url).await.expect("connect");
+            owner
+                .execute(
+                    format!(
+                        r#"ALTER DATABASE "{database}" SET citus.multi_task_query_log_level = 'error'"#
+                    )
+                    .as_str(),
+                )
+                .await
+                .expect("refuse multi-shard statements");
+            owner.close().await.ok();
+        }
+    }
 
     let signing_key_pem = SigningKeys::generate_pem();
     let key_file = std::env::temp_dir().join(format!("{database}.pem"));
     std::fs::write(&key_file, &signing_key_pem).expect("write key");
-    start_instance(database_url, signing_key_pem, key_file, extra).await
+    start_instance(
+        database_url,
+        service_database_url,
+        signing_key_pem,
+        key_file,
+        extra,
+    )
+    .await
 }
 
 /// Starts the application on `database_url`, signing with the key in `key_file`.
 async fn start_instance(
     database_url: String,
+    service_database_url: String,
     signing_key_pem: String,
     key_file: std::path::PathBuf,
     extra: &[(&str, &str)],
 ) -> TestApp {
     let mut env: HashMap<String, String> = HashMap::from([
-        ("DATABASE_URL".into(), database_url.clone()),
+        ("DATABASE_URL".into(), service_database_url.clone()),
+        (
+            "WAYMARK_MIGRATION_DATABASE_URL".into(),
+            database_url.clone(),
+        ),
         ("WAYMARK_ADDR".into(), "127.0.0.1:0".into()),
         (
             "WAYMARK_SIGNING_KEY_FILE".into(),
@@ -96,6 +171,7 @@ async fn start_instance(
         address,
         client: Client::new(),
         database_url,
+        service_database_url,
         signing_key_pem,
         signing_key_file: key_file,
         tokens,
@@ -119,6 +195,7 @@ impl TestApp {
     pub async fn another_instance_with(&self, extra: &[(&str, &str)]) -> TestApp {
         start_instance(
             self.database_url.clone(),
+            self.service_database_url.clone(),
             self.signing_key_pem.clone(),
             self.signing_key_file.clone(),
             extra,
@@ -230,7 +307,8 @@ impl TestApp {
     pub fn run_cli(&self, args: &[&str]) -> String {
         let output = std::process::Command::new(env!("CARGO_BIN_EXE_waymark"))
             .args(args)
-            .env("DATABASE_URL", &self.database_url)
+            .env("DATABASE_URL", &self.service_database_url)
+            .env("WAYMARK_MIGRATION_DATABASE_URL", &self.database_url)
             .env("WAYMARK_SIGNING_KEY_FILE", &self.signing_key_file)
             .env("RUST_LOG", "warn")
             .output()
@@ -290,15 +368,11 @@ impl TestApp {
         }
     }
 
-    /// A connection to this test's database as the service's own role, with no tenant set.
+    /// A connection to this test's database as the service's own login, with no tenant set.
     pub async fn connect_as_service_role(&self) -> PgConnection {
-        let mut conn = PgConnection::connect(&self.database_url)
+        PgConnection::connect(&self.service_database_url)
             .await
-            .expect("connect");
-        conn.execute("SET ROLE waymark_app")
-            .await
-            .expect("set role");
-        conn
+            .expect("connect")
     }
 }
 

@@ -14,6 +14,7 @@ mod journey;
 mod ledger;
 mod ledger_clawbacks;
 mod ledger_rules;
+mod login_role;
 mod openapi_contract;
 mod operations;
 mod oruk;

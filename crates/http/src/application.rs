@@ -61,6 +61,9 @@ impl Application {
         let db = waymark_persistence::connect(&settings.database_url, settings.db_max_connections)
             .await
             .map_err(|e| BuildError::Database(e.to_string()))?;
+        waymark_persistence::login_role::check(&db.pool)
+            .await
+            .map_err(|e| BuildError::Database(e.to_string()))?;
         let decoy_password_hash = hash_password("a password no account has, used for timing")
             .map_err(|e| BuildError::Config(e.to_string()))?;
         let approvals =

@@ -6,8 +6,10 @@ use std::time::Duration;
 
 #[derive(Clone)]
 pub struct Settings {
-    /// `DATABASE_URL`: the schema owner's connection; the service switches to `waymark_app`.
+    /// `DATABASE_URL`: the service's own login, a role holding only `waymark_app`'s rights.
     pub database_url: String,
+    /// `WAYMARK_MIGRATION_DATABASE_URL`: the schema owner, used only by `waymark migrate`.
+    pub migration_database_url: String,
     /// `WAYMARK_ADDR`: where to listen.
     pub addr: String,
     /// `WAYMARK_SIGNING_KEY_FILE`: Ed25519 private key (PKCS#8 PEM) that signs access tokens.
@@ -51,7 +53,8 @@ impl std::fmt::Debug for Settings {
     }
 }
 
-pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:55432/waymark";
+pub const DEFAULT_DATABASE_URL: &str = "postgres://waymark_service@127.0.0.1:55432/waymark";
+pub const DEFAULT_MIGRATION_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:55432/waymark";
 pub const DEFAULT_ADDR: &str = "127.0.0.1:8080";
 pub const DEFAULT_SIGNING_KEY_FILE: &str = ".waymark/signing-key.pem";
 
@@ -101,6 +104,10 @@ impl Settings {
         }
         Ok(Settings {
             database_url: text("DATABASE_URL", DEFAULT_DATABASE_URL),
+            migration_database_url: text(
+                "WAYMARK_MIGRATION_DATABASE_URL",
+                DEFAULT_MIGRATION_DATABASE_URL,
+            ),
             addr: text("WAYMARK_ADDR", DEFAULT_ADDR),
             signing_key_file: PathBuf::from(text(
                 "WAYMARK_SIGNING_KEY_FILE",

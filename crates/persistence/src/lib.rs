@@ -14,6 +14,7 @@ pub mod federations;
 pub mod health;
 pub mod idempotency;
 pub mod ledger;
+pub mod login_role;
 pub mod pathway;
 pub mod pool;
 pub mod practices;
