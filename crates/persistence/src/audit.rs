@@ -3,7 +3,7 @@
 
 use crate::error::StoreError;
 use chrono::{DateTime, Utc};
-use sqlx::PgConnection;
+use sqlx::{PgConnection, Postgres, QueryBuilder};
 use uuid::Uuid;
 use waymark_domain::{FederationId, PracticeId, Principal, PrincipalKind};
 
@@ -70,36 +70,29 @@ pub async fn record(
     if accesses.is_empty() {
         return Ok(());
     }
-    let ids: Vec<Uuid> = accesses.iter().map(|_| Uuid::now_v7()).collect();
-    let practices: Vec<Uuid> = accesses.iter().map(|a| a.practice.as_uuid()).collect();
-    let patients: Vec<Uuid> = accesses.iter().map(|a| a.patient).collect();
-    let types: Vec<String> = accesses
-        .iter()
-        .map(|a| a.resource_type.to_owned())
-        .collect();
-    let resources: Vec<Uuid> = accesses.iter().map(|a| a.resource).collect();
-    sqlx::query!(
-        r#"INSERT INTO audit_events (federation_id, practice_id, id, actor_id, actor_kind,
-               actor_roles, actor_organisation_id, action, resource_type, resource_id, patient_id,
-               request_id)
-           SELECT $1, practice, id, $2, $3, $4, $5, $6, resource_type, resource, patient, $7
-           FROM unnest($8::uuid[], $9::uuid[], $10::uuid[], $11::text[], $12::uuid[])
-                AS a(id, practice, patient, resource_type, resource)"#,
-        federation.as_uuid(),
-        actor.id,
-        actor.kind,
-        &actor.roles,
-        actor.organisation_id,
-        action.code(),
-        actor.request_id,
-        &ids,
-        &practices,
-        &patients,
-        &types,
-        &resources,
-    )
-    .execute(conn)
-    .await?;
+    // Rows as VALUES, not unnest(): see `crate::rows`.
+    for accesses in accesses.chunks(crate::rows::PER_STATEMENT) {
+        let mut insert = QueryBuilder::<Postgres>::new(
+            "INSERT INTO audit_events (federation_id, practice_id, id, actor_id, actor_kind, \
+             actor_roles, actor_organisation_id, action, resource_type, resource_id, patient_id, \
+             request_id) ",
+        );
+        insert.push_values(accesses, |mut row, access| {
+            row.push_bind(federation.as_uuid())
+                .push_bind(access.practice.as_uuid())
+                .push_bind(Uuid::now_v7())
+                .push_bind(actor.id)
+                .push_bind(actor.kind)
+                .push_bind(&actor.roles)
+                .push_bind(actor.organisation_id)
+                .push_bind(action.code())
+                .push_bind(access.resource_type)
+                .push_bind(access.resource)
+                .push_bind(access.patient)
+                .push_bind(&actor.request_id);
+        });
+        insert.build().execute(&mut *conn).await?;
+    }
     Ok(())
 }
 

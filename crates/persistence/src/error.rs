@@ -77,7 +77,7 @@ pub(crate) fn on_constraint(error: sqlx::Error, constraints: &[(&str, StoreError
     if let sqlx::Error::Database(db) = &error {
         if let Some(name) = db.constraint() {
             for (constraint, mapped) in constraints {
-                if *constraint == name {
+                if names_constraint(name, constraint) {
                     return match mapped {
                         StoreError::Duplicate { field } => StoreError::Duplicate { field },
                         StoreError::MissingReference { field } => {
@@ -92,9 +92,35 @@ pub(crate) fn on_constraint(error: sqlx::Error, constraints: &[(&str, StoreError
     error.into()
 }
 
+/// Whether the constraint `reported` in an error is `constraint`: on Citus a worker reports the
+/// constraint of the shard, which is the table's name with the shard's id (six digits or more)
+/// appended.
+fn names_constraint(reported: &str, constraint: &str) -> bool {
+    reported == constraint
+        || reported
+            .strip_prefix(constraint)
+            .and_then(|rest| rest.strip_prefix('_'))
+            .is_some_and(|shard| shard.len() >= 6 && shard.bytes().all(|b| b.is_ascii_digit()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_shards_constraint_is_its_tables() {
+        assert!(names_constraint("users_email_key", "users_email_key"));
+        assert!(names_constraint(
+            "users_email_key_102041",
+            "users_email_key"
+        ));
+        assert!(!names_constraint("users_email_key_2", "users_email_key"));
+        assert!(!names_constraint(
+            "users_email_key_extra",
+            "users_email_key"
+        ));
+        assert!(!names_constraint("users_email", "users_email_key"));
+    }
 
     #[test]
     fn lost_connections_are_unavailable_and_only_dead_ones_are_retried() {

@@ -18,6 +18,7 @@ pub mod login_role;
 pub mod pathway;
 pub mod pool;
 pub mod practices;
+mod rows;
 pub mod service_accounts;
 pub mod tenant;
 pub mod users;

@@ -4,7 +4,7 @@ use crate::code_arrays::{codes, decode};
 use crate::error::{on_constraint, StoreError};
 use chrono::{DateTime, NaiveTime, Utc};
 use sqlx::types::Json;
-use sqlx::PgConnection;
+use sqlx::{PgConnection, Postgres, QueryBuilder};
 use uuid::Uuid;
 use waymark_domain::directory::eligibility::{AgeFilter, EligibleAges};
 use waymark_domain::directory::schedule::{
@@ -195,28 +195,20 @@ async fn replace_schedule(
     if schedule.is_empty() {
         return Ok(());
     }
-    let periods = schedule.periods();
-    let days: Vec<i16> = periods.iter().map(|p| p.day().number()).collect();
-    let opens: Vec<NaiveTime> = periods
-        .iter()
-        .map(|p| p.opens_at().to_naive_time())
-        .collect();
-    let closes: Vec<NaiveTime> = periods
-        .iter()
-        .map(|p| p.closes_at().to_naive_time())
-        .collect();
-    sqlx::query!(
-        r#"INSERT INTO service_schedules (federation_id, service_id, day, opens_at, closes_at)
-           SELECT $1, $2, p.day, p.opens_at, p.closes_at
-           FROM UNNEST($3::int2[], $4::time[], $5::time[]) AS p (day, opens_at, closes_at)"#,
-        federation.as_uuid(),
-        id.as_uuid(),
-        &days,
-        &opens,
-        &closes,
-    )
-    .execute(conn)
-    .await?;
+    // Rows as VALUES, not unnest(): see `crate::rows`.
+    for periods in schedule.periods().chunks(crate::rows::PER_STATEMENT) {
+        let mut insert = QueryBuilder::<Postgres>::new(
+            "INSERT INTO service_schedules (federation_id, service_id, day, opens_at, closes_at) ",
+        );
+        insert.push_values(periods, |mut row, period| {
+            row.push_bind(federation.as_uuid())
+                .push_bind(id.as_uuid())
+                .push_bind(period.day().number())
+                .push_bind(period.opens_at().to_naive_time())
+                .push_bind(period.closes_at().to_naive_time());
+        });
+        insert.build().execute(&mut *conn).await?;
+    }
     Ok(())
 }
 

@@ -2,7 +2,7 @@
 
 use crate::error::StoreError;
 use chrono::{DateTime, Utc};
-use sqlx::PgConnection;
+use sqlx::{PgConnection, Postgres, QueryBuilder};
 use std::collections::HashMap;
 use uuid::Uuid;
 use waymark_domain::ledger::account::InsufficientFunds;
@@ -206,17 +206,20 @@ pub async fn payable_ids(
     if missing.is_empty() {
         return Ok(open);
     }
-    let ids: Vec<Uuid> = missing.iter().map(|_| Uuid::now_v7()).collect();
-    sqlx::query!(
-        r#"INSERT INTO ledger_accounts (federation_id, id, kind, organisation_id)
-           SELECT $1, id, 'payable', organisation FROM unnest($2::uuid[], $3::uuid[]) AS n(id, organisation)
-           ON CONFLICT ON CONSTRAINT ledger_accounts_one_per_kind DO NOTHING"#,
-        federation.as_uuid(),
-        &ids,
-        &missing,
-    )
-    .execute(&mut *conn)
-    .await?;
+    // Rows as VALUES, not unnest(): see `crate::rows`.
+    for missing in missing.chunks(crate::rows::PER_STATEMENT) {
+        let mut insert = QueryBuilder::<Postgres>::new(
+            "INSERT INTO ledger_accounts (federation_id, id, kind, organisation_id) ",
+        );
+        insert.push_values(missing, |mut row, organisation| {
+            row.push_bind(federation.as_uuid())
+                .push_bind(Uuid::now_v7())
+                .push_bind("payable")
+                .push_bind(*organisation);
+        });
+        insert.push(" ON CONFLICT ON CONSTRAINT ledger_accounts_one_per_kind DO NOTHING");
+        insert.build().execute(&mut *conn).await?;
+    }
     open_ones(conn, federation, organisations).await
 }
 

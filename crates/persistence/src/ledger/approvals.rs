@@ -13,7 +13,7 @@ use super::charges::{ChargeRecord, ChargeRow};
 use super::decisions::{Decided, DecisionError};
 use super::settings;
 use crate::error::StoreError;
-use sqlx::PgConnection;
+use sqlx::{PgConnection, Postgres, QueryBuilder};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use uuid::Uuid;
 use waymark_domain::ledger::{
@@ -397,35 +397,32 @@ async fn keep_answers(
     accepted: &[Accepted],
     bodies: &[serde_json::Value],
 ) -> Result<bool, StoreError> {
-    let (mut principals, mut keys, mut operations, mut hashes, mut resources) =
-        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    for item in accepted {
-        let request = &requests[item.request];
-        principals.push(request.principal);
-        keys.push(request.key.clone());
-        operations.push(request.operation.to_owned());
-        hashes.push(request.request_hash.clone());
-        resources.push(item.posting.id);
-    }
     // In key order, so that groups of two instances wait for each other in one order only.
-    let kept = sqlx::query_scalar!(
-        r#"INSERT INTO idempotency_keys (federation_id, principal_id, key, operation, request_hash,
-                                         resource_id, response_status, response_body)
-           SELECT $1, r.principal, r.key, r.operation, r.hash, r.resource, 200, r.body
-           FROM unnest($2::uuid[], $3::text[], $4::text[], $5::text[], $6::uuid[], $7::jsonb[])
-                AS r(principal, key, operation, hash, resource, body)
-           ORDER BY r.principal, r.key
-           ON CONFLICT (federation_id, principal_id, key) DO NOTHING
-           RETURNING 1 AS "kept!""#,
-        federation.as_uuid(),
-        &principals,
-        &keys,
-        &operations,
-        &hashes,
-        &resources,
-        bodies,
-    )
-    .fetch_all(conn)
-    .await?;
-    Ok(kept.len() == accepted.len())
+    let mut answers: Vec<(&ApprovalRequest, Uuid, &serde_json::Value)> = accepted
+        .iter()
+        .zip(bodies)
+        .map(|(item, body)| (&requests[item.request], item.posting.id, body))
+        .collect();
+    answers.sort_by(|a, b| (a.0.principal, &a.0.key).cmp(&(b.0.principal, &b.0.key)));
+    let mut kept = 0;
+    // Rows as VALUES, not unnest(): see `crate::rows`.
+    for answers in answers.chunks(crate::rows::PER_STATEMENT) {
+        let mut insert = QueryBuilder::<Postgres>::new(
+            "INSERT INTO idempotency_keys (federation_id, principal_id, key, operation, \
+             request_hash, resource_id, response_status, response_body) ",
+        );
+        insert.push_values(answers, |mut row, (request, resource, body)| {
+            row.push_bind(federation.as_uuid())
+                .push_bind(request.principal)
+                .push_bind(&request.key)
+                .push_bind(request.operation)
+                .push_bind(&request.request_hash)
+                .push_bind(*resource)
+                .push_bind(200_i32)
+                .push_bind(*body);
+        });
+        insert.push(" ON CONFLICT (federation_id, principal_id, key) DO NOTHING RETURNING 1");
+        kept += insert.build().fetch_all(&mut *conn).await?.len();
+    }
+    Ok(kept == accepted.len())
 }

@@ -2,7 +2,7 @@
 
 use crate::error::{on_constraint, StoreError};
 use chrono::{DateTime, Utc};
-use sqlx::PgConnection;
+use sqlx::{PgConnection, Postgres, QueryBuilder};
 use uuid::Uuid;
 use waymark_domain::pathway::clinic::{Attendance, NewClinicSession};
 use waymark_domain::{FederationId, PracticeId};
@@ -117,24 +117,22 @@ pub async fn create_session(
     )
     .fetch_one(&mut *conn)
     .await?;
-    let slots = session.slots();
-    let ids: Vec<Uuid> = slots.iter().map(|_| Uuid::now_v7()).collect();
-    let starts: Vec<DateTime<Utc>> = slots.iter().map(|(start, _)| *start).collect();
-    let ends: Vec<DateTime<Utc>> = slots.iter().map(|(_, end)| *end).collect();
-    sqlx::query!(
-        r#"INSERT INTO clinic_slots (federation_id, practice_id, id, session_id, starts_at, ends_at)
-           SELECT $1, $2, id, $3, starts_at, ends_at
-           FROM unnest($4::uuid[], $5::timestamptz[], $6::timestamptz[])
-                AS s(id, starts_at, ends_at)"#,
-        federation.as_uuid(),
-        practice.as_uuid(),
-        id,
-        &ids,
-        &starts,
-        &ends,
-    )
-    .execute(conn)
-    .await?;
+    // Rows as VALUES, not unnest(): see `crate::rows`.
+    for slots in session.slots().chunks(crate::rows::PER_STATEMENT) {
+        let mut insert = QueryBuilder::<Postgres>::new(
+            "INSERT INTO clinic_slots (federation_id, practice_id, id, session_id, starts_at, \
+             ends_at) ",
+        );
+        insert.push_values(slots, |mut row, (starts_at, ends_at)| {
+            row.push_bind(federation.as_uuid())
+                .push_bind(practice.as_uuid())
+                .push_bind(Uuid::now_v7())
+                .push_bind(id)
+                .push_bind(*starts_at)
+                .push_bind(*ends_at);
+        });
+        insert.build().execute(&mut *conn).await?;
+    }
     Ok(record)
 }
 
@@ -175,10 +173,11 @@ pub async fn list_sessions(
         r#"SELECT s.id, s.practice_id, s.starts_at, s.ends_at, s.location, s.slot_minutes,
                   s.created_by, s.created_at,
                   (SELECT count(*) FROM clinic_slots t
-                   WHERE t.practice_id = s.practice_id AND t.session_id = s.id) AS "slot_count!",
+                   WHERE t.federation_id = s.federation_id AND t.practice_id = s.practice_id
+                     AND t.session_id = s.id) AS "slot_count!",
                   (SELECT count(*) FROM clinic_slots t
-                   WHERE t.practice_id = s.practice_id AND t.session_id = s.id
-                     AND t.referral_id IS NULL AND t.starts_at > now()) AS "free_slots!"
+                   WHERE t.federation_id = s.federation_id AND t.practice_id = s.practice_id
+                     AND t.session_id = s.id AND t.referral_id IS NULL AND t.starts_at > now()) AS "free_slots!"
            FROM clinic_sessions s
            WHERE s.federation_id = $1 AND s.practice_id = $2
              AND ($3::timestamptz IS NULL OR s.starts_at >= $3)
@@ -244,19 +243,25 @@ pub async fn assign(
     volunteers: &[Uuid],
     by: Uuid,
 ) -> Result<(), StoreError> {
-    sqlx::query!(
-        r#"INSERT INTO clinic_session_volunteers (federation_id, practice_id, session_id,
-               volunteer_id, assigned_by)
-           SELECT $1, $2, $3, volunteer, $5 FROM unnest($4::uuid[]) AS v(volunteer)"#,
-        federation.as_uuid(),
-        practice.as_uuid(),
-        session,
-        volunteers,
-        by,
-    )
-    .execute(conn)
-    .await
-    .map_err(|e| on_constraint(e, &[ALREADY_ASSIGNED, UNKNOWN_VOLUNTEER]))?;
+    // Rows as VALUES, not unnest(): see `crate::rows`.
+    for volunteers in volunteers.chunks(crate::rows::PER_STATEMENT) {
+        let mut insert = QueryBuilder::<Postgres>::new(
+            "INSERT INTO clinic_session_volunteers (federation_id, practice_id, session_id, \
+             volunteer_id, assigned_by) ",
+        );
+        insert.push_values(volunteers, |mut row, volunteer| {
+            row.push_bind(federation.as_uuid())
+                .push_bind(practice.as_uuid())
+                .push_bind(session)
+                .push_bind(*volunteer)
+                .push_bind(by);
+        });
+        insert
+            .build()
+            .execute(&mut *conn)
+            .await
+            .map_err(|e| on_constraint(e, &[ALREADY_ASSIGNED, UNKNOWN_VOLUNTEER]))?;
+    }
     Ok(())
 }
 
