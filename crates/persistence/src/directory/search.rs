@@ -68,8 +68,13 @@ pub async fn search(
                 coalesce((SELECT jsonb_agg(jsonb_build_array(h.day, h.opens_at, h.closes_at) \
                                            ORDER BY h.day, h.opens_at) \
                           FROM service_schedules h \
-                          WHERE h.federation_id = s.federation_id AND h.service_id = s.id), \
-                         '[]') AS schedule, \
+                          WHERE h.service_id = s.id AND h.federation_id = ",
+    );
+    // The federation named in the subquery as well: Citus routes a correlated subquery to the
+    // federation's shard only when its own table is filtered by the distribution column.
+    sql.push_bind(federation.as_uuid());
+    sql.push(
+        "), '[]') AS schedule, \
                 s.capacity, s.accepting_referrals, s.cost_to_patient, \
                 s.contact_email, s.contact_phone, s.website, s.active, s.version, s.created_at, \
                 s.updated_at, ",

@@ -282,7 +282,7 @@ pub async fn find(
                   s.description, s.need_categories, s.eligibility, s.minimum_age, s.maximum_age, s.delivery_modes,
                   s.address, s.postcode, s.latitude, s.longitude, s.opening_times,
                   coalesce((SELECT jsonb_agg(jsonb_build_array(h.day, h.opens_at, h.closes_at) ORDER BY h.day, h.opens_at)
-                            FROM service_schedules h WHERE h.federation_id = s.federation_id AND h.service_id = s.id),
+                            FROM service_schedules h WHERE h.federation_id = $1 AND h.service_id = s.id),
                            '[]') AS "schedule!: Json<Vec<PeriodCell>>",
                   s.capacity, s.accepting_referrals, s.cost_to_patient,
                   s.contact_email, s.contact_phone, s.website, s.active, s.version, s.created_at, s.updated_at
@@ -408,7 +408,7 @@ pub async fn published_page(
              AND ($5::int2 IS NULL OR s.maximum_age <= $5)
              AND (NOT $6::bool OR EXISTS (
                    SELECT 1 FROM service_schedules h
-                   WHERE h.federation_id = s.federation_id AND h.service_id = s.id
+                   WHERE h.federation_id = $1 AND h.service_id = s.id
                      AND ($7::int2 IS NULL OR h.day = $7)
                      AND ($8::time IS NULL OR h.opens_at >= $8)
                      AND ($9::time IS NULL OR h.closes_at <= $9)))
@@ -433,7 +433,7 @@ pub async fn published_page(
                   s.description, s.need_categories, s.eligibility, s.minimum_age, s.maximum_age, s.delivery_modes,
                   s.address, s.postcode, s.latitude, s.longitude, s.opening_times,
                   coalesce((SELECT jsonb_agg(jsonb_build_array(h.day, h.opens_at, h.closes_at) ORDER BY h.day, h.opens_at)
-                            FROM service_schedules h WHERE h.federation_id = s.federation_id AND h.service_id = s.id),
+                            FROM service_schedules h WHERE h.federation_id = $1 AND h.service_id = s.id),
                            '[]') AS "schedule!: Json<Vec<PeriodCell>>",
                   s.capacity, s.accepting_referrals, s.cost_to_patient,
                   s.contact_email, s.contact_phone, s.website, s.active, s.version, s.created_at, s.updated_at
@@ -446,7 +446,7 @@ pub async fn published_page(
              AND ($5::int2 IS NULL OR s.maximum_age <= $5)
              AND (NOT $6::bool OR EXISTS (
                    SELECT 1 FROM service_schedules h
-                   WHERE h.federation_id = s.federation_id AND h.service_id = s.id
+                   WHERE h.federation_id = $1 AND h.service_id = s.id
                      AND ($7::int2 IS NULL OR h.day = $7)
                      AND ($8::time IS NULL OR h.opens_at >= $8)
                      AND ($9::time IS NULL OR h.closes_at <= $9)))
@@ -489,7 +489,7 @@ pub async fn find_published(
                   s.description, s.need_categories, s.eligibility, s.minimum_age, s.maximum_age, s.delivery_modes,
                   s.address, s.postcode, s.latitude, s.longitude, s.opening_times,
                   coalesce((SELECT jsonb_agg(jsonb_build_array(h.day, h.opens_at, h.closes_at) ORDER BY h.day, h.opens_at)
-                            FROM service_schedules h WHERE h.federation_id = s.federation_id AND h.service_id = s.id),
+                            FROM service_schedules h WHERE h.federation_id = $1 AND h.service_id = s.id),
                            '[]') AS "schedule!: Json<Vec<PeriodCell>>",
                   s.capacity, s.accepting_referrals, s.cost_to_patient,
                   s.contact_email, s.contact_phone, s.website, s.active, s.version, s.created_at, s.updated_at
@@ -518,7 +518,7 @@ pub async fn find_published_at_location(
                   s.description, s.need_categories, s.eligibility, s.minimum_age, s.maximum_age, s.delivery_modes,
                   s.address, s.postcode, s.latitude, s.longitude, s.opening_times,
                   coalesce((SELECT jsonb_agg(jsonb_build_array(h.day, h.opens_at, h.closes_at) ORDER BY h.day, h.opens_at)
-                            FROM service_schedules h WHERE h.federation_id = s.federation_id AND h.service_id = s.id),
+                            FROM service_schedules h WHERE h.federation_id = $1 AND h.service_id = s.id),
                            '[]') AS "schedule!: Json<Vec<PeriodCell>>",
                   s.capacity, s.accepting_referrals, s.cost_to_patient,
                   s.contact_email, s.contact_phone, s.website, s.active, s.version, s.created_at, s.updated_at

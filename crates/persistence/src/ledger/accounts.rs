@@ -239,13 +239,20 @@ pub async fn post_all(
         .iter()
         .flat_map(|p| p.transfer.entries().iter().map(|e| e.account))
         .collect();
-    let mut book = lock_book(conn, federation, &accounts, fund_overdraft_allowed).await?;
+    let mut locked = lock_book(conn, federation, &accounts, fund_overdraft_allowed).await?;
     for posting in postings {
-        book.post(&posting.transfer)?;
+        locked.book.post(&posting.transfer)?;
     }
     let postings: Vec<(&Posting<'_>, Uuid)> = postings.iter().map(|p| (p, by)).collect();
-    write_postings(conn, federation, &postings, &book).await?;
+    write_postings(conn, federation, &postings, &locked).await?;
     Ok(())
+}
+
+/// The accounts a posting may touch, locked, and a [`Book`] to post to them.
+pub struct LockedBook {
+    pub book: Book,
+    /// The provider each payable belongs to (`None` for the federation's own accounts).
+    owners: HashMap<Uuid, Option<Uuid>>,
 }
 
 /// Locks `accounts` (in id order, so concurrent postings never deadlock) for the rest of the
@@ -255,12 +262,12 @@ pub async fn lock_book(
     federation: FederationId,
     accounts: &[Uuid],
     fund_overdraft_allowed: bool,
-) -> Result<Book, StoreError> {
+) -> Result<LockedBook, StoreError> {
     let mut ids = accounts.to_vec();
     ids.sort();
     ids.dedup();
     let locked = sqlx::query!(
-        r#"SELECT id, kind, debits_pence, credits_pence FROM ledger_accounts
+        r#"SELECT id, kind, organisation_id, debits_pence, credits_pence FROM ledger_accounts
            WHERE federation_id = $1 AND id = ANY($2) ORDER BY id FOR UPDATE"#,
         federation.as_uuid(),
         &ids,
@@ -271,6 +278,7 @@ pub async fn lock_book(
         return Err(StoreError::NotFound);
     }
     let mut book = Book::new(fund_overdraft_allowed);
+    let mut owners = HashMap::with_capacity(locked.len());
     for account in locked {
         book.open(
             account.id,
@@ -280,86 +288,92 @@ pub async fn lock_book(
                 credits: Pence(account.credits_pence),
             },
         );
+        owners.insert(account.id, account.organisation_id);
     }
-    Ok(book)
+    Ok(LockedBook { book, owners })
 }
 
-/// Writes `postings` (each with who made it), which `book` has accepted, their entries and the
-/// accounts' new running totals, in one statement.
+/// Writes `postings` (each with who made it), which `locked.book` has accepted, their entries
+/// and the accounts' new running totals. Rows go in as VALUES (see `crate::rows`), transfers
+/// before the entries that reference them.
 pub async fn write_postings(
     conn: &mut PgConnection,
     federation: FederationId,
     postings: &[(&Posting<'_>, Uuid)],
-    book: &Book,
+    locked: &LockedBook,
 ) -> Result<(), StoreError> {
-    let mut transfers = TransferColumns::default();
-    let mut entries = EntryColumns::default();
-    for (posting, by) in postings {
-        transfers.id.push(posting.id);
-        transfers
-            .kind
-            .push(posting.transfer.kind().code().to_owned());
-        transfers.amount.push(posting.transfer.amount().0);
-        transfers.charge.push(posting.charge);
-        transfers.payment_run.push(posting.payment_run);
-        transfers
-            .description
-            .push(posting.description.map(str::to_owned));
-        transfers.created_by.push(*by);
+    let owner = |account: Uuid| -> Result<Option<Uuid>, StoreError> {
+        locked.owners.get(&account).copied().ok_or_else(|| {
+            StoreError::Database(sqlx::Error::Protocol(format!(
+                "account {account} was posted to without being locked"
+            )))
+        })
+    };
+    for postings in postings.chunks(crate::rows::PER_STATEMENT) {
+        // A transfer's provider is the one whose accounts it touches (the balance check holds
+        // every entry to one).
+        let mut providers = Vec::with_capacity(postings.len());
+        for (posting, _) in postings {
+            let mut provider = None;
+            for entry in posting.transfer.entries() {
+                provider = provider.or(owner(entry.account)?);
+            }
+            providers.push(provider);
+        }
+        let mut insert = QueryBuilder::<Postgres>::new(
+            "INSERT INTO ledger_transfers (federation_id, id, kind, amount_pence, charge_id, \
+             payment_run_id, organisation_id, description, created_by) ",
+        );
+        insert.push_values(
+            postings.iter().zip(&providers),
+            |mut row, ((posting, by), provider)| {
+                row.push_bind(federation.as_uuid())
+                    .push_bind(posting.id)
+                    .push_bind(posting.transfer.kind().code())
+                    .push_bind(posting.transfer.amount().0)
+                    .push_bind(posting.charge)
+                    .push_bind(posting.payment_run)
+                    .push_bind(*provider)
+                    .push_bind(posting.description)
+                    .push_bind(*by);
+            },
+        );
+        insert.build().execute(&mut *conn).await?;
+    }
+    let mut entries = Vec::new();
+    for (posting, _) in postings {
         for entry in posting.transfer.entries() {
-            entries.transfer.push(posting.id);
-            entries.account.push(entry.account);
-            entries.side.push(entry.side.code().to_owned());
-            entries.amount.push(entry.amount.0);
+            entries.push((posting.id, entry, owner(entry.account)?));
         }
     }
+    for entries in entries.chunks(crate::rows::PER_STATEMENT) {
+        let mut insert = QueryBuilder::<Postgres>::new(
+            "INSERT INTO ledger_entries (federation_id, transfer_id, account_id, organisation_id, \
+             side, amount_pence) ",
+        );
+        insert.push_values(entries, |mut row, (transfer, entry, provider)| {
+            row.push_bind(federation.as_uuid())
+                .push_bind(*transfer)
+                .push_bind(entry.account)
+                .push_bind(*provider)
+                .push_bind(entry.side.code())
+                .push_bind(entry.amount.0);
+        });
+        insert.build().execute(&mut *conn).await?;
+    }
     let (mut accounts, mut debits, mut credits) = (Vec::new(), Vec::new(), Vec::new());
-    for (account, debited, credited) in book.movements() {
+    for (account, debited, credited) in locked.book.movements() {
         accounts.push(account);
         debits.push(debited.0);
         credits.push(credited.0);
     }
+    // An UPDATE … FROM unnest() filtered by the federation is routed to its shard whole.
     sqlx::query!(
-        r#"WITH transfers AS (
-               INSERT INTO ledger_transfers (federation_id, id, kind, amount_pence, charge_id,
-                                             payment_run_id, organisation_id, description, created_by)
-               SELECT $1, t.id, t.kind, t.amount, t.charge, t.run,
-                      -- the provider whose accounts it touches (the balance check holds every
-                      -- entry to this one)
-                      (SELECT (array_agg(a.organisation_id) FILTER (WHERE a.organisation_id IS NOT NULL))[1]
-                       FROM unnest($9::uuid[], $10::uuid[]) AS e(transfer, account)
-                       JOIN ledger_accounts a ON a.federation_id = $1 AND a.id = e.account
-                       WHERE e.transfer = t.id),
-                      t.description, t.created_by
-               FROM unnest($2::uuid[], $3::text[], $4::bigint[], $5::uuid[], $6::uuid[], $7::text[],
-                           $8::uuid[])
-                    AS t(id, kind, amount, charge, run, description, created_by)
-               RETURNING 1
-           ), entries AS (
-               INSERT INTO ledger_entries (federation_id, transfer_id, account_id, organisation_id,
-                                           side, amount_pence)
-               SELECT $1, e.transfer, e.account, a.organisation_id, e.side, e.amount
-               FROM unnest($9::uuid[], $10::uuid[], $11::text[], $12::bigint[])
-                    AS e(transfer, account, side, amount)
-               JOIN ledger_accounts a ON a.federation_id = $1 AND a.id = e.account
-               RETURNING 1
-           )
-           UPDATE ledger_accounts a
+        r#"UPDATE ledger_accounts a
            SET debits_pence = a.debits_pence + m.debits, credits_pence = a.credits_pence + m.credits
-           FROM unnest($13::uuid[], $14::bigint[], $15::bigint[]) AS m(account, debits, credits)
+           FROM unnest($2::uuid[], $3::bigint[], $4::bigint[]) AS m(account, debits, credits)
            WHERE a.federation_id = $1 AND a.id = m.account"#,
         federation.as_uuid(),
-        &transfers.id,
-        &transfers.kind,
-        &transfers.amount,
-        &transfers.charge as &[Option<Uuid>],
-        &transfers.payment_run as &[Option<Uuid>],
-        &transfers.description as &[Option<String>],
-        &transfers.created_by,
-        &entries.transfer,
-        &entries.account,
-        &entries.side,
-        &entries.amount,
         &accounts,
         &debits,
         &credits,
@@ -385,25 +399,6 @@ pub async fn post(
         fund_overdraft_allowed,
     )
     .await
-}
-
-#[derive(Default)]
-struct TransferColumns {
-    id: Vec<Uuid>,
-    kind: Vec<String>,
-    amount: Vec<i64>,
-    charge: Vec<Option<Uuid>>,
-    payment_run: Vec<Option<Uuid>>,
-    description: Vec<Option<String>>,
-    created_by: Vec<Uuid>,
-}
-
-#[derive(Default)]
-struct EntryColumns {
-    transfer: Vec<Uuid>,
-    account: Vec<Uuid>,
-    side: Vec<String>,
-    amount: Vec<i64>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

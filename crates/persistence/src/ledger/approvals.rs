@@ -121,7 +121,7 @@ pub async fn approve_group(
     let payables = accounts::payable_ids(conn, federation, &organisations).await?;
     let mut touched: Vec<Uuid> = payables.values().copied().collect();
     touched.push(fund);
-    let mut book = accounts::lock_book(conn, federation, &touched, overdraft).await?;
+    let mut locked = accounts::lock_book(conn, federation, &touched, overdraft).await?;
 
     // Decide each request in turn against the charges and the book as the earlier ones left
     // them; a refused request changes neither.
@@ -149,7 +149,7 @@ pub async fn approve_group(
         }
         match decide(request, &charges, fund, &payables) {
             Err(refused) => outcomes[n] = Some(ApprovalOutcome::Refused(refused)),
-            Ok((posting, decided)) => match book.post(&posting.transfer) {
+            Ok((posting, decided)) => match locked.book.post(&posting.transfer) {
                 Err(PostingRefused::InsufficientFunds(short)) => {
                     outcomes[n] = Some(ApprovalOutcome::Refused(DecisionError::Post(short.into())));
                 }
@@ -196,7 +196,7 @@ pub async fn approve_group(
             .iter()
             .map(|a| (&a.posting, requests[a.request].principal))
             .collect();
-        accounts::write_postings(conn, federation, &postings, &book).await?;
+        accounts::write_postings(conn, federation, &postings, &locked).await?;
         for (item, body) in accepted.iter().zip(bodies) {
             outcomes[item.request] = Some(ApprovalOutcome::Approved(body));
         }

@@ -5,7 +5,7 @@ use super::accounts::{self, PostError, Posting};
 use super::clawbacks;
 use crate::error::StoreError;
 use chrono::{DateTime, NaiveDate, Utc};
-use sqlx::PgConnection;
+use sqlx::{PgConnection, Postgres, QueryBuilder};
 use uuid::Uuid;
 use waymark_domain::ledger::payment::{self, DueCharge};
 use waymark_domain::ledger::{AccountKind, Entry, Pence, Transfer, TransferKind};
@@ -144,39 +144,10 @@ pub async fn run(
     accounts::post_all(conn, federation, &postings, by, false).await?;
 
     let count = |n: usize| i32::try_from(n).map_err(|e| bug(e.to_string()));
-    let written = sqlx::query!(
-        r#"WITH run AS (
-               INSERT INTO payment_runs (federation_id, id, cut_off, total_pence, recovered_pence,
-                                         charge_count, provider_count, created_by)
-               VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-               RETURNING id
-           ), remitted AS (
-               INSERT INTO remittances (federation_id, id, payment_run_id, organisation_id,
-                                        transfer_id, amount_pence, gross_pence, recovered_pence,
-                                        charge_count)
-               SELECT $1, r.id, (SELECT id FROM run), r.organisation, r.transfer, r.amount,
-                      r.gross, r.recovered, r.charges
-               FROM unnest($9::uuid[], $10::uuid[], $11::uuid[], $12::bigint[], $13::bigint[],
-                           $14::bigint[], $15::int[])
-                    AS r(id, organisation, transfer, amount, gross, recovered, charges)
-               RETURNING 1
-           ), recoveries AS (
-               INSERT INTO clawback_recoveries (federation_id, remittance_id, clawback_id,
-                                                organisation_id, amount_pence)
-               SELECT $1, v.remittance, v.clawback, v.organisation, v.amount
-               FROM unnest($18::uuid[], $19::uuid[], $20::uuid[], $21::bigint[])
-                    AS v(remittance, clawback, organisation, amount)
-               RETURNING 1
-           ), paid AS (
-               UPDATE charges c SET status = 'paid', remittance_id = p.remittance,
-                                    version = c.version + 1, updated_at = now()
-               FROM unnest($16::uuid[], $17::uuid[]) AS p(charge, remittance)
-               WHERE c.federation_id = $1 AND c.id = p.charge AND c.status = 'approved'
-               RETURNING 1
-           )
-           SELECT (SELECT count(*) FROM remitted) AS "remittances!",
-                  (SELECT count(*) FROM recoveries) AS "recoveries!",
-                  (SELECT count(*) FROM paid) AS "paid!""#,
+    sqlx::query!(
+        r#"INSERT INTO payment_runs (federation_id, id, cut_off, total_pence, recovered_pence,
+                                     charge_count, provider_count, created_by)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"#,
         federation.as_uuid(),
         id,
         cut_off,
@@ -185,27 +156,15 @@ pub async fn run(
         count(plan.charge_count)?,
         count(plan.remittances.len())?,
         by,
-        &remittances.id,
-        &remittances.organisation,
-        &remittances.transfer,
-        &remittances.amount,
-        &remittances.gross,
-        &remittances.recovered,
-        &remittances.charge_count,
-        &remittances.charges,
-        &remittances.charge_remittance,
-        &remittances.recovery_remittance,
-        &remittances.recovery_clawback,
-        &remittances.recovery_organisation,
-        &remittances.recovery_amount,
     )
-    .fetch_one(&mut *conn)
+    .execute(&mut *conn)
     .await?;
+    let written = remittances.write(conn, federation, id).await?;
     // The charges were locked as approved, so every one is paid; anything else is a bug, and
     // the transaction must not commit a payment for a charge left unpaid.
-    if written.paid != plan.charge_count as i64
-        || written.remittances != plan.remittances.len() as i64
-        || written.recoveries != remittances.recovery_clawback.len() as i64
+    if written.paid != plan.charge_count as u64
+        || written.remittances != plan.remittances.len() as u64
+        || written.recoveries != remittances.recovery_clawback.len() as u64
     {
         return Err(bug(format!(
             "payment run {id} paid {} of {} charges in {} of {} remittances",
@@ -236,6 +195,78 @@ struct RemittanceColumns {
     recovery_clawback: Vec<Uuid>,
     recovery_organisation: Vec<Uuid>,
     recovery_amount: Vec<i64>,
+}
+
+/// How many rows [`RemittanceColumns::write`] wrote.
+struct Written {
+    remittances: u64,
+    recoveries: u64,
+    paid: u64,
+}
+
+impl RemittanceColumns {
+    /// Writes the remittances of run `run` and what each recovered, and marks the charges paid.
+    /// Rows go in as VALUES (see `crate::rows`).
+    async fn write(
+        &self,
+        conn: &mut PgConnection,
+        federation: FederationId,
+        run: Uuid,
+    ) -> Result<Written, StoreError> {
+        let mut written = Written {
+            remittances: 0,
+            recoveries: 0,
+            paid: 0,
+        };
+        let rows: Vec<usize> = (0..self.id.len()).collect();
+        for rows in rows.chunks(crate::rows::PER_STATEMENT) {
+            let mut insert = QueryBuilder::<Postgres>::new(
+                "INSERT INTO remittances (federation_id, id, payment_run_id, organisation_id, \
+                 transfer_id, amount_pence, gross_pence, recovered_pence, charge_count) ",
+            );
+            insert.push_values(rows, |mut row, &n| {
+                row.push_bind(federation.as_uuid())
+                    .push_bind(self.id[n])
+                    .push_bind(run)
+                    .push_bind(self.organisation[n])
+                    .push_bind(self.transfer[n])
+                    .push_bind(self.amount[n])
+                    .push_bind(self.gross[n])
+                    .push_bind(self.recovered[n])
+                    .push_bind(self.charge_count[n]);
+            });
+            written.remittances += insert.build().execute(&mut *conn).await?.rows_affected();
+        }
+        let rows: Vec<usize> = (0..self.recovery_clawback.len()).collect();
+        for rows in rows.chunks(crate::rows::PER_STATEMENT) {
+            let mut insert = QueryBuilder::<Postgres>::new(
+                "INSERT INTO clawback_recoveries (federation_id, remittance_id, clawback_id, \
+                 organisation_id, amount_pence) ",
+            );
+            insert.push_values(rows, |mut row, &n| {
+                row.push_bind(federation.as_uuid())
+                    .push_bind(self.recovery_remittance[n])
+                    .push_bind(self.recovery_clawback[n])
+                    .push_bind(self.recovery_organisation[n])
+                    .push_bind(self.recovery_amount[n]);
+            });
+            written.recoveries += insert.build().execute(&mut *conn).await?.rows_affected();
+        }
+        // An UPDATE … FROM unnest() filtered by the federation is routed to its shard whole.
+        written.paid = sqlx::query!(
+            r#"UPDATE charges c SET status = 'paid', remittance_id = p.remittance,
+                                    version = c.version + 1, updated_at = now()
+               FROM unnest($2::uuid[], $3::uuid[]) AS p(charge, remittance)
+               WHERE c.federation_id = $1 AND c.id = p.charge AND c.status = 'approved'"#,
+            federation.as_uuid(),
+            &self.charges,
+            &self.charge_remittance,
+        )
+        .execute(&mut *conn)
+        .await?
+        .rows_affected();
+        Ok(written)
+    }
 }
 
 pub async fn find(

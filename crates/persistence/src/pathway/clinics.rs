@@ -173,10 +173,10 @@ pub async fn list_sessions(
         r#"SELECT s.id, s.practice_id, s.starts_at, s.ends_at, s.location, s.slot_minutes,
                   s.created_by, s.created_at,
                   (SELECT count(*) FROM clinic_slots t
-                   WHERE t.federation_id = s.federation_id AND t.practice_id = s.practice_id
+                   WHERE t.federation_id = $1 AND t.practice_id = $2
                      AND t.session_id = s.id) AS "slot_count!",
                   (SELECT count(*) FROM clinic_slots t
-                   WHERE t.federation_id = s.federation_id AND t.practice_id = s.practice_id
+                   WHERE t.federation_id = $1 AND t.practice_id = $2
                      AND t.session_id = s.id AND t.referral_id IS NULL AND t.starts_at > now()) AS "free_slots!"
            FROM clinic_sessions s
            WHERE s.federation_id = $1 AND s.practice_id = $2

@@ -89,28 +89,18 @@ pub async fn create(
     referred_by: Uuid,
     referral: &NewReferral,
 ) -> Result<ReferralRecord, StoreError> {
-    // The referral and its first state in one statement. The patient is not looked up first:
-    // the foreign key finds it (in this practice) or refuses the insert.
+    // The patient is not looked up first: the foreign key finds it (in this practice) or
+    // refuses the insert. The first state follows as a statement of its own: Citus would run
+    // an INSERT fed by a data-modifying CTE on the coordinator and copy its rows in, which
+    // row-level security refuses.
     let row = sqlx::query_as!(
         ReferralRow,
-        r#"WITH referral AS (
-               INSERT INTO referrals (federation_id, practice_id, id, patient_id, referred_by,
-                   need_categories, note, urgency, state, snomed_concept_id)
-               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'received', $9)
-               RETURNING id, practice_id, patient_id, referred_by, need_categories, note, urgency,
-                         state, snomed_concept_id, outcome, outcome_note, closed_at, version,
-                         created_at, updated_at
-           ), first_state AS (
-               INSERT INTO referral_state_changes
-                   (federation_id, practice_id, id, referral_id, from_state, to_state, changed_by)
-               SELECT $1, practice_id, $10, id, NULL, state, referred_by FROM referral
-           )
-           SELECT id AS "id!", practice_id AS "practice_id!", patient_id AS "patient_id!",
-                  referred_by AS "referred_by!", need_categories AS "need_categories!", note,
-                  urgency AS "urgency!", state AS "state!",
-                  snomed_concept_id AS "snomed_concept_id!", outcome, outcome_note, closed_at,
-                  version AS "version!", created_at AS "created_at!", updated_at AS "updated_at!"
-           FROM referral"#,
+        r#"INSERT INTO referrals (federation_id, practice_id, id, patient_id, referred_by,
+               need_categories, note, urgency, state, snomed_concept_id)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'received', $9)
+           RETURNING id, practice_id, patient_id, referred_by, need_categories, note, urgency,
+                     state, snomed_concept_id, outcome, outcome_note, closed_at, version,
+                     created_at, updated_at"#,
         federation.as_uuid(),
         practice.as_uuid(),
         id,
@@ -120,7 +110,6 @@ pub async fn create(
         referral.note,
         referral.urgency.code(),
         snomed_concept(ReferralState::Received),
-        Uuid::now_v7(),
     )
     .fetch_one(&mut *conn)
     .await
@@ -134,6 +123,19 @@ pub async fn create(
             other => other,
         }
     })?;
+    sqlx::query!(
+        r#"INSERT INTO referral_state_changes
+               (federation_id, practice_id, id, referral_id, from_state, to_state, changed_by)
+           VALUES ($1, $2, $3, $4, NULL, $5, $6)"#,
+        federation.as_uuid(),
+        practice.as_uuid(),
+        Uuid::now_v7(),
+        row.id,
+        row.state,
+        row.referred_by,
+    )
+    .execute(&mut *conn)
+    .await?;
     row.try_into()
 }
 
