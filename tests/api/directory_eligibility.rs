@@ -266,8 +266,8 @@ async fn opening_hours_are_held_to_their_federation_by_the_database() {
         .unwrap();
     assert_eq!(unscoped, 0, "invisible without a tenant");
     let mut tx = conn.begin().await.unwrap();
-    sqlx::query("SELECT set_config('waymark.federation_id', $1, true)")
-        .bind(other.to_string())
+    // As the service sets it: a SET LOCAL reaches Citus's workers, a set_config() does not.
+    sqlx::raw_sql(&format!("SET LOCAL waymark.federation_id = '{}'", other))
         .execute(&mut *tx)
         .await
         .unwrap();
@@ -291,11 +291,14 @@ async fn opening_hours_are_held_to_their_federation_by_the_database() {
     tx.rollback().await.unwrap();
 
     let mut tx = conn.begin().await.unwrap();
-    sqlx::query("SELECT set_config('waymark.federation_id', $1, true)")
-        .bind(f.federation.to_string())
-        .execute(&mut *tx)
-        .await
-        .unwrap();
+    // As the service sets it: a SET LOCAL reaches Citus's workers, a set_config() does not.
+    sqlx::raw_sql(&format!(
+        "SET LOCAL waymark.federation_id = '{}'",
+        f.federation
+    ))
+    .execute(&mut *tx)
+    .await
+    .unwrap();
     let own: i64 = sqlx::query_scalar("SELECT count(*) FROM service_schedules")
         .fetch_one(&mut *tx)
         .await

@@ -107,12 +107,18 @@ pub async fn spawn_app_with(extra: &[(&str, &str)]) -> TestApp {
             waymark_persistence::migrate_citus(&database_url, &service_database_url)
                 .await
                 .expect("migrations apply");
-            // Every statement must reach one shard: one that needs several fails the test.
+            // Every statement the service makes must reach one shard: one that needs several
+            // fails the test. The tests' own inspection, as the owner, may read across shards.
+            let login = service_database_url
+                .split_once("://")
+                .and_then(|(_, rest)| rest.split_once('@'))
+                .map(|(user, _)| user.split(':').next().unwrap_or(user))
+                .expect("DATABASE_URL names its login");
             let mut owner = PgConnection::connect(&database_url).await.expect("connect");
             owner
                 .execute(
                     format!(
-                        r#"ALTER DATABASE "{database}" SET citus.multi_task_query_log_level = 'error'"#
+                        r#"ALTER ROLE "{login}" IN DATABASE "{database}" SET citus.multi_task_query_log_level = 'error'"#
                     )
                     .as_str(),
                 )
@@ -355,8 +361,11 @@ impl TestApp {
                 "id"
             };
             sqlx::query(&format!(
-                "UPDATE {table} SET starts_at = starts_at - make_interval(secs => $3), \
-                                    ends_at = ends_at - make_interval(secs => $3) \
+                // In UTC wall-clock time: Citus refuses timestamptz arithmetic (STABLE, as
+                // it depends on the time zone) on columns in an UPDATE.
+                "UPDATE {table} \
+                 SET starts_at = ((starts_at AT TIME ZONE 'UTC') - $3 * interval '1 second') AT TIME ZONE 'UTC', \
+                     ends_at = ((ends_at AT TIME ZONE 'UTC') - $3 * interval '1 second') AT TIME ZONE 'UTC' \
                  WHERE practice_id = $1 AND {key} = $2"
             ))
             .bind(practice)
@@ -369,10 +378,18 @@ impl TestApp {
     }
 
     /// A connection to this test's database as the service's own login, with no tenant set.
+    /// Tests probe with it what the policies let through, so its statements may ask across
+    /// federations (and so, on Citus, across shards) as the service's own never do.
     pub async fn connect_as_service_role(&self) -> PgConnection {
-        PgConnection::connect(&self.service_database_url)
+        let mut conn = PgConnection::connect(&self.service_database_url)
             .await
-            .expect("connect")
+            .expect("connect");
+        if CitusCluster::from_env().is_some() {
+            conn.execute("SET citus.multi_task_query_log_level = off")
+                .await
+                .expect("allow multi-shard statements");
+        }
+        conn
     }
 }
 

@@ -366,8 +366,8 @@ async fn the_tenant_lasts_for_one_transaction_and_hides_other_tenants() {
     let w = world().await;
     let mut conn = w.app.connect_as_service_role().await;
     let mut tx = conn.begin().await.unwrap();
-    sqlx::query("SELECT set_config('waymark.federation_id', $1, true)")
-        .bind(w.a.id.to_string())
+    // As the service sets it: a SET LOCAL reaches Citus's workers, a set_config() does not.
+    sqlx::raw_sql(&format!("SET LOCAL waymark.federation_id = '{}'", w.a.id))
         .execute(&mut *tx)
         .await
         .unwrap();
@@ -430,8 +430,8 @@ async fn directory_services_can_be_written_only_inside_the_transactions_federati
     .await;
     let mut conn = w.app.connect_as_service_role().await;
     let mut tx = conn.begin().await.unwrap();
-    sqlx::query("SELECT set_config('waymark.federation_id', $1, true)")
-        .bind(w.a.id.to_string())
+    // As the service sets it: a SET LOCAL reaches Citus's workers, a set_config() does not.
+    sqlx::raw_sql(&format!("SET LOCAL waymark.federation_id = '{}'", w.a.id))
         .execute(&mut *tx)
         .await
         .unwrap();

@@ -75,7 +75,12 @@ pub fn is_connection_loss(error: &sqlx::Error) -> bool {
 /// Maps a database error on `constraint` to a client-meaningful error about `field`.
 pub(crate) fn on_constraint(error: sqlx::Error, constraints: &[(&str, StoreError)]) -> StoreError {
     if let sqlx::Error::Database(db) = &error {
-        if let Some(name) = db.constraint() {
+        let reported = db.constraint().or_else(|| {
+            db.code()
+                .filter(|code| code.starts_with("23"))
+                .and_then(|_| constraint_in_message(db.message()))
+        });
+        if let Some(name) = reported {
             for (constraint, mapped) in constraints {
                 if names_constraint(name, constraint) {
                     return match mapped {
@@ -95,6 +100,14 @@ pub(crate) fn on_constraint(error: sqlx::Error, constraints: &[(&str, StoreError
 /// Whether the constraint `reported` in an error is `constraint`: on Citus a worker reports the
 /// constraint of the shard, which is the table's name with the shard's id (six digits or more)
 /// appended.
+/// The constraint an integrity violation's message names: Citus relays a worker's error with its
+/// code and message but without the constraint field. The server's messages are in English
+/// (the project's clusters keep the default lc_messages), each ending `constraint "name"`.
+fn constraint_in_message(message: &str) -> Option<&str> {
+    let (_, quoted) = message.rsplit_once("constraint \"")?;
+    quoted.strip_suffix('"')
+}
+
 fn names_constraint(reported: &str, constraint: &str) -> bool {
     reported == constraint
         || reported
@@ -106,6 +119,23 @@ fn names_constraint(reported: &str, constraint: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_relayed_violation_is_known_by_the_constraint_its_message_names() {
+        assert_eq!(
+            constraint_in_message(
+                r#"duplicate key value violates unique constraint "federations_slug_key_102009""#
+            ),
+            Some("federations_slug_key_102009")
+        );
+        assert_eq!(
+            constraint_in_message(
+                r#"insert or update on table "users_102134" violates foreign key constraint "users_practice_fkey_102134""#
+            ),
+            Some("users_practice_fkey_102134")
+        );
+        assert_eq!(constraint_in_message("date out of range"), None);
+    }
 
     #[test]
     fn a_shards_constraint_is_its_tables() {

@@ -47,6 +47,8 @@ pub async fn upsert(
     source: Source,
     by: Uuid,
 ) -> Result<(AppointmentCountRecord, bool), StoreError> {
+    // A replaced count takes the time of its replacement from the column's default, in
+    // EXCLUDED: Citus refuses now() in DO UPDATE SET.
     let row = sqlx::query!(
         r#"INSERT INTO gp_appointment_counts (federation_id, practice_id, id, referral_id,
                appointment_window, period_start, period_end, appointments, source, recorded_by)
@@ -54,7 +56,7 @@ pub async fn upsert(
            ON CONFLICT (federation_id, practice_id, referral_id, appointment_window) DO UPDATE
            SET period_start = EXCLUDED.period_start, period_end = EXCLUDED.period_end,
                appointments = EXCLUDED.appointments, source = EXCLUDED.source,
-               recorded_by = EXCLUDED.recorded_by, recorded_at = now()
+               recorded_by = EXCLUDED.recorded_by, recorded_at = EXCLUDED.recorded_at
            RETURNING id, referral_id, appointment_window, period_start, period_end,
                      appointments, source, recorded_by, recorded_at,
                      (xmax = 0) AS "created!""#,

@@ -423,8 +423,7 @@ pub async fn change_state(
     let changed = sqlx::query!(
         r#"UPDATE onward_referrals
            SET state = $5, decline_reason = $6, responded_by = $7,
-               responded_at = coalesce(responded_at, now()), version = version + 1,
-               updated_at = now()
+               version = version + 1, updated_at = now()
            WHERE federation_id = $1 AND practice_id = $2 AND id = $3 AND state = $4"#,
         federation.as_uuid(),
         practice.as_uuid(),
@@ -434,14 +433,24 @@ pub async fn change_state(
         decline_reason,
         by,
     )
-    .execute(conn)
+    .execute(&mut *conn)
     .await?
     .rows_affected();
-    if changed == 1 {
-        Ok(())
-    } else {
-        Err(StoreError::NotFound)
+    if changed != 1 {
+        return Err(StoreError::NotFound);
     }
+    // The first response is stamped by a statement of its own: Citus refuses now() inside a
+    // coalesce of an UPDATE. The change above set updated_at to the transaction's time.
+    sqlx::query!(
+        r#"UPDATE onward_referrals SET responded_at = updated_at
+           WHERE federation_id = $1 AND practice_id = $2 AND id = $3 AND responded_at IS NULL"#,
+        federation.as_uuid(),
+        practice.as_uuid(),
+        id,
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

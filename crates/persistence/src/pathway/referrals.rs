@@ -267,7 +267,6 @@ pub async fn change_state(
         ReferralRow,
         r#"UPDATE referrals
            SET state = $5, snomed_concept_id = $6, outcome = $7, outcome_note = $8,
-               closed_at = CASE WHEN $5 = 'closed' THEN now() ELSE closed_at END,
                version = version + 1, updated_at = now()
            WHERE federation_id = $1 AND practice_id = $2 AND id = $3 AND state = $4
            RETURNING id, practice_id, patient_id, referred_by, need_categories, note, urgency,
@@ -285,6 +284,21 @@ pub async fn change_state(
     .fetch_optional(&mut *conn)
     .await?
     .ok_or(StoreError::NotFound)?;
+    let mut row = row;
+    if change.to == ReferralState::Closed {
+        // Stamped by a statement of its own: Citus refuses now() inside a CASE of an UPDATE.
+        // The change above set updated_at to the transaction's time.
+        row.closed_at = sqlx::query_scalar!(
+            r#"UPDATE referrals SET closed_at = updated_at
+               WHERE federation_id = $1 AND practice_id = $2 AND id = $3
+               RETURNING closed_at"#,
+            federation.as_uuid(),
+            practice.as_uuid(),
+            id,
+        )
+        .fetch_one(&mut *conn)
+        .await?;
+    }
     record_change(
         conn,
         federation,
