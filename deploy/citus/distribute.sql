@@ -26,6 +26,12 @@ BEGIN
     -- The tenant of a transaction is set with SET LOCAL at BEGIN; Citus sends such settings on
     -- to the workers only when asked to, and a policy reading an unset one matches nothing.
     EXECUTE format('ALTER DATABASE %I SET citus.propagate_set_commands = %L', current_database(), 'local');
+    -- A statement is routed to one shard when it is planned with its parameters' values. A
+    -- prepared statement run a sixth time may be given a generic plan, and Citus prunes some of
+    -- those (an UPDATE … FROM unnest($2), for one) only at run time or not at all, sending the
+    -- statement to every shard. Planning each execution afresh keeps every request on its
+    -- federation's shard.
+    EXECUTE format('ALTER DATABASE %I SET plan_cache_mode = %L', current_database(), 'force_custom_plan');
 
     CREATE TEMP TABLE waymark_set_aside ON COMMIT DROP AS
     SELECT k.conrelid::regclass AS on_table, k.conname::text AS name,

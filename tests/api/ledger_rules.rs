@@ -61,21 +61,23 @@ pub(crate) async fn accepted_onward(
     .await;
     let onward = onward["id"].as_str().unwrap().to_owned();
     // The service cannot change an onward referral's history, so the fixture does, as the
-    // owner with triggers off.
+    // owner with triggers off (by SET LOCAL, which Citus passes on to the workers).
     let mut owner = sqlx::PgConnection::connect(&app.database_url)
         .await
         .unwrap();
-    sqlx::query("SET session_replication_role = replica")
-        .execute(&mut owner)
+    let mut tx = owner.begin().await.unwrap();
+    sqlx::query("SET LOCAL session_replication_role = replica")
+        .execute(&mut *tx)
         .await
         .unwrap();
     sqlx::query(
         "UPDATE onward_referrals SET created_at = now() - interval '330 days' WHERE id = $1",
     )
     .bind(Uuid::parse_str(&onward).unwrap())
-    .execute(&mut owner)
+    .execute(&mut *tx)
     .await
     .unwrap();
+    tx.commit().await.unwrap();
     owner.close().await.ok();
     json_of(
         post(

@@ -110,7 +110,8 @@ pub async fn list(
         AccountRow,
         r#"SELECT a.id, a.kind, a.organisation_id, o.name AS "organisation_name?",
                   a.debits_pence, a.credits_pence
-           FROM ledger_accounts a LEFT JOIN organisations o ON o.id = a.organisation_id
+           FROM ledger_accounts a
+           LEFT JOIN organisations o ON o.federation_id = a.federation_id AND o.id = a.organisation_id
            WHERE a.federation_id = $1
            ORDER BY a.kind IN ('payable', 'recoverable'), o.name, a.kind"#,
         federation.as_uuid(),

@@ -119,7 +119,7 @@ pub async fn find(
         ClawbackRecord,
         r#"SELECT c.id, c.charge_id, c.organisation_id, c.amount_pence,
                   coalesce((SELECT sum(r.amount_pence) FROM clawback_recoveries r
-                            WHERE r.clawback_id = c.id), 0)::bigint AS "recovered_pence!",
+                            WHERE r.federation_id = $1 AND r.clawback_id = c.id), 0)::bigint AS "recovered_pence!",
                   c.reason, c.transfer_id, c.created_by, c.created_at
            FROM clawbacks c WHERE c.federation_id = $1 AND c.id = $2"#,
         federation.as_uuid(),
@@ -148,7 +148,7 @@ pub async fn list(
                   c.reason, c.transfer_id, c.created_by, c.created_at
            FROM clawbacks c
            LEFT JOIN LATERAL (SELECT sum(amount_pence) AS recovered FROM clawback_recoveries
-                              WHERE clawback_id = c.id) r ON true
+                              WHERE federation_id = $1 AND clawback_id = c.id) r ON true
            WHERE c.federation_id = $1
              AND ($2::uuid IS NULL OR c.organisation_id = $2)
              AND ($3::uuid IS NULL OR c.charge_id = $3)

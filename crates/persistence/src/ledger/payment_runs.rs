@@ -45,7 +45,7 @@ pub struct RemittanceRecord {
 /// due charges are locked as they are read and only those are paid, so two runs can never pay
 /// the same charge, and a charge reversed meanwhile is not due. The domain's payment plan makes
 /// one remittance per provider; the payments are posted together, then the run, its remittances
-/// and the paid charges are written in one statement.
+/// and the paid charges are written.
 pub async fn run(
     conn: &mut PgConnection,
     federation: FederationId,
@@ -56,7 +56,8 @@ pub async fn run(
     let bug = |e: String| StoreError::Database(sqlx::Error::Protocol(e));
     let paid_out = accounts::account_id(conn, federation, AccountKind::PaidOut, None).await?;
     sqlx::query!(
-        "SELECT id FROM ledger_accounts WHERE id = $1 FOR UPDATE",
+        "SELECT id FROM ledger_accounts WHERE federation_id = $1 AND id = $2 FOR UPDATE",
+        federation.as_uuid(),
         paid_out
     )
     .fetch_one(&mut *conn)

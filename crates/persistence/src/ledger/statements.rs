@@ -69,7 +69,7 @@ pub async fn statement(
     }
     let mut statement = Statement::default();
     if let Some(payable) = account_of(conn, federation, "payable", organisation).await? {
-        let opening = balance_before(conn, payable, start).await?;
+        let opening = balance_before(conn, federation, payable, start).await?;
         let lines = account_lines(conn, federation, payable, organisation, start, end).await?;
         let lines = split_netted_payments(conn, federation, lines).await?;
         statement.closing_pence = opening + lines.iter().map(|l| l.amount_pence).sum::<i64>();
@@ -78,7 +78,7 @@ pub async fn statement(
     }
     if let Some(recoverable) = account_of(conn, federation, "recoverable", organisation).await? {
         // The account's balance is minus what is owed; the statement shows what is owed.
-        let opening = -balance_before(conn, recoverable, start).await?;
+        let opening = -balance_before(conn, federation, recoverable, start).await?;
         let mut lines =
             account_lines(conn, federation, recoverable, organisation, start, end).await?;
         for line in &mut lines {
@@ -114,12 +114,14 @@ async fn account_of(
 
 async fn balance_before(
     conn: &mut PgConnection,
+    federation: FederationId,
     account: Uuid,
     start: DateTime<Utc>,
 ) -> Result<i64, StoreError> {
     Ok(sqlx::query_scalar!(
         r#"SELECT coalesce(sum(CASE side WHEN 'credit' THEN amount_pence ELSE -amount_pence END), 0)::bigint AS "opening!"
-           FROM ledger_entries WHERE account_id = $1 AND created_at < $2"#,
+           FROM ledger_entries WHERE federation_id = $1 AND account_id = $2 AND created_at < $3"#,
+        federation.as_uuid(),
         account,
         start,
     )
@@ -149,14 +151,15 @@ async fn account_lines(
                   c.unit_pence AS "unit_pence?", s.name AS "service_name?",
                   t.payment_run_id AS "payment_run_id?", cb.reason AS "reason?"
            FROM ledger_entries e
-           JOIN ledger_transfers t ON t.id = e.transfer_id
-           LEFT JOIN clawbacks cb ON t.kind = 'clawback' AND cb.transfer_id = t.id
+           JOIN ledger_transfers t ON t.federation_id = e.federation_id AND t.id = e.transfer_id
+           LEFT JOIN clawbacks cb ON cb.federation_id = t.federation_id
+                AND t.kind = 'clawback' AND cb.transfer_id = t.id
            LEFT JOIN charges c ON c.federation_id = t.federation_id
                 AND c.organisation_id = $4
                 AND ((t.kind = 'charge_approval' AND c.approval_transfer_id = t.id)
                      OR (t.kind = 'charge_reversal' AND c.reversal_transfer_id = t.id)
                      OR (t.kind = 'clawback' AND c.id = cb.charge_id))
-           LEFT JOIN services s ON s.id = c.service_id
+           LEFT JOIN services s ON s.federation_id = c.federation_id AND s.id = c.service_id
            WHERE e.account_id = $1 AND e.federation_id = $5
              AND e.created_at >= $2 AND e.created_at < $3
            ORDER BY e.created_at, t.id, c.id"#,
