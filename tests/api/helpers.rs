@@ -45,6 +45,8 @@ pub struct CitusCluster {
     pub template: String,
     /// The owner's URLs of the workers.
     pub workers: Vec<String>,
+    /// The owner's URL of a running node that is no test database's worker, for a test to add.
+    pub spare: Option<String>,
 }
 
 impl CitusCluster {
@@ -55,11 +57,16 @@ impl CitusCluster {
             .split(',')
             .map(str::to_owned)
             .collect();
-        Some(CitusCluster { template, workers })
+        let spare = std::env::var("WAYMARK_TEST_CITUS_SPARE").ok();
+        Some(CitusCluster {
+            template,
+            workers,
+            spare,
+        })
     }
 }
 
-async fn create_database(server: &str, database: &str, template: Option<&str>) {
+pub async fn create_database(server: &str, database: &str, template: Option<&str>) {
     let mut admin = PgConnection::connect(&with_database(server, "postgres"))
         .await
         .expect("PostgreSQL is reachable");
@@ -74,7 +81,7 @@ async fn create_database(server: &str, database: &str, template: Option<&str>) {
 }
 
 /// `url` with its database name replaced.
-fn with_database(url: &str, database: &str) -> String {
+pub fn with_database(url: &str, database: &str) -> String {
     let (base, _) = url.rsplit_once('/').expect("DATABASE_URL names a database");
     let query = url
         .split_once('?')
@@ -102,6 +109,21 @@ pub async fn spawn_app_with(extra: &[(&str, &str)]) -> TestApp {
         Some(citus) => {
             for node in std::iter::once(server_url()).chain(citus.workers.iter().cloned()) {
                 create_database(&node, &database, Some(&citus.template)).await;
+                // Citus records the database itself among the objects it has distributed, by
+                // OID: the clone's record names the template until it is pointed at the clone
+                // (a node added later is sent what it names).
+                let mut clone = PgConnection::connect(&with_database(&node, &database))
+                    .await
+                    .expect("connect to the clone");
+                clone
+                    .execute(
+                        "UPDATE pg_catalog.pg_dist_object \
+                         SET objid = (SELECT oid FROM pg_database WHERE datname = current_database()) \
+                         WHERE classid = 'pg_database'::regclass",
+                    )
+                    .await
+                    .expect("the clone is its own distributed database");
+                clone.close().await.ok();
             }
             // Nothing is left to distribute; this sets what a clone does not inherit.
             waymark_persistence::migrate_citus(&database_url, &service_database_url)

@@ -3,6 +3,7 @@
 
 mod admin;
 mod auth;
+mod citus;
 mod cli;
 mod clinics;
 mod directory;

@@ -181,6 +181,56 @@ pub async fn provision(owner: &mut PgConnection, service_url: &str) -> Result<()
     }
 }
 
+/// Makes sure every worker of a Citus cluster has the service's login, a member of waymark_app
+/// with the URL's password, as the coordinator has it. The coordinator connects to the workers
+/// as the session's own role, and Citus gives a node it adds only the roles it created itself
+/// (waymark_app, which the tables' grants name), not a login that existed before, so this runs
+/// with the migrations and again after a worker is added (deploy/citus/README.md).
+pub async fn provision_on_workers(
+    owner: &mut PgConnection,
+    service_url: &str,
+) -> Result<(), LoginRoleError> {
+    let login = login_of(service_url)?;
+    // Built here, with the name and password quoted by format(); Citus must not pass the
+    // CREATE ROLE on again from a worker that has the metadata.
+    let command: String = sqlx::query_scalar(
+        r#"SELECT format($command$
+               DO $body$
+               BEGIN
+                   PERFORM set_config('citus.enable_ddl_propagation', 'off', true);
+                   IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = %L) THEN
+                       CREATE ROLE %I LOGIN INHERIT NOSUPERUSER NOCREATEDB NOCREATEROLE
+                           NOBYPASSRLS NOREPLICATION IN ROLE waymark_app %s;
+                   ELSE
+                       GRANT waymark_app TO %I;
+                       %s
+                   END IF;
+               END
+               $body$$command$,
+               $1, $1,
+               CASE WHEN $2::text IS NULL THEN '' ELSE format('PASSWORD %L', $2) END,
+               $1,
+               CASE WHEN $2::text IS NULL THEN '' ELSE format('ALTER ROLE %I PASSWORD %L;', $1, $2) END)"#,
+    )
+    .bind(&login.name)
+    .bind(&login.password)
+    .fetch_one(&mut *owner)
+    .await?;
+    let failures: Vec<(String, i32, String)> = sqlx::query_as(
+        "SELECT nodename::text, nodeport, result FROM run_command_on_workers($1) WHERE NOT success",
+    )
+    .bind(&command)
+    .fetch_all(&mut *owner)
+    .await?;
+    match failures.first() {
+        None => Ok(()),
+        Some((host, port, why)) => Err(LoginRoleError::Unfit(format!(
+            "could not give the worker {host}:{port} the service's login {}: {why}",
+            login.name
+        ))),
+    }
+}
+
 /// Refuses to serve over a login that could step outside row-level security: the service's
 /// own check of the role it connected as, at start.
 pub async fn check(pool: &PgPool) -> Result<(), LoginRoleError> {

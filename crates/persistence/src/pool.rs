@@ -62,11 +62,13 @@ pub async fn migrate(owner_url: &str, service_url: &str) -> Result<(), Migration
 pub const CITUS_DISTRIBUTION: &str = include_str!("../../../deploy/citus/distribute.sql");
 
 /// Runs [`migrate`], then distributes the tables on the Citus coordinator `owner_url` names:
-/// platform tables as reference tables, tenant tables by `federation_id`, colocated.
+/// platform tables as reference tables, tenant tables by `federation_id`, colocated; and gives
+/// every worker the service's login.
 pub async fn migrate_citus(owner_url: &str, service_url: &str) -> Result<(), MigrationError> {
     migrate(owner_url, service_url).await?;
     let mut conn = PgConnection::connect(owner_url).await?;
     sqlx::raw_sql(CITUS_DISTRIBUTION).execute(&mut conn).await?;
+    login_role::provision_on_workers(&mut conn, service_url).await?;
     conn.close().await?;
     Ok(())
 }
