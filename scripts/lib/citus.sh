@@ -67,6 +67,24 @@ waymark_citus_configure() {
   done
 }
 
+# A node killed (or the machine stopped) leaves its postmaster.pid behind, which keeps
+# citus-cluster from starting it again; removed here once the node's last process has gone.
+waymark_citus_clear_stale_pids() {
+  local dir=$1 node data attempt
+  for node in $(seq 0 $((WAYMARK_CITUS_NODES - 1))); do
+    data=$dir/node$node
+    [ -f "$data/postmaster.pid" ] || continue
+    waymark_postmaster_pid "$data" >/dev/null && continue
+    # Backends of a killed postmaster linger a moment, holding its shared memory.
+    for attempt in $(seq 30); do
+      find /proc -maxdepth 2 -name cwd -lname "$(cd "$data" && pwd -P)" 2>/dev/null | grep -q . || break
+      sleep 1
+    done
+    echo "== removing the stale postmaster.pid of Citus node $node" >&2
+    waymark_as_cluster_owner rm -f "$data/postmaster.pid"
+  done
+}
+
 # Starts (or reuses) the cluster and makes a fresh template with the current migrations, using
 # the waymark binary $2; $1 is the checkout.
 waymark_ensure_citus() {
@@ -78,6 +96,7 @@ waymark_ensure_citus() {
     return 1
   fi
   "$tool" install
+  waymark_citus_clear_stale_pids "$dir"
   waymark_citus_configure "$dir"
   # Started first with a database of no consequence (the last run's template refuses
   # connections), and with the spare, which only that database lists as a worker.
