@@ -7,7 +7,7 @@
 //! The rest of the suite runs on the cluster too, where any statement of the service that would
 //! need more than one shard fails its test (see `helpers::spawn_app`).
 
-use crate::helpers::{create_database, spawn_app, with_database, CitusCluster, TestApp};
+use crate::helpers::{create_database, login_of, spawn_app, with_database, CitusCluster, TestApp};
 use crate::journey::{get, json_of, post, practice, Practice};
 use crate::ledger_rules::world;
 use crate::pathway::{nhs_number, refer, register_patient};
@@ -129,13 +129,7 @@ async fn a_practice_read_and_a_ledger_approval_are_router_plans_on_their_federat
         .fetch_one(&mut owner)
         .await
         .unwrap();
-    let login = w
-        .app
-        .service_database_url
-        .split_once("://")
-        .and_then(|(_, rest)| rest.split_once('@'))
-        .map(|(user, _)| user.split(':').next().unwrap_or(user).to_owned())
-        .unwrap();
+    let login = login_of(&w.app.service_database_url).to_owned();
     for setting in [
         "session_preload_libraries = 'auto_explain'",
         "auto_explain.log_min_duration = 0",
@@ -319,8 +313,10 @@ async fn a_worker_added_and_rebalanced_onto_while_requests_run_loses_none_of_the
         .enumerate()
         .map(|(n, p)| keep_busy(&app, p, 1_000_000 * (n as u32 + 1), &stop))
         .collect();
+    let mut rebalance_took = Duration::ZERO;
     let change = async {
         tokio::time::sleep(Duration::from_millis(500)).await;
+        let started = std::time::Instant::now();
         sqlx::query("SELECT citus_add_node('127.0.0.1', $1)")
             .bind(spare_port)
             .execute(&mut owner)
@@ -341,6 +337,7 @@ async fn a_worker_added_and_rebalanced_onto_while_requests_run_loses_none_of_the
             .execute(&mut owner)
             .await
             .expect("the rebalance finishes");
+        rebalance_took = started.elapsed();
         // Requests go on a while against the new layout.
         tokio::time::sleep(Duration::from_millis(500)).await;
         stop.store(true, Ordering::Relaxed);
@@ -397,5 +394,9 @@ async fn a_worker_added_and_rebalanced_onto_while_requests_run_loses_none_of_the
     assert!(
         answered > 20,
         "the requests ran during the rebalance ({answered})"
+    );
+    eprintln!(
+        "{answered} requests answered, none failed, while a worker was added and {moved} shard \
+         placements moved to it in {rebalance_took:?}"
     );
 }

@@ -80,6 +80,14 @@ pub async fn create_database(server: &str, database: &str, template: Option<&str
     admin.close().await.ok();
 }
 
+/// The role a connection URL logs in as.
+pub fn login_of(url: &str) -> &str {
+    url.split_once("://")
+        .and_then(|(_, rest)| rest.split_once('@'))
+        .map(|(user, _)| user.split(':').next().unwrap_or(user))
+        .expect("the URL names its login")
+}
+
 /// `url` with its database name replaced.
 pub fn with_database(url: &str, database: &str) -> String {
     let (base, _) = url.rsplit_once('/').expect("DATABASE_URL names a database");
@@ -131,11 +139,7 @@ pub async fn spawn_app_with(extra: &[(&str, &str)]) -> TestApp {
                 .expect("migrations apply");
             // Every statement the service makes must reach one shard: one that needs several
             // fails the test. The tests' own inspection, as the owner, may read across shards.
-            let login = service_database_url
-                .split_once("://")
-                .and_then(|(_, rest)| rest.split_once('@'))
-                .map(|(user, _)| user.split(':').next().unwrap_or(user))
-                .expect("DATABASE_URL names its login");
+            let login = login_of(&service_database_url);
             let mut owner = PgConnection::connect(&database_url).await.expect("connect");
             owner
                 .execute(

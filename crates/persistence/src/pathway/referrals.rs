@@ -263,7 +263,7 @@ pub async fn change_state(
     id: Uuid,
     change: &StateChange<'_>,
 ) -> Result<ReferralRecord, StoreError> {
-    let row = sqlx::query_as!(
+    let mut row = sqlx::query_as!(
         ReferralRow,
         r#"UPDATE referrals
            SET state = $5, snomed_concept_id = $6, outcome = $7, outcome_note = $8,
@@ -284,7 +284,6 @@ pub async fn change_state(
     .fetch_optional(&mut *conn)
     .await?
     .ok_or(StoreError::NotFound)?;
-    let mut row = row;
     if change.to == ReferralState::Closed {
         // Stamped by a statement of its own: Citus refuses now() inside a CASE of an UPDATE.
         // The change above set updated_at to the transaction's time.
