@@ -81,10 +81,13 @@ impl Plans {
     }
 }
 
-/// The plans among `plans` of statements that read or write `table`.
+/// The coordinator's plans among `plans` of statements that read or write `table`. (The
+/// workers' plans of the statements Citus sends them come back too: the role's settings reach
+/// the workers' sessions as well. Those name the shards' tables and hold no Citus scan.)
 fn touching<'a>(plans: &'a [String], table: &str) -> Vec<&'a String> {
     plans
         .iter()
+        .filter(|plan| plan.contains("Custom Scan (Citus Adaptive)"))
         .filter(|plan| {
             let text = plan
                 .split("Query Text:")
@@ -101,7 +104,7 @@ fn assert_routed_to(plans: &[&String], port: i32, what: &str) {
     assert!(!plans.is_empty(), "{what}: no plan was reported");
     for plan in plans {
         assert!(
-            plan.contains("Custom Scan (Citus Adaptive)") && plan.contains("Task Count: 1\n"),
+            plan.contains("Task Count: 1\n"),
             "{what}: not a single-task distributed plan:\n{plan}"
         );
         assert!(
