@@ -81,9 +81,8 @@ impl Plans {
     }
 }
 
-/// The coordinator's plans among `plans` of statements that read or write `table`. (The
-/// workers' plans of the statements Citus sends them come back too: the role's settings reach
-/// the workers' sessions as well. Those name the shards' tables and hold no Citus scan.)
+/// The coordinator's plans among `plans` of statements that read or write `table` (a plan a
+/// worker relayed would name the shards' tables and hold no Citus scan).
 fn touching<'a>(plans: &'a [String], table: &str) -> Vec<&'a String> {
     plans
         .iter()
@@ -133,6 +132,11 @@ async fn a_practice_read_and_a_ledger_approval_are_router_plans_on_their_federat
         .await
         .unwrap();
     let login = login_of(&w.app.service_database_url).to_owned();
+    // On the coordinator only: the workers' sessions run as they always do.
+    owner
+        .execute("SET citus.enable_alter_role_set_propagation = off")
+        .await
+        .expect("keep the settings off the workers");
     for setting in [
         "session_preload_libraries = 'auto_explain'",
         "auto_explain.log_min_duration = 0",
