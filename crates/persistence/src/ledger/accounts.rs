@@ -227,7 +227,7 @@ pub async fn payable_ids(
 /// Posts the transfers, all or none. Locks every account they touch (in id order, so
 /// concurrent postings never deadlock), has the domain's [`Book`] accept each transfer in turn
 /// (refusing any debit an account may not take), then writes the transfers, their entries and
-/// the new running totals in one statement. The database checks again at commit that each
+/// the new running totals. The database checks again at commit that each
 /// transfer balances.
 pub async fn post_all(
     conn: &mut PgConnection,
