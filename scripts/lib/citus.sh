@@ -25,23 +25,30 @@ waymark_citus_ports() {
 
 # Drops the template and every test database on every node.
 waymark_citus_drop_databases() {
-  local port database subscription
+  local port
+  # The nodes in parallel: each drop waits for a checkpoint of its own node.
   for port in $(waymark_citus_ports); do
-    # A shard move interrupted by a failed run leaves a subscription (which keeps its database
-    # from being dropped) and a replication slot behind. pg_subscription is shared by every
-    # database, so one query finds them all.
-    waymark_citus_psql "$port" -F ' ' -c "SELECT d.datname, s.subname FROM pg_subscription s JOIN pg_database d ON d.oid = s.subdbid WHERE d.datname LIKE 'waymark\_test\_%'" postgres 2>/dev/null |
-      while read -r database subscription; do
-        [ -n "$subscription" ] || continue
-        waymark_citus_psql "$port" -c "ALTER SUBSCRIPTION \"$subscription\" DISABLE" \
-          -c "ALTER SUBSCRIPTION \"$subscription\" SET (slot_name = NONE)" \
-          -c "DROP SUBSCRIPTION \"$subscription\"" "$database" >/dev/null
-      done
-    # Every drop in one session, the slots first (a database with a slot cannot be dropped).
-    waymark_citus_psql "$port" -c "SELECT 'SELECT pg_drop_replication_slot(' || quote_literal(slot_name) || ');' FROM pg_replication_slots WHERE database LIKE 'waymark\_test\_%' AND NOT active" \
-      -c "SELECT format('ALTER DATABASE %I WITH IS_TEMPLATE false ALLOW_CONNECTIONS true; DROP DATABASE %I WITH (FORCE);', datname, datname) FROM pg_database WHERE datname LIKE 'waymark\_test\_%' OR datname = '$WAYMARK_CITUS_TEMPLATE'" postgres 2>/dev/null |
-      waymark_citus_psql "$port" postgres >/dev/null
+    waymark_citus_drop_databases_on "$port" &
   done
+  wait
+}
+
+waymark_citus_drop_databases_on() {
+  local port=$1 database subscription
+  # A shard move interrupted by a failed run leaves a subscription (which keeps its database
+  # from being dropped) and a replication slot behind. pg_subscription is shared by every
+  # database, so one query finds them all.
+  waymark_citus_psql "$port" -F ' ' -c "SELECT d.datname, s.subname FROM pg_subscription s JOIN pg_database d ON d.oid = s.subdbid WHERE d.datname LIKE 'waymark\_test\_%'" postgres 2>/dev/null |
+    while read -r database subscription; do
+      [ -n "$subscription" ] || continue
+      waymark_citus_psql "$port" -c "ALTER SUBSCRIPTION \"$subscription\" DISABLE" \
+        -c "ALTER SUBSCRIPTION \"$subscription\" SET (slot_name = NONE)" \
+        -c "DROP SUBSCRIPTION \"$subscription\"" "$database" >/dev/null
+    done
+  # Every drop in one session, the slots first (a database with a slot cannot be dropped).
+  waymark_citus_psql "$port" -c "SELECT 'SELECT pg_drop_replication_slot(' || quote_literal(slot_name) || ');' FROM pg_replication_slots WHERE database LIKE 'waymark\_test\_%' AND NOT active" \
+    -c "SELECT format('ALTER DATABASE %I WITH IS_TEMPLATE false ALLOW_CONNECTIONS true; DROP DATABASE %I WITH (FORCE);', datname, datname) FROM pg_database WHERE datname LIKE 'waymark\_test\_%' OR datname = '$WAYMARK_CITUS_TEMPLATE'" postgres 2>/dev/null |
+    waymark_citus_psql "$port" postgres >/dev/null
 }
 
 # A test cluster: durability is not wanted, and every test's database is written in full.
