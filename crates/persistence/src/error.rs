@@ -97,9 +97,6 @@ pub(crate) fn on_constraint(error: sqlx::Error, constraints: &[(&str, StoreError
     error.into()
 }
 
-/// Whether the constraint `reported` in an error is `constraint`: on Citus a worker reports the
-/// constraint of the shard, which is the table's name with the shard's id (six digits or more)
-/// appended.
 /// The constraint an integrity violation's message names: Citus relays a worker's error with its
 /// code and message but without the constraint field. The server's messages are in English
 /// (the project's clusters keep the default lc_messages), each ending `constraint "name"`.
@@ -108,6 +105,9 @@ fn constraint_in_message(message: &str) -> Option<&str> {
     quoted.strip_suffix('"')
 }
 
+/// Whether the constraint `reported` in an error is `constraint`: on Citus a worker reports the
+/// constraint of the shard, which is the table's name with the shard's id (six digits or more)
+/// appended.
 fn names_constraint(reported: &str, constraint: &str) -> bool {
     reported == constraint
         || reported
