@@ -13,6 +13,7 @@ pub mod login_throttle;
 pub mod pagination;
 pub mod pathway;
 pub mod practice;
+pub mod request_budget;
 pub mod role;
 pub mod user;
 pub mod validation;

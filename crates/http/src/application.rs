@@ -7,7 +7,7 @@ use crate::json_body::BodyLimit;
 use crate::metrics::Metrics;
 use crate::openapi::{add_problem_responses, describe_rule_formats, ApiDoc};
 use crate::problem::ApiError;
-use crate::public_rate_limit::PublicRateLimit;
+use crate::public_rate_limit::PublicBudget;
 use crate::request_context::{observe_request, REQUEST_ID};
 use crate::routes::{self, fallback};
 use crate::settings::Settings;
@@ -22,6 +22,7 @@ use utoipa::OpenApi;
 use utoipa_actix_web::AppExt;
 use utoipa_swagger_ui::SwaggerUi;
 use waymark_domain::login_throttle::LoginThrottle;
+use waymark_domain::request_budget::RequestBudget;
 use waymark_persistence::ledger::approval_queue::ApprovalQueue;
 
 /// The OpenAPI document of every route the application serves.
@@ -110,8 +111,10 @@ fn serve(
     let known_paths = web::Data::new(fallback::KnownPaths::from_openapi(&doc));
     let metrics = web::Data::new(Metrics::default());
     let body_limit = web::Data::new(BodyLimit(settings.max_body_bytes));
-    let public_rate_limit =
-        web::Data::new(PublicRateLimit::new(settings.public_rate_limit_per_minute));
+    let public_budget = web::Data::new(PublicBudget(RequestBudget::per_minute(
+        settings.public_rate_limit_per_minute,
+    )));
+    let trusted_proxies = web::Data::new(settings.trusted_proxies.clone());
     let origins = settings.cors_allowed_origins.clone();
     let mut server = HttpServer::new(move || {
         App::new()
@@ -120,7 +123,8 @@ fn serve(
             .app_data(metrics.clone())
             .app_data(body_limit.clone())
             .app_data(known_paths.clone())
-            .app_data(public_rate_limit.clone())
+            .app_data(public_budget.clone())
+            .app_data(trusted_proxies.clone())
             .app_data(web::QueryConfig::default().error_handler(|error, _| {
                 ApiError::bad_request("invalid_query_parameter", error.to_string()).into()
             }))

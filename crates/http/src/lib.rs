@@ -5,6 +5,7 @@
 
 pub mod application;
 pub mod auth;
+pub mod client_address;
 pub mod concurrency;
 pub mod directory_cache;
 pub mod idempotency;

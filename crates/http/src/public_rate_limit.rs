@@ -1,89 +1,78 @@
-//! A per-address request budget for the public (unauthenticated) routes, which anyone can call.
+//! A per-address request budget for the public (unauthenticated) routes of a federation, which
+//! anyone can call. The count is kept in the database (`persistence::public_requests`), so every
+//! instance of the service counts against one budget per client address and federation.
 
+use crate::client_address;
 use crate::problem::ApiError;
+use crate::routes::oruk::federation_by_slug;
+use crate::state::AppState;
 use actix_web::body::{EitherBody, MessageBody};
-use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
-use actix_web::{web, Error};
-use std::collections::HashMap;
-use std::net::IpAddr;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use actix_web::{web, Error, FromRequest, HttpMessage, HttpRequest};
+use std::future::{ready, Ready};
+use waymark_domain::request_budget::RequestBudget;
+use waymark_domain::FederationId;
+use waymark_persistence::{begin_tally, commit, public_requests, TenantScope};
 
-const WINDOW: Duration = Duration::from_secs(60);
+/// The budget each client address has on each federation's public routes.
+#[derive(Clone, Copy, Debug)]
+pub struct PublicBudget(pub RequestBudget);
 
-/// Requests allowed per client address per minute, counted in fixed one-minute windows.
-pub struct PublicRateLimit {
-    per_minute: u32,
-    windows: Mutex<HashMap<IpAddr, (Instant, u32)>>,
-}
+/// The federation a public route names, resolved and its request counted by
+/// [`limit_public_requests`] before the handler runs.
+#[derive(Clone, Copy, Debug)]
+pub struct PublicFederation(pub FederationId);
 
-impl PublicRateLimit {
-    pub fn new(per_minute: u32) -> Self {
-        Self {
-            per_minute,
-            windows: Mutex::new(HashMap::new()),
-        }
-    }
+impl FromRequest for PublicFederation {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, ApiError>>;
 
-    /// Counts a request from `address` at `now`; `Err(wait)` when its budget is spent.
-    pub fn admit(&self, address: IpAddr, now: Instant) -> Result<(), Duration> {
-        let mut windows = self
-            .windows
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        if windows.len() > 100_000 {
-            // Forget finished windows rather than grow without bound under a scan of addresses.
-            windows.retain(|_, (started, _)| now.duration_since(*started) < WINDOW);
-        }
-        let (started, count) = windows.entry(address).or_insert((now, 0));
-        if now.duration_since(*started) >= WINDOW {
-            *started = now;
-            *count = 0;
-        }
-        if *count >= self.per_minute {
-            return Err(WINDOW
-                .saturating_sub(now.duration_since(*started))
-                .max(Duration::from_secs(1)));
-        }
-        *count += 1;
-        Ok(())
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(
+            req.extensions()
+                .get::<PublicFederation>()
+                .copied()
+                .ok_or_else(|| {
+                    ApiError::Internal("a public route is served without its budget".into())
+                }),
+        )
     }
 }
 
+/// Resolves the `{federation}` of the scope, counts the request against its client's budget
+/// there, and refuses it with 429 once the budget for the minute is spent. An unknown federation
+/// is not found, and costs the caller nothing.
 pub async fn limit_public_requests(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, Error> {
-    let limiter = req.app_data::<web::Data<PublicRateLimit>>().cloned();
-    let address = req.peer_addr().map(|a| a.ip());
-    if let (Some(limiter), Some(address)) = (limiter, address) {
-        if let Err(retry_after) = limiter.admit(address, Instant::now()) {
-            let response = actix_web::ResponseError::error_response(&ApiError::TooManyRequests {
-                retry_after,
-            });
-            return Ok(req.into_response(response).map_into_right_body());
+    match admit(&req).await {
+        Ok(federation) => {
+            req.extensions_mut().insert(federation);
+            Ok(next.call(req).await?.map_into_left_body())
+        }
+        Err(error) => {
+            let response = actix_web::ResponseError::error_response(&error);
+            Ok(req.into_response(response).map_into_right_body())
         }
     }
-    Ok(next.call(req).await?.map_into_left_body())
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn each_address_has_its_own_budget_per_minute() {
-        let limiter = PublicRateLimit::new(2);
-        let (a, b): (IpAddr, IpAddr) = ("10.0.0.1".parse().unwrap(), "10.0.0.2".parse().unwrap());
-        let start = Instant::now();
-        assert!(limiter.admit(a, start).is_ok());
-        assert!(limiter.admit(a, start).is_ok());
-        let wait = limiter
-            .admit(a, start + Duration::from_secs(10))
-            .unwrap_err();
-        assert_eq!(wait, Duration::from_secs(50));
-        assert!(limiter.admit(b, start).is_ok());
-        assert!(limiter.admit(a, start + Duration::from_secs(60)).is_ok());
+async fn admit(req: &ServiceRequest) -> Result<PublicFederation, ApiError> {
+    let state = req
+        .app_data::<web::Data<AppState>>()
+        .ok_or_else(|| ApiError::Internal("no application state".into()))?;
+    let slug = req.match_info().get("federation").unwrap_or_default();
+    let federation = federation_by_slug(state, slug).await?;
+    let budget = req.app_data::<web::Data<PublicBudget>>().map(|b| b.0);
+    if let (Some(budget), Some(address)) = (budget, client_address::of_service_request(req)) {
+        let mut tx = begin_tally(&state.db.pool, TenantScope::federation(federation)).await?;
+        let count = public_requests::count(&mut tx, federation, address).await?;
+        commit(tx).await?;
+        budget
+            .check(count)
+            .map_err(|retry_after| ApiError::TooManyRequests { retry_after })?;
     }
+    Ok(PublicFederation(federation))
 }

@@ -1,6 +1,7 @@
 //! Configuration, read once from environment variables. `serve`, `token` and `seed-demo` read
 //! the same variables, so a token minted by one is accepted by the others.
 
+use crate::client_address::TrustedProxies;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -37,6 +38,9 @@ pub struct Settings {
     pub public_rate_limit_per_minute: u32,
     /// `WAYMARK_DIRECTORY_CACHE_MB`: memory for rendered directory answers (0 turns it off).
     pub directory_cache_bytes: usize,
+    /// `WAYMARK_TRUSTED_PROXIES`: comma-separated addresses and blocks (`10.0.0.0/8`) of the
+    /// proxies in front of the service, whose `X-Forwarded-For` entries name the client.
+    pub trusted_proxies: TrustedProxies,
 }
 
 impl std::fmt::Debug for Settings {
@@ -128,6 +132,12 @@ impl Settings {
             public_rate_limit_per_minute: number("WAYMARK_PUBLIC_RATE_LIMIT_PER_MINUTE", 600)?
                 as u32,
             directory_cache_bytes: number("WAYMARK_DIRECTORY_CACHE_MB", 32)? as usize * 1024 * 1024,
+            trusted_proxies: TrustedProxies::parse(&list("WAYMARK_TRUSTED_PROXIES")).map_err(
+                |problem| SettingsError {
+                    variable: "WAYMARK_TRUSTED_PROXIES",
+                    problem,
+                },
+            )?,
         })
     }
 

@@ -18,6 +18,7 @@ pub mod login_role;
 pub mod pathway;
 pub mod pool;
 pub mod practices;
+pub mod public_requests;
 mod rows;
 pub mod service_accounts;
 pub mod tenant;
@@ -26,5 +27,5 @@ pub mod users;
 pub use error::StoreError;
 pub use pool::{connect, migrate, migrate_citus, Database, MIGRATOR};
 pub use tenant::{
-    begin, begin_read, begin_search, begin_snapshot, commit, end_read, TenantScope, Tx,
+    begin, begin_read, begin_search, begin_snapshot, begin_tally, commit, end_read, TenantScope, Tx,
 };

@@ -94,6 +94,7 @@ impl TenantScope {
     fn begin_statement(&self, access: Access) -> String {
         let mut sql = String::from(match access {
             Access::ReadWrite => "BEGIN",
+            Access::Tally => "BEGIN; SET LOCAL synchronous_commit = off",
             Access::ReadOnly | Access::Search => "BEGIN READ ONLY",
             Access::Snapshot => "BEGIN READ ONLY ISOLATION LEVEL REPEATABLE READ",
         });
@@ -134,6 +135,8 @@ pub type Tx = Transaction<'static, Postgres>;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Access {
     ReadWrite,
+    /// Read-write, committing without waiting for the commit to reach disk.
+    Tally,
     ReadOnly,
     /// Read-only, planning each statement for its actual parameters.
     Search,
@@ -164,6 +167,14 @@ async fn begin_on_live_connection(pool: &PgPool, statement: String) -> Result<Tx
 /// Opens a transaction scoped to `scope`.
 pub async fn begin(pool: &PgPool, scope: TenantScope) -> Result<Tx, StoreError> {
     begin_on_live_connection(pool, scope.begin_statement(Access::ReadWrite)).await
+}
+
+/// Opens a transaction scoped to `scope` whose commit does not wait for the write-ahead log to
+/// reach disk: for counts whose last few milliseconds a crash may lose without harm (request
+/// budgets), so that counting a request costs no disk flush. Its effects are visible to others at
+/// commit, as any transaction's are.
+pub async fn begin_tally(pool: &PgPool, scope: TenantScope) -> Result<Tx, StoreError> {
+    begin_on_live_connection(pool, scope.begin_statement(Access::Tally)).await
 }
 
 /// Opens a read-only transaction scoped to `scope`: PostgreSQL refuses any write in it, so it

@@ -165,9 +165,8 @@ pub async fn issue_token(
                     .into(),
             )),
         };
-    let address = req
-        .peer_addr()
-        .map(|a| a.ip().to_string())
+    let address = crate::client_address::of_request(&req)
+        .map(|address| address.to_string())
         .unwrap_or_else(|| "unknown".into());
     let principal = match request.grant_type.as_str() {
         PASSWORD => {

@@ -1,11 +1,11 @@
 //! The Open Referral UK 3.0 read routes.
 
-use super::federation_by_slug;
 use super::model::{
     OrukPage, OrukService, OrukServiceAtLocationDetail, OrukServiceAtLocationSummary,
     OrukServiceSummary, OrukTaxonomy, OrukTaxonomyTerm,
 };
 use crate::problem::ApiError;
+use crate::public_rate_limit::PublicFederation;
 use crate::state::AppState;
 use actix_web::{get, web, HttpResponse};
 use serde::{Deserialize, Serialize};
@@ -36,10 +36,9 @@ pub struct OrukApiInfo {
 )]
 #[get("/")]
 pub async fn oruk_root(
-    state: web::Data<AppState>,
-    path: web::Path<String>,
+    // The federation must exist; what these answer is the same in every federation.
+    _: PublicFederation,
 ) -> Result<HttpResponse, ApiError> {
-    federation_by_slug(&state, &path).await?;
     Ok(HttpResponse::Ok().json(OrukApiInfo {
         version: "3.0",
         profile: "https://openreferraluk.org/",
@@ -239,10 +238,9 @@ fn category_filter(
 #[get("/services")]
 pub async fn oruk_services(
     state: web::Data<AppState>,
-    path: web::Path<String>,
+    PublicFederation(federation): PublicFederation,
     query: web::Query<OrukServiceQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let federation = federation_by_slug(&state, &path).await?;
     let q = &*query;
     let list = ListQuery::parse(
         ListParameters {
@@ -281,10 +279,9 @@ pub async fn oruk_services(
 #[get("/service_at_locations")]
 pub async fn oruk_service_at_locations(
     state: web::Data<AppState>,
-    path: web::Path<String>,
+    PublicFederation(federation): PublicFederation,
     query: web::Query<OrukServiceAtLocationQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let federation = federation_by_slug(&state, &path).await?;
     let q = &*query;
     if q.postcode.is_some() {
         return Err(unsupported("postcode"));
@@ -331,10 +328,10 @@ pub async fn oruk_service_at_locations(
 #[get("/service_at_locations/{id}")]
 pub async fn oruk_service_at_location(
     state: web::Data<AppState>,
+    PublicFederation(federation): PublicFederation,
     path: web::Path<(String, Uuid)>,
 ) -> Result<HttpResponse, ApiError> {
-    let (slug, id) = path.into_inner();
-    let federation = federation_by_slug(&state, &slug).await?;
+    let (_, id) = path.into_inner();
     let mut tx = state
         .begin_read(TenantScope::federation(federation))
         .await?;
@@ -356,10 +353,10 @@ pub async fn oruk_service_at_location(
 #[get("/services/{id}")]
 pub async fn oruk_service(
     state: web::Data<AppState>,
+    PublicFederation(federation): PublicFederation,
     path: web::Path<(String, Uuid)>,
 ) -> Result<HttpResponse, ApiError> {
-    let (slug, id) = path.into_inner();
-    let federation = federation_by_slug(&state, &slug).await?;
+    let (_, id) = path.into_inner();
     let mut tx = state
         .begin_read(TenantScope::federation(federation))
         .await?;
@@ -402,11 +399,9 @@ fn page_of<T: ToSchema>(query: &OrukPageQuery, all: Vec<T>) -> Result<OrukPage<T
 )]
 #[get("/taxonomies")]
 pub async fn oruk_taxonomies(
-    state: web::Data<AppState>,
-    path: web::Path<String>,
+    _: PublicFederation,
     query: web::Query<OrukPageQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    federation_by_slug(&state, &path).await?;
     Ok(HttpResponse::Ok().json(page_of(&query, vec![OrukTaxonomy::needs()])?))
 }
 
@@ -421,11 +416,10 @@ pub async fn oruk_taxonomies(
 )]
 #[get("/taxonomies/{id}")]
 pub async fn oruk_taxonomy(
-    state: web::Data<AppState>,
+    _: PublicFederation,
     path: web::Path<(String, Uuid)>,
 ) -> Result<HttpResponse, ApiError> {
-    let (slug, id) = path.into_inner();
-    federation_by_slug(&state, &slug).await?;
+    let (_, id) = path.into_inner();
     if id != TAXONOMY_ID {
         return Err(ApiError::NotFound);
     }
@@ -440,11 +434,9 @@ pub async fn oruk_taxonomy(
 )]
 #[get("/taxonomy_terms")]
 pub async fn oruk_taxonomy_terms(
-    state: web::Data<AppState>,
-    path: web::Path<String>,
+    _: PublicFederation,
     query: web::Query<OrukPageQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    federation_by_slug(&state, &path).await?;
     let terms = NeedCategory::ALL
         .into_iter()
         .map(OrukTaxonomyTerm::from)
@@ -463,11 +455,10 @@ pub async fn oruk_taxonomy_terms(
 )]
 #[get("/taxonomy_terms/{id}")]
 pub async fn oruk_taxonomy_term(
-    state: web::Data<AppState>,
+    _: PublicFederation,
     path: web::Path<(String, Uuid)>,
 ) -> Result<HttpResponse, ApiError> {
-    let (slug, id) = path.into_inner();
-    federation_by_slug(&state, &slug).await?;
+    let (_, id) = path.into_inner();
     let category = NeedCategory::from_term_id(id).ok_or(ApiError::NotFound)?;
     Ok(HttpResponse::Ok().json(OrukTaxonomyTerm::from(category)))
 }
