@@ -48,8 +48,12 @@ enum Command {
     Keygen {
         path: PathBuf,
         /// Replace an existing file.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "keep_existing")]
         force: bool,
+        /// Leave an existing file as it is and succeed (for a deployment's one-shot step that
+        /// makes the key the first time only).
+        #[arg(long)]
+        keep_existing: bool,
     },
 }
 
@@ -65,7 +69,17 @@ fn main() -> anyhow::Result<()> {
             );
             Ok(())
         }
-        Command::Keygen { path, force } => keygen(&path, force),
+        Command::Keygen {
+            path,
+            force,
+            keep_existing,
+        } => {
+            if keep_existing && path.exists() {
+                eprintln!("{} exists; kept as it is", path.display());
+                return Ok(());
+            }
+            keygen(&path, force)
+        }
         command => {
             let settings = Settings::from_env()?;
             telemetry::init();

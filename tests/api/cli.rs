@@ -129,3 +129,30 @@ async fn the_openapi_subcommand_prints_the_served_document() {
         .unwrap();
     assert_eq!(printed, served);
 }
+
+#[test]
+fn keygen_refuses_to_overwrite_unless_told_and_can_keep_an_existing_key() {
+    let dir = std::env::temp_dir().join(format!("waymark-keygen-{}", uuid::Uuid::now_v7()));
+    let path = dir.join("keys/signing-key.pem");
+    let keygen = |extra: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_waymark"))
+            .arg("keygen")
+            .args(extra)
+            .arg(&path)
+            .output()
+            .expect("run waymark keygen")
+    };
+    assert!(keygen(&[]).status.success());
+    let first = std::fs::read_to_string(&path).unwrap();
+    assert!(first.contains("BEGIN PRIVATE KEY"));
+    assert!(
+        !keygen(&[]).status.success(),
+        "an existing key is not replaced"
+    );
+    assert!(keygen(&["--keep-existing"]).status.success());
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), first);
+    assert!(keygen(&["--force"]).status.success());
+    assert_ne!(std::fs::read_to_string(&path).unwrap(), first);
+    assert!(!keygen(&["--force", "--keep-existing"]).status.success());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
