@@ -5,6 +5,7 @@
 
 pub mod access;
 pub mod directory;
+pub mod disclosure;
 pub mod etag;
 pub mod federation;
 pub mod ids;
