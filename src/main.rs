@@ -7,6 +7,7 @@ mod seed;
 mod seed_directory;
 mod seed_ledger;
 mod seed_pathway;
+mod synthetic;
 mod telemetry;
 
 use anyhow::{bail, Context};
@@ -40,6 +41,9 @@ enum Command {
     },
     /// Create (or find) the demo federation, practices and users; print their ids and tokens as JSON.
     SeedDemo,
+    /// Generate a whole federation from a seed and load it with COPY as the schema owner
+    /// (WAYMARK_MIGRATION_DATABASE_URL); print what was made as JSON.
+    SeedSynthetic(synthetic::SyntheticArgs),
     /// Print the OpenAPI document.
     Openapi,
     /// Mint an access token for local use.
@@ -117,6 +121,11 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
         Command::SeedDemo => {
             let seeded = seed::seed_demo(&settings).await?;
             println!("{}", serde_json::to_string_pretty(&seeded)?);
+            Ok(())
+        }
+        Command::SeedSynthetic(args) => {
+            let summary = synthetic::run(&settings, args).await?;
+            println!("{}", serde_json::to_string_pretty(&summary)?);
             Ok(())
         }
         Command::Token(args) => {

@@ -25,4 +25,5 @@ mod pathway_matrix;
 mod pathway_rules;
 mod problems;
 mod schema_rules;
+mod synthetic;
 mod tenancy;

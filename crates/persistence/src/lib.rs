@@ -6,6 +6,7 @@
 //! scoped to; row-level security then checks every row against that tenant again.
 
 pub mod audit;
+pub mod bulk;
 mod code_arrays;
 pub mod credentials;
 pub mod directory;

@@ -1,0 +1,306 @@
+//! Loading many rows at once with `COPY … FROM STDIN`, for generated federations
+//! (`waymark seed-synthetic`): rows are written in PostgreSQL's text format into a buffer per
+//! table and sent a buffer at a time, in the caller's transaction.
+//!
+//! COPY is refused on a table under row-level security to a role the policies apply to, and
+//! every tenant table forces its policies, so loading needs a role that bypasses them (a
+//! superuser, or one with `BYPASSRLS`): the schema owner of a development or benchmark database.
+//! [`begin_load`] checks that first and says so.
+
+use crate::error::StoreError;
+use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
+use sqlx::{Connection, PgConnection, Postgres, Transaction};
+use std::fmt::Write as _;
+use uuid::Uuid;
+
+/// Why rows could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error(
+        "{0} is subject to row-level security, which COPY cannot load through; connect as a \
+         superuser or a role with BYPASSRLS (the schema owner of a development database)"
+    )]
+    SubjectToPolicies(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<sqlx::Error> for LoadError {
+    fn from(e: sqlx::Error) -> Self {
+        Self::Store(StoreError::from(e))
+    }
+}
+
+/// Opens the transaction a load runs in, on a connection whose role bypasses row-level
+/// security. Nothing is visible to anyone else until it commits, and a failure leaves nothing.
+pub async fn begin_load(conn: &mut PgConnection) -> Result<Transaction<'_, Postgres>, LoadError> {
+    let role = sqlx::query!(
+        r#"SELECT current_user AS "name!", rolsuper OR rolbypassrls AS "bypasses!"
+           FROM pg_roles WHERE rolname = current_user"#
+    )
+    .fetch_one(&mut *conn)
+    .await?;
+    if !role.bypasses {
+        return Err(LoadError::SubjectToPolicies(role.name));
+    }
+    Ok(conn.begin().await?)
+}
+
+/// Rows for one table, in COPY's text format.
+pub struct CopyRows {
+    statement: String,
+    columns: usize,
+    buffer: Vec<u8>,
+    rows: u64,
+    sent: u64,
+}
+
+impl CopyRows {
+    pub fn new(table: &str, columns: &[&str]) -> Self {
+        Self {
+            statement: format!("COPY {table} ({}) FROM STDIN", columns.join(", ")),
+            columns: columns.len(),
+            buffer: Vec::with_capacity(1 << 16),
+            rows: 0,
+            sent: 0,
+        }
+    }
+
+    /// Starts a row; its fields are given in the order of the columns, and it ends when the
+    /// writer is dropped.
+    pub fn row(&mut self) -> Row<'_> {
+        self.rows += 1;
+        Row {
+            rows: self,
+            fields: 0,
+        }
+    }
+
+    /// Rows buffered and not yet sent.
+    pub fn pending(&self) -> u64 {
+        self.rows
+    }
+
+    /// Bytes buffered and not yet sent.
+    pub fn pending_bytes(&self) -> usize {
+        self.buffer.len()
+    }
+
+    /// Rows sent so far.
+    pub fn sent(&self) -> u64 {
+        self.sent
+    }
+
+    /// Sends the buffered rows with one COPY, and empties the buffer.
+    pub async fn send(&mut self, conn: &mut PgConnection) -> Result<u64, StoreError> {
+        if self.rows == 0 {
+            return Ok(0);
+        }
+        let mut copy = conn.copy_in_raw(&self.statement).await?;
+        if let Err(error) = copy.send(self.buffer.as_slice()).await {
+            copy.abort(error.to_string()).await.ok();
+            return Err(error.into());
+        }
+        let copied = copy.finish().await?;
+        self.sent += copied;
+        self.buffer.clear();
+        self.rows = 0;
+        Ok(copied)
+    }
+}
+
+/// One row being written; each method writes the next field.
+pub struct Row<'a> {
+    rows: &'a mut CopyRows,
+    fields: usize,
+}
+
+impl Row<'_> {
+    fn separate(&mut self) {
+        if self.fields > 0 {
+            self.rows.buffer.push(b'\t');
+        }
+        self.fields += 1;
+    }
+
+    fn raw(mut self, value: &str) -> Self {
+        self.separate();
+        self.rows.buffer.extend_from_slice(value.as_bytes());
+        self
+    }
+
+    pub fn null(mut self) -> Self {
+        self.separate();
+        self.rows.buffer.extend_from_slice(b"\\N");
+        self
+    }
+
+    pub fn text(mut self, value: &str) -> Self {
+        self.separate();
+        escape_into(&mut self.rows.buffer, value);
+        self
+    }
+
+    pub fn uuid(self, value: Uuid) -> Self {
+        let mut field = [0u8; uuid::fmt::Hyphenated::LENGTH];
+        let text = value.hyphenated().encode_lower(&mut field);
+        self.raw(text)
+    }
+
+    pub fn int(self, value: i64) -> Self {
+        self.raw(&value.to_string())
+    }
+
+    pub fn bool(self, value: bool) -> Self {
+        self.raw(if value { "t" } else { "f" })
+    }
+
+    pub fn date(self, value: NaiveDate) -> Self {
+        self.raw(&value.format("%Y-%m-%d").to_string())
+    }
+
+    pub fn time(self, value: DateTime<Utc>) -> Self {
+        self.raw(&value.to_rfc3339_opts(SecondsFormat::Micros, true))
+    }
+
+    pub fn opt_uuid(self, value: Option<Uuid>) -> Self {
+        match value {
+            Some(v) => self.uuid(v),
+            None => self.null(),
+        }
+    }
+
+    pub fn opt_text(self, value: Option<&str>) -> Self {
+        match value {
+            Some(v) => self.text(v),
+            None => self.null(),
+        }
+    }
+
+    pub fn opt_int(self, value: Option<i64>) -> Self {
+        match value {
+            Some(v) => self.int(v),
+            None => self.null(),
+        }
+    }
+
+    pub fn opt_date(self, value: Option<NaiveDate>) -> Self {
+        match value {
+            Some(v) => self.date(v),
+            None => self.null(),
+        }
+    }
+
+    pub fn opt_time(self, value: Option<DateTime<Utc>>) -> Self {
+        match value {
+            Some(v) => self.time(v),
+            None => self.null(),
+        }
+    }
+
+    /// A `text[]` of the given elements.
+    pub fn texts<S: AsRef<str>>(self, values: &[S]) -> Self {
+        let mut literal = String::from("{");
+        for (i, value) in values.iter().enumerate() {
+            if i > 0 {
+                literal.push(',');
+            }
+            literal.push('"');
+            for c in value.as_ref().chars() {
+                if c == '"' || c == '\\' {
+                    literal.push('\\');
+                }
+                literal.push(c);
+            }
+            literal.push('"');
+        }
+        literal.push('}');
+        self.text(&literal)
+    }
+
+    /// A `uuid[]` of the given elements.
+    pub fn uuids(self, values: &[Uuid]) -> Self {
+        let mut literal = String::from("{");
+        for (i, value) in values.iter().enumerate() {
+            if i > 0 {
+                literal.push(',');
+            }
+            write!(literal, "{value}").expect("writing to a string");
+        }
+        literal.push('}');
+        self.raw(&literal)
+    }
+
+    /// A `smallint[]` (or any integer array) of the given elements.
+    pub fn ints(self, values: &[i64]) -> Self {
+        let items: Vec<String> = values.iter().map(i64::to_string).collect();
+        self.raw(&format!("{{{}}}", items.join(",")))
+    }
+}
+
+impl Drop for Row<'_> {
+    fn drop(&mut self) {
+        debug_assert_eq!(
+            self.fields, self.rows.columns,
+            "a row of {} gives every column",
+            self.rows.statement
+        );
+        self.rows.buffer.push(b'\n');
+    }
+}
+
+/// `value` as a field of COPY's text format: backslash, tab, newline and carriage return are
+/// escaped; everything else is sent as it is.
+fn escape_into(buffer: &mut Vec<u8>, value: &str) {
+    for byte in value.bytes() {
+        match byte {
+            b'\\' => buffer.extend_from_slice(b"\\\\"),
+            b'\t' => buffer.extend_from_slice(b"\\t"),
+            b'\n' => buffer.extend_from_slice(b"\\n"),
+            b'\r' => buffer.extend_from_slice(b"\\r"),
+            other => buffer.push(other),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn written(build: impl FnOnce(&mut CopyRows)) -> String {
+        let mut rows = CopyRows::new("t", &["a", "b", "c"]);
+        build(&mut rows);
+        String::from_utf8(rows.buffer).unwrap()
+    }
+
+    #[test]
+    fn fields_are_escaped_and_rows_end_with_a_newline() {
+        let text = written(|rows| {
+            rows.row().text("tab\there").null().int(-3);
+            rows.row()
+                .text("back\\slash\nline")
+                .bool(true)
+                .texts(&["a\"b", "c"]);
+        });
+        assert_eq!(
+            text,
+            "tab\\there\t\\N\t-3\nback\\\\slash\\nline\tt\t{\"a\\\\\"b\",\"c\"}\n"
+        );
+    }
+
+    #[test]
+    fn uuids_dates_and_times_are_written_as_postgresql_reads_them() {
+        let id = Uuid::from_u128(0x0123_4567_89ab_7def_8123_4567_89ab_cdef);
+        let day = NaiveDate::from_ymd_opt(2026, 2, 3).unwrap();
+        let at = day.and_hms_opt(4, 5, 6).unwrap().and_utc();
+        let text = written(|rows| {
+            rows.row().uuid(id).date(day).time(at);
+            rows.row().uuids(&[id]).ints(&[1, 2]).opt_time(None);
+        });
+        assert_eq!(
+            text,
+            "01234567-89ab-7def-8123-456789abcdef\t2026-02-03\t2026-02-03T04:05:06.000000Z\n\
+             {01234567-89ab-7def-8123-456789abcdef}\t{1,2}\t\\N\n"
+        );
+    }
+}

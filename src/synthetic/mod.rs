@@ -1,0 +1,267 @@
+//! `waymark seed-synthetic`: a whole federation made up from a seed, for statistics,
+//! benchmarks and sizing. Its practices' patients go through the pathway as the service would
+//! take them (the state machine, clinics staffed by cleared volunteers, consent to share,
+//! providers answering onward referrals, tariffs in force, charges approved and paid from a
+//! fund that is topped up first), and everything is loaded with COPY in one transaction, checked
+//! by the ledger's reconciliation before it commits.
+
+mod federation;
+mod ledger;
+mod practice;
+mod rng;
+mod tables;
+
+use anyhow::{bail, Context};
+use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
+use clap::Args;
+use serde::Serialize;
+use sqlx::{Connection, PgConnection};
+use std::io::{IsTerminal, Write};
+use std::time::Instant;
+use uuid::Uuid;
+use waymark_domain::federation::Slug;
+use waymark_domain::FederationId;
+use waymark_http::Settings;
+use waymark_persistence::ledger::accounts;
+use waymark_persistence::{bulk, federations, StoreError};
+
+/// Rows are sent to the database whenever this much has been generated.
+const SEND_EVERY_BYTES: usize = 16 << 20;
+
+#[derive(Args, Debug)]
+pub struct SyntheticArgs {
+    /// The new federation's slug.
+    #[arg(long)]
+    federation: String,
+    /// Practices in the federation, 1 to 500.
+    #[arg(long, default_value_t = 10)]
+    practices: usize,
+    /// Referrals across the practices, 1 to 20,000,000 (at most 450,000 a practice).
+    #[arg(long, default_value_t = 10_000)]
+    referrals: u64,
+    /// The same seed (with the same slug, end date and sizes) makes the same federation.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// The story ends at the start of this day (UTC); today by default.
+    #[arg(long)]
+    end_date: Option<NaiveDate>,
+    /// Months the referrals are spread over, ending at the end date; 1 to 24.
+    #[arg(long, default_value_t = 12)]
+    months: u32,
+}
+
+/// What a generator run is: the sizes, the seed, and the story's time span.
+pub struct Plan {
+    pub seed: u64,
+    pub slug: String,
+    pub practices: usize,
+    pub referrals: u64,
+    pub start: DateTime<Utc>,
+    pub end: DateTime<Utc>,
+}
+
+#[derive(Serialize)]
+pub struct Summary {
+    federation_id: Uuid,
+    slug: String,
+    seed: u64,
+    practices: usize,
+    referrals: u64,
+    patients: u64,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    rows: u64,
+    seconds: f64,
+    rows_per_second: u64,
+    fund_balance_pence: i64,
+    tables: Vec<TableCount>,
+}
+
+#[derive(Serialize)]
+struct TableCount {
+    table: &'static str,
+    rows: u64,
+}
+
+impl SyntheticArgs {
+    fn plan(&self) -> anyhow::Result<Plan> {
+        let slug = Slug::parse(&self.federation)
+            .map_err(|e| anyhow::anyhow!("--federation {:?}: {}", self.federation, e.message))?;
+        if !(1..=500).contains(&self.practices) {
+            bail!("--practices must be from 1 to 500");
+        }
+        if !(1..=20_000_000).contains(&self.referrals) {
+            bail!("--referrals must be from 1 to 20,000,000");
+        }
+        if self.referrals.div_ceil(self.practices as u64) > 450_000 {
+            bail!("at most 450,000 referrals a practice: add practices");
+        }
+        if !(1..=24).contains(&self.months) {
+            bail!("--months must be from 1 to 24");
+        }
+        let end_day = self.end_date.unwrap_or_else(|| Utc::now().date_naive());
+        let end = Utc.from_utc_datetime(&end_day.and_hms_opt(0, 0, 0).expect("midnight"));
+        Ok(Plan {
+            seed: self.seed,
+            slug: slug.as_str().to_owned(),
+            practices: self.practices,
+            referrals: self.referrals,
+            start: end - Duration::days(i64::from(self.months) * 365 / 12),
+            end,
+        })
+    }
+}
+
+/// Generates and loads the federation as the schema owner (WAYMARK_MIGRATION_DATABASE_URL).
+pub async fn run(settings: &Settings, args: SyntheticArgs) -> anyhow::Result<Summary> {
+    let plan = args.plan()?;
+    let started = Instant::now();
+    let mut conn = PgConnection::connect(&settings.migration_database_url)
+        .await
+        .context("connecting as the schema owner (WAYMARK_MIGRATION_DATABASE_URL)")?;
+    let mut tx = bulk::begin_load(&mut conn).await?;
+    match federations::find_by_slug(&mut tx, &plan.slug).await {
+        Ok(_) => bail!(
+            "a federation called {} exists already; choose another slug",
+            plan.slug
+        ),
+        Err(StoreError::NotFound) => {}
+        Err(other) => return Err(other.into()),
+    }
+
+    let mut tables = tables::Tables::new();
+    let federation = federation::generate(&plan, &mut tables);
+    tables.send(&mut tx).await?;
+    let mut ledger = ledger::Ledger::new(
+        plan.seed,
+        federation.id,
+        federation.admin,
+        plan.start,
+        plan.end,
+    );
+    let progress = Progress::new(plan.referrals);
+    let mut made = 0;
+    let mut patients = 0;
+    for (practice, share) in federation.practices.iter().zip(shares(&plan)) {
+        let mut story =
+            practice::PracticeStory::new(&plan, &federation, practice, share, &mut tables);
+        while story.referrals_left() > 0 {
+            made += story.next_patient(&mut tables, &mut ledger);
+            if tables.pending_bytes() > SEND_EVERY_BYTES {
+                tables.send(&mut tx).await?;
+                progress.show(made, &tables);
+            }
+        }
+        patients += story.finish(&mut tables);
+        tables.send(&mut tx).await?;
+        progress.show(made, &tables);
+    }
+    let organisations: Vec<Uuid> = federation.organisations.iter().map(|o| o.id).collect();
+    let fund_balance_pence = ledger.write(&organisations, &mut tables);
+    tables.send(&mut tx).await?;
+
+    let id = FederationId::from(federation.id);
+    let unbalanced = accounts::reconcile(&mut tx, id)
+        .await?
+        .into_iter()
+        .filter(|(_, running, recomputed)| running != recomputed)
+        .count();
+    if unbalanced > 0 {
+        bail!("{unbalanced} generated ledger accounts do not reconcile; nothing was loaded");
+    }
+    // The ledger's balance checks and the keys to transfers and remittances run at commit.
+    tx.commit()
+        .await
+        .context("committing the generated federation")?;
+    sqlx::query("ANALYZE").execute(&mut conn).await?;
+    progress.finish(made, &tables);
+
+    let counts = tables.counts();
+    let rows = counts.iter().map(|(_, n)| n).sum();
+    let seconds = started.elapsed().as_secs_f64();
+    Ok(Summary {
+        federation_id: federation.id,
+        slug: plan.slug,
+        seed: plan.seed,
+        practices: plan.practices,
+        referrals: made,
+        patients,
+        from: plan.start,
+        to: plan.end,
+        rows,
+        seconds: (seconds * 10.0).round() / 10.0,
+        rows_per_second: (rows as f64 / seconds) as u64,
+        fund_balance_pence,
+        tables: counts
+            .into_iter()
+            .map(|(table, rows)| TableCount { table, rows })
+            .collect(),
+    })
+}
+
+/// Each practice's referrals: practices differ in size (0.6 to 1.4 times the mean), and the
+/// shares add up to the whole.
+fn shares(plan: &Plan) -> Vec<u64> {
+    let mut rng = rng::Rng::stream(plan.seed, &plan.slug, u64::MAX);
+    let weights: Vec<f64> = (0..plan.practices)
+        .map(|_| 0.6 + 0.8 * rng.unit())
+        .collect();
+    let total: f64 = weights.iter().sum();
+    let mut shares: Vec<u64> = weights
+        .iter()
+        .map(|w| (plan.referrals as f64 * w / total) as u64)
+        .collect();
+    let short = plan.referrals - shares.iter().sum::<u64>();
+    let practices = shares.len();
+    for k in 0..short as usize {
+        shares[k % practices] += 1;
+    }
+    shares
+}
+
+/// Progress on standard error while it is a terminal: referrals made, rows sent, the rate, and
+/// the time left.
+struct Progress {
+    started: Instant,
+    target: u64,
+    terminal: bool,
+}
+
+impl Progress {
+    fn new(target: u64) -> Self {
+        Self {
+            started: Instant::now(),
+            target,
+            terminal: std::io::stderr().is_terminal(),
+        }
+    }
+
+    fn show(&self, made: u64, tables: &tables::Tables) {
+        if !self.terminal {
+            return;
+        }
+        let rows: u64 = tables.counts().iter().map(|(_, n)| n).sum();
+        let elapsed = self.started.elapsed().as_secs_f64().max(0.001);
+        let done = made as f64 / self.target as f64;
+        let left = if done > 0.0 {
+            elapsed / done - elapsed
+        } else {
+            0.0
+        };
+        eprint!(
+            "\r{made:>10} of {} referrals ({:>3.0}%)  {rows:>11} rows  {:>8.0} rows/s  ETA {:>4.0} s ",
+            self.target,
+            done * 100.0,
+            rows as f64 / elapsed,
+            left
+        );
+        std::io::stderr().flush().ok();
+    }
+
+    fn finish(&self, made: u64, tables: &tables::Tables) {
+        self.show(made, tables);
+        if self.terminal {
+            eprintln!();
+        }
+    }
+}

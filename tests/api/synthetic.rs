@@ -1,0 +1,280 @@
+//! `waymark seed-synthetic`: the federation it makes keeps every rule the API enforces, reads
+//! back through the API, reconciles, and is the same for the same seed.
+
+use crate::helpers::{spawn_app, TestApp};
+use crate::journey::{get, json_of};
+use chrono::{Duration, NaiveDate, Utc};
+use serde_json::Value;
+use sqlx::{Connection, PgConnection, Row};
+use std::collections::HashMap;
+use uuid::Uuid;
+use waymark_domain::pathway::ReferralState;
+use waymark_domain::Role;
+
+fn seed(app: &TestApp, slug: &str, seed: &str, end: NaiveDate) -> Value {
+    serde_json::from_str(&app.run_cli(&[
+        "seed-synthetic",
+        "--federation",
+        slug,
+        "--practices",
+        "3",
+        "--referrals",
+        "400",
+        "--seed",
+        seed,
+        "--end-date",
+        &end.to_string(),
+    ]))
+    .expect("a JSON summary")
+}
+
+async fn owner(app: &TestApp) -> PgConnection {
+    PgConnection::connect(&app.database_url).await.unwrap()
+}
+
+async fn count(conn: &mut PgConnection, sql: &str, federation: Uuid) -> i64 {
+    sqlx::query_scalar(sql)
+        .bind(federation)
+        .fetch_one(conn)
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+}
+
+#[tokio::test]
+async fn a_synthetic_federation_keeps_the_apis_rules_and_reads_back_through_it() {
+    let app = spawn_app().await;
+    let today = Utc::now().date_naive();
+    let summary = seed(&app, "synthetic-one", "5", today);
+    assert_eq!(summary["referrals"], 400);
+    let federation: Uuid = summary["federation_id"].as_str().unwrap().parse().unwrap();
+    let mut db = owner(&app).await;
+
+    // Every referral's recorded moves follow the state machine from `received` to where it is.
+    let moves = sqlx::query(
+        "SELECT r.id, r.state, c.from_state, c.to_state
+         FROM referrals r JOIN referral_state_changes c
+           ON c.federation_id = r.federation_id AND c.referral_id = r.id
+         WHERE r.federation_id = $1 ORDER BY r.id, c.changed_at, c.id",
+    )
+    .bind(federation)
+    .fetch_all(&mut db)
+    .await
+    .unwrap();
+    let mut walked: HashMap<Uuid, (String, Option<ReferralState>)> = HashMap::new();
+    for row in &moves {
+        let id: Uuid = row.get(0);
+        let entry = walked
+            .entry(id)
+            .or_insert_with(|| (row.get::<String, _>(1), None));
+        let from: Option<String> = row.get(2);
+        let to: ReferralState = row.get::<String, _>(3).parse().unwrap();
+        match (entry.1, from) {
+            (None, None) => assert_eq!(to, ReferralState::Received),
+            (Some(current), Some(from)) => {
+                assert_eq!(current.code(), from);
+                current.transition(to).unwrap();
+            }
+            other => panic!("referral {id}: a move out of step: {other:?}"),
+        }
+        entry.1 = Some(to);
+    }
+    assert_eq!(walked.len(), 400);
+    for (id, (state, reached)) in &walked {
+        assert_eq!(reached.unwrap().code(), state, "referral {id}");
+    }
+    let states: Vec<String> = walked.values().map(|w| w.0.clone()).collect();
+    for state in ["received", "booked", "active", "closed", "did_not_attend"] {
+        assert!(states.iter().any(|s| s == state), "no referral is {state}");
+    }
+
+    // What the pathway allows, and nothing it refuses.
+    let refused = [
+        // Attendance only for slots that began, of referrals that were booked.
+        "SELECT count(*) FROM clinic_slots s JOIN referrals r
+           ON r.federation_id = s.federation_id AND r.practice_id = s.practice_id AND r.id = s.referral_id
+         WHERE s.federation_id = $1 AND s.attendance IS NOT NULL
+           AND (s.attendance_recorded_at < s.starts_at OR r.state IN ('received'))",
+        // Assessments and measures only for referrals that reached the clinic.
+        "SELECT count(*) FROM assessments a JOIN referrals r
+           ON r.federation_id = a.federation_id AND r.practice_id = a.practice_id AND r.id = a.referral_id
+         WHERE a.federation_id = $1 AND r.state NOT IN ('seen', 'active', 'closed')",
+        // A follow-up only after a baseline.
+        "SELECT count(*) FROM wellbeing_measures f
+         WHERE f.federation_id = $1 AND f.timepoint = 'follow_up' AND NOT EXISTS (
+           SELECT 1 FROM wellbeing_measures b WHERE b.federation_id = f.federation_id
+             AND b.referral_id = f.referral_id AND b.timepoint = 'baseline' AND b.recorded_at < f.recorded_at)",
+        // Onward referrals after the clinic; sent ones only to services taking referrals, whose
+        // organisation the patient's row names so the provider may read it.
+        "SELECT count(*) FROM onward_referrals o JOIN services s
+           ON s.federation_id = o.federation_id AND s.id = o.service_id
+         JOIN patients p ON p.federation_id = o.federation_id AND p.practice_id = o.practice_id AND p.id = o.patient_id
+         WHERE o.federation_id = $1 AND o.kind = 'referral'
+           AND (NOT s.accepting_referrals OR NOT o.organisation_id = ANY (p.referred_to_organisations))",
+        // Activities only under accepted (or completed) onward referrals, never before them.
+        "SELECT count(*) FROM activities a JOIN onward_referrals o
+           ON o.federation_id = a.federation_id AND o.practice_id = a.practice_id AND o.id = a.onward_referral_id
+         WHERE a.federation_id = $1
+           AND (o.kind <> 'referral' OR o.state NOT IN ('accepted', 'completed', 'withdrawn')
+                OR a.delivered_on < o.created_at::date OR o.responded_at IS NULL)",
+        // A closed referral has nothing left open.
+        "SELECT count(*) FROM onward_referrals o JOIN referrals r
+           ON r.federation_id = o.federation_id AND r.practice_id = o.practice_id AND r.id = o.referral_id
+         WHERE o.federation_id = $1 AND r.state = 'closed' AND o.state IN ('pending', 'accepted')",
+        // Each charge is its activity at the tariff in force, and paid ones were remitted.
+        "SELECT count(*) FROM charges c JOIN tariffs t ON t.federation_id = c.federation_id AND t.id = c.tariff_id
+         WHERE c.federation_id = $1 AND (t.service_id <> c.service_id OR t.activity_type <> c.activity_type
+           OR t.effective_from > c.delivered_on OR c.unit_pence <> t.unit_pence
+           OR (c.status = 'paid') <> (c.remittance_id IS NOT NULL))",
+        // GP counts: before ends by the referral day, after starts after it and has passed.
+        "SELECT count(*) FROM gp_appointment_counts g JOIN referrals r
+           ON r.federation_id = g.federation_id AND r.practice_id = g.practice_id AND r.id = g.referral_id
+         WHERE g.federation_id = $1 AND ((g.appointment_window = 'before' AND g.period_end > r.created_at::date)
+           OR (g.appointment_window = 'after' AND (g.period_start <= r.created_at::date OR g.period_end >= current_date)))",
+        // Clinics are run by volunteers of the practice.
+        "SELECT count(*) FROM clinic_sessions s WHERE s.federation_id = $1 AND NOT EXISTS (
+           SELECT 1 FROM clinic_session_volunteers v WHERE v.federation_id = s.federation_id
+             AND v.practice_id = s.practice_id AND v.session_id = s.id)",
+        // Every patient has a valid test-range NHS number.
+        "SELECT count(*) FROM patients WHERE federation_id = $1 AND nhs_number NOT LIKE '999%'",
+    ];
+    for sql in refused {
+        assert_eq!(count(&mut db, sql, federation).await, 0, "{sql}");
+    }
+    assert!(
+        count(
+            &mut db,
+            "SELECT count(*) FROM charges WHERE federation_id = $1 AND status = 'paid'",
+            federation
+        )
+        .await
+            > 0
+    );
+
+    // The API reads it back: the ledger reconciles, practices list their referrals.
+    let admin = app.as_role(Role::FederationAdmin, federation, None);
+    let reconciliation = json_of(get(&app, &admin, "/v1/ledger/reconciliation").await, 200).await;
+    assert_eq!(reconciliation["balanced"], true, "{reconciliation}");
+    assert_eq!(reconciliation["sum_of_balances"]["pence"], 0);
+    let practices = json_of(get(&app, &admin, "/v1/practices").await, 200).await;
+    let practice: Uuid = practices["items"][0]["id"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let clinician = app.as_role(Role::Clinician, federation, Some(practice));
+    let referrals = json_of(
+        get(
+            &app,
+            &clinician,
+            &format!("/v1/practices/{practice}/referrals?limit=20"),
+        )
+        .await,
+        200,
+    )
+    .await;
+    assert_eq!(referrals["items"].as_array().unwrap().len(), 20);
+    let runs = json_of(get(&app, &admin, "/v1/ledger/payment-runs").await, 200).await;
+    assert!(!runs["items"].as_array().unwrap().is_empty(), "{runs}");
+}
+
+#[tokio::test]
+async fn the_same_seed_makes_the_same_federation_and_another_seed_another() {
+    let (first, second) = (spawn_app().await, spawn_app().await);
+    let end = Utc::now().date_naive() - Duration::days(3);
+    let a = seed(&first, "synthetic-same", "42", end);
+    let b = seed(&second, "synthetic-same", "42", end);
+    assert_eq!(a["federation_id"], b["federation_id"]);
+    assert_eq!(a["tables"], b["tables"]);
+    let other = seed(&first, "synthetic-other", "43", end);
+    assert_ne!(other["tables"], a["tables"]);
+
+    let digest = |table: &'static str| {
+        format!(
+            "SELECT md5(string_agg(t::text, ',' ORDER BY t::text)) FROM {table} t \
+             WHERE t.federation_id = (SELECT id FROM federations WHERE slug = 'synthetic-same')"
+        )
+    };
+    let (mut x, mut y) = (owner(&first).await, owner(&second).await);
+    for table in [
+        "patients",
+        "referrals",
+        "referral_state_changes",
+        "clinic_slots",
+        "wellbeing_measures",
+        "onward_referrals",
+        "activities",
+        "charges",
+        "ledger_entries",
+        "remittances",
+        "audit_events",
+    ] {
+        let sql = digest(table);
+        let left: Option<String> = sqlx::query_scalar(&sql).fetch_one(&mut x).await.unwrap();
+        let right: Option<String> = sqlx::query_scalar(&sql).fetch_one(&mut y).await.unwrap();
+        assert!(left.is_some(), "{table} is empty");
+        assert_eq!(left, right, "{table} differs between two runs of one seed");
+    }
+}
+
+#[tokio::test]
+async fn the_generator_refuses_a_taken_slug_and_impossible_sizes_and_loads_nothing() {
+    let app = spawn_app().await;
+    let run = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_waymark"))
+            .arg("seed-synthetic")
+            .args(args)
+            .env("DATABASE_URL", &app.service_database_url)
+            .env("WAYMARK_MIGRATION_DATABASE_URL", &app.database_url)
+            .env("WAYMARK_SIGNING_KEY_FILE", &app.signing_key_file)
+            .env("RUST_LOG", "warn")
+            .output()
+            .unwrap()
+    };
+    app.run_cli(&["seed-demo"]);
+    for (args, says) in [
+        (vec!["--federation", "north-charnwood"], "exists already"),
+        (vec!["--federation", "Not A Slug"], "--federation"),
+        (
+            vec!["--federation", "fine", "--practices", "0"],
+            "--practices",
+        ),
+        (
+            vec!["--federation", "fine", "--referrals", "0"],
+            "--referrals",
+        ),
+        (
+            vec![
+                "--federation",
+                "fine",
+                "--practices",
+                "1",
+                "--referrals",
+                "500000",
+            ],
+            "a practice",
+        ),
+        (vec!["--federation", "fine", "--months", "30"], "--months"),
+    ] {
+        let output = run(&args);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success(), "{args:?} was accepted");
+        assert!(stderr.contains(says), "{args:?}: {stderr}");
+    }
+    let mut db = owner(&app).await;
+    let federations: i64 = sqlx::query_scalar("SELECT count(*) FROM federations")
+        .fetch_one(&mut db)
+        .await
+        .unwrap();
+    assert_eq!(federations, 1);
+
+    // The service's own login is held to the policies, which COPY cannot load through.
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_waymark"))
+        .args(["seed-synthetic", "--federation", "fine"])
+        .env("DATABASE_URL", &app.service_database_url)
+        .env("WAYMARK_MIGRATION_DATABASE_URL", &app.service_database_url)
+        .env("WAYMARK_SIGNING_KEY_FILE", &app.signing_key_file)
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("BYPASSRLS"));
+}
