@@ -112,7 +112,10 @@ waymark_ensure_cluster() {
     fi
     # Running, perhaps still starting up or recovering from a crash.
     for attempt in $(seq 120); do
-      "$bin/pg_isready" -q -h 127.0.0.1 -p "$port" && return 0
+      if "$bin/pg_isready" -q -h 127.0.0.1 -p "$port"; then
+        waymark_restart_if_upgraded "$dir" "$port"
+        return
+      fi
       sleep 0.5
     done
     echo "error: the cluster in $dir (pid $pid) does not accept connections on port $port; see $dir/server.log" >&2
@@ -147,6 +150,26 @@ waymark_ensure_cluster() {
   echo "error: PostgreSQL did not start in $dir on port $port; the end of its log:" >&2
   tail -20 "$dir/server.log" >&2
   return 1
+}
+
+# A server started before its packages were upgraded (installing Citus's build dependencies can
+# upgrade PostgreSQL's minor version) runs the old binary but loads the new one's libraries, and
+# then fails as soon as a backend loads one (plpgsql: "undefined symbol"). Such a server is
+# restarted on the installed binary; its options are kept in postmaster.opts.
+waymark_restart_if_upgraded() {
+  local dir=$1 port=$2 bin running installed
+  bin=$(waymark_pg_bin)
+  command -v psql >/dev/null || return 0
+  running=$(psql -h 127.0.0.1 -p "$port" -U postgres -d postgres -tAc "SHOW server_version" 2>/dev/null | cut -d' ' -f1)
+  installed=$("$bin/postgres" --version | awk '{print $3}')
+  [ -z "$running" ] || [ "$running" = "$installed" ] && return 0
+  echo "== the cluster in $dir runs PostgreSQL $running but $installed is installed; restarting it" >&2
+  if ! waymark_as_cluster_owner "$bin/pg_ctl" -D "$dir" -l "$dir/server.log" -w -t 120 -m fast \
+    restart >/dev/null 2>&1; then
+    echo "error: PostgreSQL did not restart in $dir; the end of its log:" >&2
+    tail -20 "$dir/server.log" >&2
+    return 1
+  fi
 }
 
 waymark_stop_hint() {

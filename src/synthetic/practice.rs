@@ -72,6 +72,10 @@ pub struct PracticeStory<'a> {
     sessions: Vec<Session>,
     sessions_by_day: BTreeMap<NaiveDate, Vec<usize>>,
     patients: u64,
+    /// When the patients' first referrals are made, in order, so that rows arrive in the order
+    /// the service would have written them.
+    referral_times: Vec<i64>,
+    next_time: usize,
     referrals_left: u64,
 }
 
@@ -154,6 +158,10 @@ impl<'a> PracticeStory<'a> {
                 .uuid(practice.admin)
                 .time(joined);
         }
+        let span = (plan.end - plan.start).num_seconds();
+        let mut referral_times: Vec<i64> =
+            (0..referrals).map(|_| rng.between(0, span - 1)).collect();
+        referral_times.sort_unstable();
         Self {
             plan,
             federation,
@@ -163,6 +171,8 @@ impl<'a> PracticeStory<'a> {
             sessions: Vec::new(),
             sessions_by_day: BTreeMap::new(),
             patients: 0,
+            referral_times,
+            next_time: 0,
             referrals_left: referrals,
         }
     }
@@ -175,9 +185,9 @@ impl<'a> PracticeStory<'a> {
     /// first has ended); answers how many referrals that made.
     pub fn next_patient(&mut self, tables: &mut Tables, ledger: &mut Ledger) -> u64 {
         let plan = self.plan;
-        let span = (plan.end - plan.start).num_seconds();
-        let referred_at = plan.start + Duration::seconds(self.rng.between(0, span - 1));
-        let referred_at = working_hours(referred_at);
+        let offset = self.referral_times[self.next_time];
+        self.next_time += 1;
+        let referred_at = working_hours(plan.start + Duration::seconds(offset));
         let registered_at = referred_at - Duration::minutes(self.rng.between(5, 60));
         let patient = self.rng.id_at(registered_at);
         let mut organisations = Vec::new();
@@ -188,6 +198,9 @@ impl<'a> PracticeStory<'a> {
             let again = ended.at + Duration::days(self.rng.between(30, 120));
             if self.referrals_left > 1 && again < plan.end && self.rng.chance(0.08) {
                 made += 1;
+                // A second referral takes the place of a first one: a time drawn is passed over,
+                // so the rest stay spread as evenly.
+                self.next_time += 1;
                 let again = working_hours(again);
                 self.referral(patient, again, &mut organisations, tables, ledger);
             }
