@@ -15,8 +15,10 @@ use anyhow::{bail, Context};
 use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
 use clap::Args;
 use serde::Serialize;
-use sqlx::{Connection, PgConnection};
+use sqlx::postgres::PgConnectOptions;
+use sqlx::{ConnectOptions, Connection, PgConnection};
 use std::io::{IsTerminal, Write};
+use std::str::FromStr;
 use std::time::Instant;
 use uuid::Uuid;
 use waymark_domain::federation::Slug;
@@ -116,7 +118,11 @@ impl SyntheticArgs {
 pub async fn run(settings: &Settings, args: SyntheticArgs) -> anyhow::Result<Summary> {
     let plan = args.plan()?;
     let started = Instant::now();
-    let mut conn = PgConnection::connect(&settings.migration_database_url)
+    // Every COPY and the ANALYZE after are long by design: not worth a slow-statement warning.
+    let options = PgConnectOptions::from_str(&settings.migration_database_url)
+        .context("WAYMARK_MIGRATION_DATABASE_URL")?
+        .disable_statement_logging();
+    let mut conn = PgConnection::connect_with(&options)
         .await
         .context("connecting as the schema owner (WAYMARK_MIGRATION_DATABASE_URL)")?;
     let mut tx = bulk::begin_load(&mut conn).await?;
