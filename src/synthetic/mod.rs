@@ -179,7 +179,16 @@ pub async fn run(settings: &Settings, args: SyntheticArgs) -> anyhow::Result<Sum
     tx.commit()
         .await
         .context("committing the generated federation")?;
-    sqlx::query("ANALYZE").execute(&mut conn).await?;
+    // Fresh statistics for the tables just loaded (only those: the rest of a big database has
+    // not changed), so the first queries over them are planned for their size.
+    let loaded: Vec<&str> = tables
+        .counts()
+        .into_iter()
+        .map(|(table, _)| table)
+        .collect();
+    sqlx::query(&format!("ANALYZE {}", loaded.join(", ")))
+        .execute(&mut conn)
+        .await?;
     progress.finish(made, &tables);
 
     let counts = tables.counts();
