@@ -11,6 +11,7 @@ use chrono::{DateTime, Datelike, Duration, NaiveDate, TimeZone, Utc, Weekday};
 use std::collections::BTreeMap;
 use uuid::Uuid;
 use waymark_domain::directory::NeedCategory;
+use waymark_domain::pathway::nhs_number::check_digit;
 use waymark_domain::pathway::referral::snomed_concept;
 use waymark_domain::pathway::wellbeing::Swemwbs;
 use waymark_domain::pathway::ReferralState;
@@ -1143,28 +1144,13 @@ fn working_hours(at: DateTime<Utc>) -> DateTime<Utc> {
 /// odd number after when no check digit makes that valid (then one does), and the Modulus 11
 /// check digit. A practice has room for 500,000 patients.
 fn nhs_number(n: u64) -> String {
-    let check = |stem: u64| {
-        let digits = stem.to_string();
-        let sum: u64 = digits
-            .bytes()
-            .zip((2..=10).rev())
-            .map(|(d, w)| u64::from(d - b'0') * w)
-            .sum();
-        match 11 - sum % 11 {
-            10 => None,
-            11 => Some(0),
-            digit => Some(digit),
-        }
-    };
     let stem = 999_000_000 + 2 * n;
-    match check(stem) {
-        Some(digit) => format!("{stem}{digit}"),
-        None => format!(
-            "{}{}",
-            stem + 1,
-            check(stem + 1).expect("the next stem is valid")
-        ),
+    for stem in [stem, stem + 1] {
+        if let Some(digit) = check_digit(&stem.to_string()) {
+            return format!("{stem}{digit}");
+        }
     }
+    unreachable!("a stem ending in an even digit or the one after it has a check digit")
 }
 
 #[cfg(test)]

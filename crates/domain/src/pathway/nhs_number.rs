@@ -17,24 +17,13 @@ impl NhsNumber {
                 "an NHS number is ten digits",
             ));
         }
-        let values: Vec<u32> = digits.bytes().map(|b| u32::from(b - b'0')).collect();
-        // Weights 10 down to 2 over the first nine digits.
-        let sum: u32 = values[..9]
-            .iter()
-            .zip((2..=10).rev())
-            .map(|(digit, weight)| digit * weight)
-            .sum();
-        let check = match 11 - sum % 11 {
-            11 => 0,
-            10 => {
-                return Err(FieldError::new(
-                    "invalid_check_digit",
-                    "this is not a valid NHS number: no check digit can make it valid",
-                ))
-            }
-            check => check,
+        let Some(check) = check_digit(&digits[..9]) else {
+            return Err(FieldError::new(
+                "invalid_check_digit",
+                "this is not a valid NHS number: no check digit can make it valid",
+            ));
         };
-        if check != values[9] {
+        if u32::from(check) != u32::from(digits.as_bytes()[9] - b'0') {
             return Err(FieldError::new(
                 "invalid_check_digit",
                 "this is not a valid NHS number: its check digit does not match",
@@ -45,6 +34,21 @@ impl NhsNumber {
 
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+}
+
+/// The Modulus 11 check digit of an NHS number's first nine digits (weights 10 down to 2), or
+/// `None` when it would be 10, which makes no valid number.
+pub fn check_digit(first_nine: &str) -> Option<u8> {
+    let sum: u32 = first_nine
+        .bytes()
+        .zip((2..=10).rev())
+        .map(|(digit, weight)| u32::from(digit - b'0') * weight)
+        .sum();
+    match 11 - sum % 11 {
+        11 => Some(0),
+        10 => None,
+        check => Some(check as u8),
     }
 }
 
