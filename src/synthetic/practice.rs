@@ -229,10 +229,10 @@ impl<'a> PracticeStory<'a> {
         let phone = rng
             .chance(0.7)
             .then(|| format!("07700 900{:03}", rng.below(1000)));
-        let registered_by = if rng.chance(0.5) {
-            self.practice.admin
+        let (registered_by, registrar_role) = if rng.chance(0.5) {
+            (self.practice.admin, "practice_admin")
         } else {
-            self.practice.clinicians[0]
+            (self.practice.clinicians[0], "clinician")
         };
         let postcode = *rng.pick(&POSTCODES);
         let mut referred_to = organisations.to_vec();
@@ -261,7 +261,7 @@ impl<'a> PracticeStory<'a> {
             tables,
             at,
             registered_by,
-            "clinician",
+            registrar_role,
             None,
             "patient",
             patient,
@@ -342,7 +342,7 @@ impl<'a> PracticeStory<'a> {
                     "volunteer",
                     None,
                     "clinic_slot",
-                    self.sessions[session].id,
+                    self.sessions[session].slot_ids[slot],
                     patient,
                 );
                 let seen_at = starts_at + Duration::minutes(SLOT_MINUTES);
