@@ -4,24 +4,17 @@
 use crate::helpers::{assert_problem, id_of, spawn_app, TestApp};
 use serde_json::{json, Value};
 use uuid::Uuid;
+use waymark_domain::pathway::nhs_number::check_digit;
 use waymark_domain::Role;
 
-/// A valid NHS number made from `seed` (its check digit computed by Modulus 11).
+/// A valid NHS number made from `seed` (the next stem with a check digit).
 pub fn nhs_number(seed: u32) -> String {
-    let mut seed = seed;
-    loop {
-        let nine = format!("{:09}", 400_000_000 + seed);
-        let sum: u32 = nine
-            .bytes()
-            .zip((2..=10).rev())
-            .map(|(d, w)| u32::from(d - b'0') * w)
-            .sum();
-        match 11 - sum % 11 {
-            10 => seed += 1,
-            11 => return format!("{nine}0"),
-            check => return format!("{nine}{check}"),
-        }
-    }
+    (seed..)
+        .find_map(|seed| {
+            let nine = format!("{:09}", 400_000_000 + seed);
+            check_digit(&nine).map(|check| format!("{nine}{check}"))
+        })
+        .expect("a stem with a check digit")
 }
 
 pub async fn register_patient(app: &TestApp, token: &str, practice: Uuid, seed: u32) -> Uuid {
