@@ -57,6 +57,15 @@ impl Principal {
                 || self.practice_id == Some(practice))
     }
 
+    /// Commissioners, federation administrators and service accounts granted `stats:read` read
+    /// their federation's statistics, which are aggregates only.
+    pub fn can_read_statistics(&self) -> bool {
+        self.federation_id.is_some()
+            && (self.has_role(Role::Commissioner)
+                || self.has_role(Role::FederationAdmin)
+                || self.has_scope(ServiceScope::StatsRead))
+    }
+
     pub fn can_list_practices(&self) -> bool {
         self.federation_id.is_some()
             && (self.has_role(Role::FederationAdmin) || self.has_role(Role::Commissioner))
@@ -182,5 +191,24 @@ mod tests {
         assert!(!principal.has_scope(ServiceScope::StatsRead));
         principal.kind = PrincipalKind::ServiceAccount;
         assert!(principal.has_scope(ServiceScope::StatsRead));
+    }
+
+    #[test]
+    fn statistics_are_for_commissioners_federation_admins_and_stats_readers() {
+        assert!(user(&[Role::Commissioner], None).can_read_statistics());
+        assert!(user(&[Role::FederationAdmin], None).can_read_statistics());
+        let practice = Some(PracticeId::new());
+        for role in [Role::PracticeAdmin, Role::Clinician, Role::Volunteer] {
+            assert!(!user(&[role], practice).can_read_statistics(), "{role}");
+        }
+        assert!(!user(&[Role::Provider], None).can_read_statistics());
+        let mut account = user(&[], None);
+        account.kind = PrincipalKind::ServiceAccount;
+        assert!(!account.can_read_statistics());
+        account.scopes = vec![ServiceScope::StatsRead];
+        assert!(account.can_read_statistics());
+        let mut platform = user(&[Role::PlatformAdmin], None);
+        platform.federation_id = None;
+        assert!(!platform.can_read_statistics());
     }
 }

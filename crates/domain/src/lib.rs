@@ -5,7 +5,7 @@
 
 pub mod access;
 pub mod directory;
-pub mod disclosure;
+
 pub mod etag;
 pub mod federation;
 pub mod ids;
@@ -16,6 +16,7 @@ pub mod pathway;
 pub mod practice;
 pub mod request_budget;
 pub mod role;
+pub mod stats;
 pub mod user;
 pub mod validation;
 
