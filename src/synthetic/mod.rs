@@ -25,7 +25,7 @@ use waymark_domain::federation::Slug;
 use waymark_domain::FederationId;
 use waymark_http::Settings;
 use waymark_persistence::ledger::accounts;
-use waymark_persistence::{bulk, federations, StoreError};
+use waymark_persistence::{bulk, federations, stats, StoreError};
 
 /// Rows are sent to the database whenever this much has been generated.
 const SEND_EVERY_BYTES: usize = 16 << 20;
@@ -126,6 +126,7 @@ pub async fn run(settings: &Settings, args: SyntheticArgs) -> anyhow::Result<Sum
         .await
         .context("connecting as the schema owner (WAYMARK_MIGRATION_DATABASE_URL)")?;
     let mut tx = bulk::begin_load(&mut conn).await?;
+    stats::rebuild::defer(&mut tx).await?;
     match federations::find_by_slug(&mut tx, &plan.slug).await {
         Ok(_) => bail!(
             "a federation called {} exists already; choose another slug",
@@ -167,6 +168,7 @@ pub async fn run(settings: &Settings, args: SyntheticArgs) -> anyhow::Result<Sum
     tables.send(&mut tx).await?;
 
     let id = FederationId::from(federation.id);
+    stats::rebuild::rebuild(&mut tx, id).await?;
     let unbalanced = accounts::reconcile(&mut tx, id)
         .await?
         .into_iter()
@@ -185,6 +187,7 @@ pub async fn run(settings: &Settings, args: SyntheticArgs) -> anyhow::Result<Sum
         .counts()
         .into_iter()
         .map(|(table, _)| table)
+        .chain(stats::rebuild::TABLES)
         .collect();
     sqlx::query(&format!("ANALYZE {}", loaded.join(", ")))
         .execute(&mut conn)

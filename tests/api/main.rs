@@ -25,5 +25,6 @@ mod pathway_matrix;
 mod pathway_rules;
 mod problems;
 mod schema_rules;
+mod stats;
 mod synthetic;
 mod tenancy;

@@ -69,6 +69,12 @@ impl Application {
             .map_err(|e| BuildError::Config(e.to_string()))?;
         let approvals =
             ApprovalQueue::new(db.pool.clone(), routes::ledger::charges::render_decision);
+        if !settings.stats_fold_interval.is_zero() {
+            waymark_persistence::stats::compaction::spawn(
+                db.pool.clone(),
+                settings.stats_fold_interval,
+            );
+        }
         let state = web::Data::new(AppState {
             db,
             login_throttle: LoginThrottle::default(),

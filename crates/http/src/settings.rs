@@ -38,6 +38,10 @@ pub struct Settings {
     pub public_rate_limit_per_minute: u32,
     /// `WAYMARK_DIRECTORY_CACHE_MB`: memory for rendered directory answers (0 turns it off).
     pub directory_cache_bytes: usize,
+    /// `WAYMARK_STATS_FOLD_INTERVAL_MS`: how often the statistics deltas writers append are
+    /// folded into the rollups (0 turns folding off in this instance; answers stay exact, only
+    /// slower as deltas build up).
+    pub stats_fold_interval: Duration,
     /// `WAYMARK_TRUSTED_PROXIES`: comma-separated addresses and blocks (`10.0.0.0/8`) of the
     /// proxies in front of the service, whose `X-Forwarded-For` entries name the client.
     pub trusted_proxies: TrustedProxies,
@@ -132,6 +136,10 @@ impl Settings {
             public_rate_limit_per_minute: number("WAYMARK_PUBLIC_RATE_LIMIT_PER_MINUTE", 600)?
                 as u32,
             directory_cache_bytes: number("WAYMARK_DIRECTORY_CACHE_MB", 32)? as usize * 1024 * 1024,
+            stats_fold_interval: Duration::from_millis(number(
+                "WAYMARK_STATS_FOLD_INTERVAL_MS",
+                2000,
+            )?),
             trusted_proxies: TrustedProxies::parse(&list("WAYMARK_TRUSTED_PROXIES")).map_err(
                 |problem| SettingsError {
                     variable: "WAYMARK_TRUSTED_PROXIES",

@@ -22,6 +22,7 @@ pub mod practices;
 pub mod public_requests;
 mod rows;
 pub mod service_accounts;
+pub mod stats;
 pub mod tenant;
 pub mod users;
 

@@ -97,6 +97,7 @@ impl TenantScope {
             Access::Tally => "BEGIN; SET LOCAL synchronous_commit = off",
             Access::ReadOnly | Access::Search => "BEGIN READ ONLY",
             Access::Snapshot => "BEGIN READ ONLY ISOLATION LEVEL REPEATABLE READ",
+            Access::Fold => "BEGIN ISOLATION LEVEL REPEATABLE READ",
         });
         if let Some(federation) = self.federation {
             sql.push_str(&format!(
@@ -143,6 +144,9 @@ enum Access {
     /// Read-only, every statement reading the same snapshot (so a directory version read first
     /// names what the rest of the transaction sees).
     Snapshot,
+    /// Read-write, every statement reading the same snapshot, so what it deletes is exactly
+    /// what it read.
+    Fold,
 }
 
 /// Opens a transaction with `statement` on a pooled connection. Connections are not tested as
@@ -195,6 +199,12 @@ pub async fn begin_search(pool: &PgPool, scope: TenantScope) -> Result<Tx, Store
 /// which never fails a read-only transaction). Ends with [`end_read`] like any read.
 pub async fn begin_snapshot(pool: &PgPool, scope: TenantScope) -> Result<Tx, StoreError> {
     begin_on_live_connection(pool, scope.begin_statement(Access::Snapshot)).await
+}
+
+/// Opens a read-write repeatable-read transaction scoped to `scope`: a statistics fold deletes
+/// exactly the deltas it folded, none committed after its snapshot.
+pub async fn begin_fold(pool: &PgPool, scope: TenantScope) -> Result<Tx, StoreError> {
+    begin_on_live_connection(pool, scope.begin_statement(Access::Fold)).await
 }
 
 /// Ends a read-only transaction. Nothing was written, so rolling back equals committing; the

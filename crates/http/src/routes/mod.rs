@@ -10,6 +10,7 @@ pub mod oruk;
 pub mod pathway;
 pub mod practices;
 pub mod service_accounts;
+pub mod stats;
 pub mod token;
 pub mod users;
 
@@ -111,6 +112,14 @@ pub fn configure(cfg: &mut ServiceConfig) {
                 .service(pathway::gp_appointments::list_counts)
                 .service(pathway::gp_appointments::import_counts)
                 .service(pathway::audit_events::list_audit_events)
+                .service(stats::referrals::referral_stats)
+                .service(stats::referrals::funnel_stats)
+                .service(stats::outcomes::wellbeing_stats)
+                .service(stats::outcomes::gp_appointment_stats)
+                .service(stats::spend::spend_stats)
+                .service(stats::clinics::volunteer_hours_stats)
+                .service(stats::settings::get_stats_settings)
+                .service(stats::settings::replace_stats_settings)
                 .service(ledger::funding::get_settings)
                 .service(ledger::funding::update_settings)
                 .service(ledger::funding::list_accounts)
