@@ -1,5 +1,6 @@
 //! The routes, one module per resource. Handlers parse, authorise, call persistence and map.
 
+pub mod dashboard;
 pub mod directory;
 pub mod fallback;
 pub mod federations;
@@ -34,6 +35,10 @@ pub fn configure(cfg: &mut ServiceConfig) {
             .service(oruk::routes::oruk_taxonomy_terms)
             .service(oruk::routes::oruk_taxonomy_term),
     );
+    cfg.service(dashboard::dashboard_page)
+        .service(dashboard::dashboard_script)
+        .service(dashboard::dashboard_charts)
+        .service(dashboard::dashboard_style);
     cfg.service(health::healthz)
         .service(health::readyz)
         .service(health::metrics)
