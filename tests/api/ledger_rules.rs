@@ -1381,3 +1381,77 @@ async fn dates_beyond_what_the_database_stores_answer_a_client_error_never_a_ser
     assert_eq!(w.money_snapshot().await, before);
     w.assert_balanced().await;
 }
+
+/// One decision approving the charges of several providers moves each provider's money in a
+/// transfer of its own, since a transfer names the one provider whose accounts it touches; the
+/// decision is still all or none, against the fund as a whole.
+#[tokio::test]
+async fn a_decision_over_several_providers_charges_posts_a_transfer_per_provider() {
+    let w = world("ledger-rules-several-providers").await;
+    let second = new_provider(&w.app, &w.practice, 2).await;
+    let charges = [
+        w.deliver(&w.provider, "session_attended", 3, 1).await,
+        w.deliver(&second, "session_attended", 3, 2).await,
+        w.deliver(&w.provider, "session_attended", 2, 1).await,
+    ];
+    let ids: Vec<&str> = charges.iter().map(id).collect();
+    // The fund holds less than the three together: nothing is decided.
+    w.top_up(5_000).await;
+    let short = w
+        .money(
+            "/v1/ledger/charges/decisions",
+            &key(),
+            json!({"decision": "approve", "charge_ids": ids}),
+        )
+        .await;
+    assert_eq!(short.status(), 409, "{}", short.text().await.unwrap());
+    w.top_up(1_000).await;
+    let decided = json_of(
+        w.money(
+            "/v1/ledger/charges/decisions",
+            &key(),
+            json!({"decision": "approve", "charge_ids": ids}),
+        )
+        .await,
+        200,
+    )
+    .await;
+    assert_eq!(decided["transfer_id"], Value::Null, "{decided}");
+    assert_eq!(decided["amount_pence"], 6_000);
+    let transfer_of = |charge: &Value| {
+        decided["charges"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["id"] == charge["id"])
+            .unwrap()["approval_transfer_id"]
+            .clone()
+    };
+    assert_eq!(transfer_of(&charges[0]), transfer_of(&charges[2]));
+    assert_ne!(transfer_of(&charges[0]), transfer_of(&charges[1]));
+    let reconciliation = json_of(
+        get(&w.app, &w.admin, "/v1/ledger/reconciliation").await,
+        200,
+    )
+    .await;
+    assert_eq!(reconciliation["balanced"], true, "{reconciliation}");
+    // Each provider sees its own approval, and only that.
+    for (provider, pence) in [(&w.provider, 3_000), (&second, 3_000)] {
+        let statement = json_of(
+            get(
+                &w.app,
+                &provider.token,
+                &format!(
+                    "/v1/ledger/statements/{}?from={}&to={}",
+                    provider.organisation,
+                    today() - Duration::days(30),
+                    today()
+                ),
+            )
+            .await,
+            200,
+        )
+        .await;
+        assert_eq!(statement["closing_balance_pence"], pence, "{statement}");
+    }
+}

@@ -65,7 +65,9 @@ pub type Render = fn(&Decided) -> serde_json::Value;
 
 struct Accepted {
     request: usize,
-    posting: Posting<'static>,
+    /// One transfer per provider whose charges the request approves (a transfer moves one
+    /// provider's money: its row names that provider for the provider's row-level security).
+    postings: Vec<(Uuid, Posting<'static>)>,
     decided: Decided,
 }
 
@@ -149,7 +151,7 @@ pub async fn approve_group(
         }
         match decide(request, &charges, fund, &payables) {
             Err(refused) => outcomes[n] = Some(ApprovalOutcome::Refused(refused)),
-            Ok((posting, decided)) => match locked.book.post(&posting.transfer) {
+            Ok((whole, postings, decided)) => match locked.book.post(&whole) {
                 Err(PostingRefused::InsufficientFunds(short)) => {
                     outcomes[n] = Some(ApprovalOutcome::Refused(DecisionError::Post(short.into())));
                 }
@@ -170,7 +172,7 @@ pub async fn approve_group(
                     );
                     accepted.push(Accepted {
                         request: n,
-                        posting,
+                        postings,
                         decided,
                     });
                 }
@@ -179,7 +181,7 @@ pub async fn approve_group(
     }
 
     if !accepted.is_empty() {
-        let decided = mark_approved(conn, federation, requests, &accepted).await?;
+        let decided = mark_approved(conn, federation, requests, &accepted, &charges).await?;
         for item in &mut accepted {
             item.decided.charges = requests[item.request]
                 .charges
@@ -194,7 +196,10 @@ pub async fn approve_group(
         }
         let postings: Vec<(&Posting<'_>, Uuid)> = accepted
             .iter()
-            .map(|a| (&a.posting, requests[a.request].principal))
+            .flat_map(|a| {
+                let by = requests[a.request].principal;
+                a.postings.iter().map(move |(_, posting)| (posting, by))
+            })
             .collect();
         accounts::write_postings(conn, federation, &postings, &locked).await?;
         for (item, body) in accepted.iter().zip(bodies) {
@@ -223,14 +228,16 @@ pub async fn approve_group(
     ))
 }
 
-/// The transfer approving `request`'s charges (fund → each provider's payable) and what it
-/// decides, if the charges allow it.
+/// What approving `request`'s charges moves, if the charges allow it: the whole of it as one
+/// transfer (fund → each provider's payable) for the book to accept or refuse at once, and the
+/// same money as one transfer per provider, which is what is written.
+#[allow(clippy::type_complexity)]
 fn decide(
     request: &ApprovalRequest,
     charges: &HashMap<Uuid, ChargeRecord>,
     fund: Uuid,
     payables: &HashMap<Uuid, Uuid>,
-) -> Result<(Posting<'static>, Decided), DecisionError> {
+) -> Result<(Transfer, Vec<(Uuid, Posting<'static>)>, Decided), DecisionError> {
     let mut total = Pence::ZERO;
     let mut owed: BTreeMap<Uuid, Pence> = BTreeMap::new();
     for id in &request.charges {
@@ -251,24 +258,38 @@ fn decide(
             .checked_add(charge.amount())
             .ok_or(DecisionError::Overflow)?;
     }
-    let mut entries = vec![Entry::debit(fund, total)];
-    for (organisation, amount) in owed {
-        let payable = payables.get(&organisation).ok_or(StoreError::NotFound)?;
-        entries.push(Entry::credit(*payable, amount));
-    }
-    let transfer = Transfer::new(TransferKind::ChargeApproval, entries)
-        .map_err(|e| StoreError::Database(sqlx::Error::Protocol(e.to_string())))?;
-    let posting = Posting {
-        charge: (request.charges.len() == 1).then(|| request.charges[0]),
-        description: Some("charge approval"),
-        ..Posting::new(transfer)
+    let invalid = |e: waymark_domain::ledger::transfer::InvalidTransfer| {
+        StoreError::Database(sqlx::Error::Protocol(e.to_string()))
     };
+    let mut entries = vec![Entry::debit(fund, total)];
+    let mut postings = Vec::with_capacity(owed.len());
+    let single = request.charges.len() == 1;
+    for (organisation, amount) in owed {
+        let payable = *payables.get(&organisation).ok_or(StoreError::NotFound)?;
+        entries.push(Entry::credit(payable, amount));
+        let transfer = Transfer::new(
+            TransferKind::ChargeApproval,
+            vec![Entry::debit(fund, amount), Entry::credit(payable, amount)],
+        )
+        .map_err(invalid)?;
+        let posting = Posting {
+            charge: single.then(|| request.charges[0]),
+            description: Some("charge approval"),
+            ..Posting::new(transfer)
+        };
+        postings.push((organisation, posting));
+    }
+    let whole = Transfer::new(TransferKind::ChargeApproval, entries).map_err(invalid)?;
     let decided = Decided {
-        transfer_id: Some(posting.id),
+        // One transfer when the charges are one provider's; otherwise each charge names its own.
+        transfer_id: match postings.as_slice() {
+            [(_, only)] => Some(only.id),
+            _ => None,
+        },
         amount: total,
         charges: Vec::new(),
     };
-    Ok((posting, decided))
+    Ok((whole, postings, decided))
 }
 
 /// A key's first use, as stored.
@@ -334,13 +355,14 @@ async fn earlier_answers(
         .collect())
 }
 
-/// Marks the accepted requests' charges approved, each with its request's transfer, reason and
-/// author; answers the charges as they now are, by id.
+/// Marks the accepted requests' charges approved, each with the transfer that paid its provider,
+/// its request's reason and author; answers the charges as they now are, by id.
 async fn mark_approved(
     conn: &mut PgConnection,
     federation: FederationId,
     requests: &[ApprovalRequest],
     accepted: &[Accepted],
+    charges: &HashMap<Uuid, ChargeRecord>,
 ) -> Result<HashMap<Uuid, ChargeRecord>, StoreError> {
     let (mut ids, mut transfers, mut reasons, mut authors) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new());
@@ -349,8 +371,19 @@ async fn mark_approved(
         let request = &requests[item.request];
         for id in &request.charges {
             if seen.insert(*id) {
+                let organisation = charges.get(id).map(|c| c.organisation_id);
+                let transfer = item
+                    .postings
+                    .iter()
+                    .find(|(o, _)| Some(*o) == organisation)
+                    .map(|(_, posting)| posting.id)
+                    .ok_or_else(|| {
+                        StoreError::Database(sqlx::Error::Protocol(format!(
+                            "no transfer for approved charge {id}"
+                        )))
+                    })?;
                 ids.push(*id);
-                transfers.push(item.posting.id);
+                transfers.push(transfer);
                 reasons.push(request.reason.clone());
                 authors.push(request.principal);
             }
@@ -401,7 +434,8 @@ async fn keep_answers(
     let mut answers: Vec<(&ApprovalRequest, Uuid, &serde_json::Value)> = accepted
         .iter()
         .zip(bodies)
-        .map(|(item, body)| (&requests[item.request], item.posting.id, body))
+        // The key names the request's first transfer; the kept body names them all.
+        .map(|(item, body)| (&requests[item.request], item.postings[0].1.id, body))
         .collect();
     answers.sort_by(|a, b| (a.0.principal, &a.0.key).cmp(&(b.0.principal, &b.0.key)));
     let mut kept = 0;

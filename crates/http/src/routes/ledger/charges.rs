@@ -118,7 +118,9 @@ pub struct ReversalBody {
 
 #[derive(Serialize, Deserialize, ToSchema)]
 pub struct DecisionResult {
-    /// The transfer that moved the money, for approvals and reversals.
+    /// The transfer that moved the money, for approvals and reversals; `null` for a rejection,
+    /// and for an approval of several providers' charges, which moves each provider's money in
+    /// a transfer of its own (each charge's `approval_transfer_id` names it).
     pub transfer_id: Option<Uuid>,
     /// The total moved.
     pub amount_pence: i64,
