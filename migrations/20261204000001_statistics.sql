@@ -20,31 +20,41 @@
 
 -- The age bands of the statistics, by age in whole years on a day. `waymark_domain::stats::AgeBand`
 -- is the same rule; a test compares the two.
+CREATE FUNCTION waymark_age_years(date_of_birth date, on_day date) RETURNS integer
+    LANGUAGE sql IMMUTABLE
+    AS $$ SELECT extract(year FROM age(on_day::timestamp, date_of_birth::timestamp))::integer $$;
+
+-- One expression with no FROM, so that it is inlined into the statements that call it.
 CREATE FUNCTION waymark_age_band(date_of_birth date, on_day date) RETURNS text
     LANGUAGE sql IMMUTABLE
     AS $$
         SELECT CASE
-            WHEN age < 18 THEN '0_17'
-            WHEN age < 25 THEN '18_24'
-            WHEN age < 35 THEN '25_34'
-            WHEN age < 45 THEN '35_44'
-            WHEN age < 55 THEN '45_54'
-            WHEN age < 65 THEN '55_64'
-            WHEN age < 75 THEN '65_74'
-            WHEN age < 85 THEN '75_84'
+            WHEN waymark_age_years(date_of_birth, on_day) < 18 THEN '0_17'
+            WHEN waymark_age_years(date_of_birth, on_day) < 25 THEN '18_24'
+            WHEN waymark_age_years(date_of_birth, on_day) < 35 THEN '25_34'
+            WHEN waymark_age_years(date_of_birth, on_day) < 45 THEN '35_44'
+            WHEN waymark_age_years(date_of_birth, on_day) < 55 THEN '45_54'
+            WHEN waymark_age_years(date_of_birth, on_day) < 65 THEN '55_64'
+            WHEN waymark_age_years(date_of_birth, on_day) < 75 THEN '65_74'
+            WHEN waymark_age_years(date_of_birth, on_day) < 85 THEN '75_84'
             ELSE '85_plus'
         END
-        FROM (SELECT extract(year FROM age(on_day, date_of_birth))::integer AS age) a
     $$;
 
 -- A bulk load (`waymark seed-synthetic`) builds the facts and rollups itself, set-wise, once its
 -- rows are in; it says so with `waymark.stats_deferred`. Only a role that row-level security
 -- does not apply to may defer: the service's role cannot skip the statistics.
+-- PL/pgSQL, whose first test is a plain expression: every trigger asks, so the usual answer
+-- (nothing deferred) costs no query.
 CREATE FUNCTION waymark_stats_deferred() RETURNS boolean
-    LANGUAGE sql STABLE
+    LANGUAGE plpgsql STABLE
     AS $$
-        SELECT coalesce(current_setting('waymark.stats_deferred', true) = 'on', false)
-           AND coalesce((SELECT rolsuper OR rolbypassrls FROM pg_roles WHERE rolname = current_user), false)
+    BEGIN
+        IF coalesce(current_setting('waymark.stats_deferred', true), '') <> 'on' THEN
+            RETURN false;
+        END IF;
+        RETURN coalesce((SELECT rolsuper OR rolbypassrls FROM pg_roles WHERE rolname = current_user), false);
+    END
     $$;
 
 CREATE TABLE stats_referrals (
@@ -159,9 +169,9 @@ CREATE TABLE stats_referral_rollups (
     gp_pairs             bigint NOT NULL,
     gp_before            bigint NOT NULL,
     gp_after             bigint NOT NULL,
-    -- A whole-federation question reads one contiguous range: the slice for its bucket kind,
-    -- category and band, in bucket order.
-    PRIMARY KEY (federation_id, bucket_kind, need_category, age_band, bucket_start, practice_id)
+    -- A question reads one contiguous range per practice (or the whole federation's nil
+    -- practice): the slice for its bucket kind, category and band, in bucket order.
+    PRIMARY KEY (federation_id, bucket_kind, need_category, age_band, practice_id, bucket_start)
 );
 
 CREATE TABLE stats_contact_day_rollups (
@@ -173,11 +183,12 @@ CREATE TABLE stats_contact_day_rollups (
     practice_id    uuid NOT NULL,
     contact_days   integer NOT NULL,
     contacts       bigint NOT NULL,
-    PRIMARY KEY (federation_id, bucket_kind, need_category, age_band, bucket_start, practice_id, contact_days)
+    PRIMARY KEY (federation_id, bucket_kind, need_category, age_band, practice_id, bucket_start, contact_days)
 );
 
 -- Spend: approved and paid charges (a reversed or rejected one counts for nothing), less what
--- clawbacks took back, by the day the activity was delivered.
+-- clawbacks took back, by the day the activity was delivered. Its rollups, like the referrals',
+-- hold each practice's rows and the whole federation's under the nil practice id.
 CREATE TABLE stats_spend_deltas (
     federation_id    uuid NOT NULL,
     practice_id      uuid NOT NULL,
@@ -199,7 +210,7 @@ CREATE TABLE stats_spend_rollups (
     service_id       uuid NOT NULL,
     charges          bigint NOT NULL,
     amount_pence     bigint NOT NULL,
-    PRIMARY KEY (federation_id, bucket_kind, bucket_start, practice_id, organisation_id, service_id)
+    PRIMARY KEY (federation_id, bucket_kind, practice_id, bucket_start, organisation_id, service_id)
 );
 
 -- Volunteer time at clinics: each volunteer assigned to a session gives its length.
@@ -220,7 +231,7 @@ CREATE TABLE stats_clinic_rollups (
     practice_id        uuid NOT NULL,
     sessions           bigint NOT NULL,
     volunteer_minutes  bigint NOT NULL,
-    PRIMARY KEY (federation_id, bucket_kind, bucket_start, practice_id)
+    PRIMARY KEY (federation_id, bucket_kind, practice_id, bucket_start)
 );
 
 -- One row per federation whose deltas are being folded: the compactor of any instance takes it
@@ -301,13 +312,17 @@ CREATE FUNCTION waymark_stats_contribution(f stats_fact, sign integer, delta_id 
             sign * CASE WHEN f.gp_before IS NOT NULL THEN coalesce(f.gp_after, 0) ELSE 0 END::bigint
     $$;
 
--- PL/pgSQL, since Citus plans no statement of an SQL function that uses its parameters.
+-- PL/pgSQL, since Citus plans no statement of an SQL function that uses its parameters; and the
+-- id is made first, so that the contribution, whose arguments are then only parameters, is
+-- inlined into the INSERT's plan, which PL/pgSQL keeps from one call to the next.
 CREATE FUNCTION waymark_stats_emit(f stats_fact, sign integer) RETURNS void
     LANGUAGE plpgsql
     AS $$
+    DECLARE
+        delta_id uuid := gen_random_uuid();
     BEGIN
         INSERT INTO stats_referral_deltas
-        SELECT * FROM waymark_stats_contribution(f, sign, gen_random_uuid());
+        SELECT * FROM waymark_stats_contribution(f, sign, delta_id);
     END
     $$;
 
@@ -330,7 +345,8 @@ CREATE FUNCTION waymark_stats_referral_changed() RETURNS trigger
         RETURN NULL;
     END
     $$;
-CREATE TRIGGER stats_referrals_emit AFTER INSERT OR UPDATE OR DELETE ON stats_referrals
+-- A fact row's first contribution is written with it (waymark_stats_referral_made).
+CREATE TRIGGER stats_referrals_emit AFTER UPDATE OR DELETE ON stats_referrals
     FOR EACH ROW EXECUTE FUNCTION waymark_stats_referral_changed();
 
 -- A new referral: its fact row, in its cohort (the day it was made) and its patient's age band
@@ -338,6 +354,8 @@ CREATE TRIGGER stats_referrals_emit AFTER INSERT OR UPDATE OR DELETE ON stats_re
 CREATE FUNCTION waymark_stats_referral_made() RETURNS trigger
     LANGUAGE plpgsql
     AS $$
+    DECLARE
+        band text;
     BEGIN
         IF waymark_stats_deferred() THEN
             RETURN NULL;
@@ -349,7 +367,14 @@ CREATE FUNCTION waymark_stats_referral_made() RETURNS trigger
                waymark_age_band(p.date_of_birth, (NEW.created_at AT TIME ZONE 'UTC')::date)
         FROM patients p
         WHERE p.federation_id = NEW.federation_id AND p.practice_id = NEW.practice_id
-          AND p.id = NEW.patient_id;
+          AND p.id = NEW.patient_id
+        RETURNING age_band INTO band;
+        -- A new referral contributes itself and nothing more: it has reached no stage yet.
+        INSERT INTO stats_referral_deltas VALUES (
+            NEW.federation_id, NEW.practice_id, gen_random_uuid(),
+            (NEW.created_at AT TIME ZONE 'UTC')::date, NEW.need_categories, band,
+            1, 0, 0, 0, 0, 0, 0, 0, 0, NULL, 0, 0,
+            0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0);
         RETURN NULL;
     END
     $$;
@@ -609,7 +634,9 @@ GRANT SELECT, INSERT, UPDATE ON stats_referral_rollups, stats_contact_day_rollup
 -- Folds contributions into the rollups. `source` is a relation of stats_referral_deltas' shape:
 -- the deltas themselves (the compactor), or every fact row's contribution (a rebuild). Each
 -- contribution counts in its week and its month, in each of its need categories and in `all`,
--- and in its age band and in `all`.
+-- in its age band and in `all`, and under its practice and under the nil id, which stands for
+-- every practice of the federation: a question about the whole federation reads those rows
+-- alone rather than adding up every practice's.
 CREATE FUNCTION waymark_stats_fold_referrals(federation uuid, source text) RETURNS void
     LANGUAGE plpgsql
     AS $$
@@ -619,7 +646,7 @@ CREATE FUNCTION waymark_stats_fold_referrals(federation uuid, source text) RETUR
             SELECT d.federation_id, k.kind, c.category, a.band,
                    CASE WHEN k.kind = 'week' THEN date_trunc('week', (d.referred_on)::timestamp)::date
                    ELSE date_trunc('month', (d.referred_on)::timestamp)::date END,
-                   d.practice_id,
+                   p.practice,
                    sum(d.referrals), sum(d.booked), sum(d.seen), sum(d.onward_referred),
                    sum(d.engaged), sum(d.closed), sum(d.declined), sum(d.did_not_attend),
                    sum(d.withdrawn), sum(d.contacts), sum(d.contact_days_total),
@@ -634,9 +661,10 @@ CREATE FUNCTION waymark_stats_fold_referrals(federation uuid, source text) RETUR
             CROSS JOIN (VALUES ('week'), ('month')) k (kind)
             CROSS JOIN LATERAL unnest(d.need_categories || '{all}'::text[]) c (category)
             CROSS JOIN LATERAL (VALUES (d.age_band), ('all')) a (band)
+            CROSS JOIN LATERAL (VALUES (d.practice_id), ('00000000-0000-0000-0000-000000000000'::uuid)) p (practice)
             WHERE d.federation_id = $1
             GROUP BY 1, 2, 3, 4, 5, 6
-            ON CONFLICT (federation_id, bucket_kind, need_category, age_band, bucket_start, practice_id)
+            ON CONFLICT (federation_id, bucket_kind, need_category, age_band, practice_id, bucket_start)
             DO UPDATE SET
                 referrals = r.referrals + EXCLUDED.referrals,
                 booked = r.booked + EXCLUDED.booked,
@@ -673,14 +701,15 @@ CREATE FUNCTION waymark_stats_fold_referrals(federation uuid, source text) RETUR
             SELECT d.federation_id, k.kind, c.category, a.band,
                    CASE WHEN k.kind = 'week' THEN date_trunc('week', (d.referred_on)::timestamp)::date
                    ELSE date_trunc('month', (d.referred_on)::timestamp)::date END,
-                   d.practice_id, d.contact_days, sum(d.contacts)
+                   p.practice, d.contact_days, sum(d.contacts)
             FROM %s d
             CROSS JOIN (VALUES ('week'), ('month')) k (kind)
             CROSS JOIN LATERAL unnest(d.need_categories || '{all}'::text[]) c (category)
             CROSS JOIN LATERAL (VALUES (d.age_band), ('all')) a (band)
+            CROSS JOIN LATERAL (VALUES (d.practice_id), ('00000000-0000-0000-0000-000000000000'::uuid)) p (practice)
             WHERE d.federation_id = $1 AND d.contact_days IS NOT NULL
             GROUP BY 1, 2, 3, 4, 5, 6, 7
-            ON CONFLICT (federation_id, bucket_kind, need_category, age_band, bucket_start, practice_id, contact_days)
+            ON CONFLICT (federation_id, bucket_kind, need_category, age_band, practice_id, bucket_start, contact_days)
             DO UPDATE SET contacts = r.contacts + EXCLUDED.contacts
             $sql$, source) USING federation;
     END
@@ -703,11 +732,12 @@ CREATE FUNCTION waymark_stats_fold(federation uuid) RETURNS void
         SELECT d.federation_id, k.kind,
                CASE WHEN k.kind = 'week' THEN date_trunc('week', (d.delivered_on)::timestamp)::date
                    ELSE date_trunc('month', (d.delivered_on)::timestamp)::date END,
-               d.practice_id, d.organisation_id, d.service_id, sum(d.charges), sum(d.amount_pence)
+               p.practice, d.organisation_id, d.service_id, sum(d.charges), sum(d.amount_pence)
         FROM stats_spend_deltas d CROSS JOIN (VALUES ('week'), ('month')) k (kind)
+        CROSS JOIN LATERAL (VALUES (d.practice_id), ('00000000-0000-0000-0000-000000000000'::uuid)) p (practice)
         WHERE d.federation_id = federation
         GROUP BY 1, 2, 3, 4, 5, 6
-        ON CONFLICT (federation_id, bucket_kind, bucket_start, practice_id, organisation_id, service_id)
+        ON CONFLICT (federation_id, bucket_kind, practice_id, bucket_start, organisation_id, service_id)
         DO UPDATE SET charges = r.charges + EXCLUDED.charges,
                       amount_pence = r.amount_pence + EXCLUDED.amount_pence;
         DELETE FROM stats_spend_deltas WHERE federation_id = federation;
@@ -720,7 +750,7 @@ CREATE FUNCTION waymark_stats_fold(federation uuid) RETURNS void
         FROM stats_clinic_deltas d CROSS JOIN (VALUES ('week'), ('month')) k (kind)
         WHERE d.federation_id = federation
         GROUP BY 1, 2, 3, 4
-        ON CONFLICT (federation_id, bucket_kind, bucket_start, practice_id)
+        ON CONFLICT (federation_id, bucket_kind, practice_id, bucket_start)
         DO UPDATE SET sessions = r.sessions + EXCLUDED.sessions,
                       volunteer_minutes = r.volunteer_minutes + EXCLUDED.volunteer_minutes;
         DELETE FROM stats_clinic_deltas WHERE federation_id = federation;
@@ -798,7 +828,7 @@ CREATE FUNCTION waymark_stats_rebuild(federation uuid) RETURNS void
         SELECT c.federation_id, k.kind,
                CASE WHEN k.kind = 'week' THEN date_trunc('week', (c.delivered_on)::timestamp)::date
                    ELSE date_trunc('month', (c.delivered_on)::timestamp)::date END,
-               c.practice_id, c.organisation_id, c.service_id,
+               p.practice, c.organisation_id, c.service_id,
                count(*) FILTER (WHERE c.status IN ('approved', 'paid')),
                coalesce(sum(c.amount_pence) FILTER (WHERE c.status IN ('approved', 'paid')), 0)
                    - coalesce(sum(cb.amount_pence), 0)
@@ -807,6 +837,7 @@ CREATE FUNCTION waymark_stats_rebuild(federation uuid) RETURNS void
                    FROM clawbacks x WHERE x.federation_id = federation GROUP BY 1, 2) cb
             ON cb.federation_id = c.federation_id AND cb.charge_id = c.id
         CROSS JOIN (VALUES ('week'), ('month')) k (kind)
+        CROSS JOIN LATERAL (VALUES (c.practice_id), ('00000000-0000-0000-0000-000000000000'::uuid)) p (practice)
         WHERE c.federation_id = federation
           AND (c.status IN ('approved', 'paid') OR cb.charge_id IS NOT NULL)
         GROUP BY 1, 2, 3, 4, 5, 6;

@@ -1,7 +1,9 @@
 //! Reading the statistics: the rollups and the deltas not yet folded into them, summed in one
 //! snapshot, so every answer is exact as of the moment that snapshot was taken whether or not
 //! the compactor has caught up. Every query names the federation and reads one bucket kind,
-//! need category and age band slice, in bucket order (the rollups' primary key).
+//! need category and age band slice, in bucket order (the rollups' primary key). A question
+//! about the whole federation reads its rows under the nil practice id, which the folds keep
+//! for every practice together; one about some practices adds up theirs.
 
 use crate::error::StoreError;
 use chrono::{DateTime, NaiveDate, Utc};
@@ -89,6 +91,7 @@ pub async fn referral_measures(
                FROM stats_referral_rollups
                WHERE federation_id = $1 AND bucket_kind = $2 AND need_category = $3
                  AND age_band = $4 AND bucket_start BETWEEN $5 AND $6
+                 AND practice_id <> '00000000-0000-0000-0000-000000000000'
                  AND ($7::uuid[] IS NULL OR practice_id = ANY($7))
                UNION ALL
                SELECT practice_id, CASE WHEN $2 = 'week' THEN date_trunc('week', referred_on::timestamp)::date ELSE date_trunc('month', referred_on::timestamp)::date END, referrals, booked, seen, onward_referred, engaged, closed, declined, did_not_attend, withdrawn, contacts, contact_days_total, swemwbs_pairs, swemwbs_change, swemwbs_improved, life_satisfaction_pairs, life_satisfaction_change, life_satisfaction_improved, worthwhile_pairs, worthwhile_change, worthwhile_improved, happiness_pairs, happiness_change, happiness_improved, anxiety_pairs, anxiety_change, anxiety_improved, gp_pairs, gp_before, gp_after
@@ -173,7 +176,7 @@ pub async fn referrals_by_need(
                FROM stats_referral_rollups
                WHERE federation_id = $1 AND bucket_kind = $2 AND need_category <> 'all'
                  AND age_band = $3 AND bucket_start BETWEEN $4 AND $5
-                 AND ($6::uuid[] IS NULL OR practice_id = ANY($6))
+                 AND practice_id = ANY(coalesce($6, ARRAY['00000000-0000-0000-0000-000000000000'::uuid]))
                UNION ALL
                SELECT c.need_category, CASE WHEN $2 = 'week' THEN date_trunc('week', d.referred_on::timestamp)::date
                                             ELSE date_trunc('month', d.referred_on::timestamp)::date END,
@@ -212,7 +215,7 @@ pub async fn contact_days(
                FROM stats_contact_day_rollups
                WHERE federation_id = $1 AND bucket_kind = $2 AND need_category = $3
                  AND age_band = $4 AND bucket_start BETWEEN $5 AND $6
-                 AND ($7::uuid[] IS NULL OR practice_id = ANY($7))
+                 AND practice_id = ANY(coalesce($7, ARRAY['00000000-0000-0000-0000-000000000000'::uuid]))
                UNION ALL
                SELECT contact_days, contacts::bigint
                FROM stats_referral_deltas
@@ -263,7 +266,7 @@ pub async fn spend(
                SELECT bucket_start, organisation_id, service_id, charges, amount_pence
                FROM stats_spend_rollups
                WHERE federation_id = $1 AND bucket_kind = $2 AND bucket_start BETWEEN $3 AND $4
-                 AND ($5::uuid[] IS NULL OR practice_id = ANY($5))
+                 AND practice_id = ANY(coalesce($5, ARRAY['00000000-0000-0000-0000-000000000000'::uuid]))
                UNION ALL
                SELECT CASE WHEN $2 = 'week' THEN date_trunc('week', delivered_on::timestamp)::date
                            ELSE date_trunc('month', delivered_on::timestamp)::date END,
