@@ -137,10 +137,12 @@ waymark_ensure_cluster() {
     waymark_as_cluster_owner rm -f "$dir/postmaster.pid" || return 1
   fi
   # Backends of a killed server exit soon after it; until they have, its shared memory is in use
-  # and a new server refuses to start, so a few attempts are allowed.
+  # and a new server refuses to start, so a few attempts are allowed. A generated federation of a
+  # million referrals is gigabytes written in one transaction: with room for it in the buffers and
+  # the WAL, the load is not spent on checkpoints and backends writing out pages themselves.
   for attempt in 1 2 3 4 5; do
     if waymark_as_cluster_owner "$bin/pg_ctl" -D "$dir" -l "$dir/server.log" -w -t 120 \
-      -o "-p $port -k $sockets -c listen_addresses=127.0.0.1 -c max_connections=300 -c shared_buffers=256MB -c synchronous_commit=off" \
+      -o "-p $port -k $sockets -c listen_addresses=127.0.0.1 -c max_connections=300 -c shared_buffers=1GB -c max_wal_size=8GB -c checkpoint_timeout=30min -c synchronous_commit=off" \
       start >/dev/null 2>&1; then
       return 0
     fi
