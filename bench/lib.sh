@@ -130,3 +130,20 @@ bench_ratio() {
 bench_footer() {
   echo "(wrk, the server and PostgreSQL share this machine's $(nproc) cores)"
 }
+
+# Turns the statistics triggers of the benchmark's database on or off (WAYMARK_BENCH_STATS_TRIGGERS,
+# default on), to measure what keeping the statistics costs the writers. Off, the statistics
+# stop being kept: only for measuring.
+bench_stats_triggers() {
+  local setting=${WAYMARK_BENCH_STATS_TRIGGERS:-on}
+  local action
+  case $setting in
+    on) action=ENABLE ;;
+    off) action=DISABLE ;;
+    *) echo "WAYMARK_BENCH_STATS_TRIGGERS is on or off, not $setting" >&2; return 1 ;;
+  esac
+  psql "$WAYMARK_MIGRATION_DATABASE_URL" -qAt -c "
+    SELECT format('ALTER TABLE %s $action TRIGGER %I;', tgrelid::regclass, tgname)
+    FROM pg_trigger WHERE NOT tgisinternal AND tgname LIKE '%stats%'" | psql "$WAYMARK_MIGRATION_DATABASE_URL" -q
+  echo "== statistics triggers $setting ($(psql "$WAYMARK_MIGRATION_DATABASE_URL" -tAc "SELECT count(*) FROM pg_trigger WHERE NOT tgisinternal AND tgname LIKE '%stats%'") of them)"
+}
