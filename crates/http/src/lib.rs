@@ -7,6 +7,7 @@ pub mod application;
 pub mod auth;
 pub mod client_address;
 pub mod concurrency;
+pub mod csv;
 pub mod directory_cache;
 pub mod idempotency;
 pub mod json_body;

@@ -6,7 +6,7 @@ use utoipa::openapi::{Array, Object};
 use waymark_domain::directory::{DeliveryMode, NeedCategory};
 use waymark_domain::{Role, ServiceScope};
 
-fn string_enum(values: impl IntoIterator<Item = &'static str>, description: &str) -> Object {
+pub fn string_enum(values: impl IntoIterator<Item = &'static str>, description: &str) -> Object {
     ObjectBuilder::new()
         .schema_type(Type::String)
         .enum_values(Some(values))
@@ -16,7 +16,7 @@ fn string_enum(values: impl IntoIterator<Item = &'static str>, description: &str
 
 /// `object`, or `null`: for an optional field that is sent or answered as `null`. A field with
 /// a schema of its own (`schema_with`) does not get this from its `Option` type.
-fn or_null(mut object: Object) -> Object {
+pub fn or_null(mut object: Object) -> Object {
     object.schema_type = match object.schema_type {
         SchemaType::Type(ty) => SchemaType::from_iter([ty, Type::Null]),
         other => other,

@@ -2,6 +2,7 @@
 
 use super::view;
 use crate::auth::Caller;
+use crate::csv::{text_cell, wants_csv};
 use crate::problem::ApiError;
 use crate::state::AppState;
 use actix_web::http::header;
@@ -84,37 +85,8 @@ pub struct StatementQuery {
     /// The last day (UTC), included; at most 366 days after `from`.
     pub to: NaiveDate,
     /// `json` (the default) or `csv`; `Accept: text/csv` also asks for CSV.
-    #[param(schema_with = statement_format)]
+    #[param(schema_with = crate::csv::format_parameter)]
     pub format: Option<String>,
-}
-
-/// What a statement can be rendered as: JSON (the default) or CSV.
-const FORMATS: [&str; 2] = ["json", "csv"];
-
-fn statement_format() -> utoipa::openapi::Object {
-    utoipa::openapi::schema::ObjectBuilder::new()
-        .schema_type(utoipa::openapi::schema::Type::String)
-        .enum_values(Some(FORMATS))
-        .description(Some(
-            "`json` (the default) or `csv`; `Accept: text/csv` also asks for CSV",
-        ))
-        .build()
-}
-
-/// A text cell: quoted when it must be, and prefixed with `'` when it starts like a formula, so
-/// a service name such as `=HYPERLINK(…)` stays text when the statement is opened in a
-/// spreadsheet. Amounts are written as numbers, never through here.
-fn csv_field(value: &str) -> String {
-    let value = if value.starts_with(['=', '+', '-', '@', '\t', '\r']) {
-        format!("'{value}")
-    } else {
-        value.to_owned()
-    };
-    if value.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", value.replace('"', "\"\""))
-    } else {
-        value
-    }
 }
 
 fn to_csv(statement: &ProviderStatement) -> String {
@@ -135,7 +107,7 @@ fn to_csv(statement: &ProviderStatement) -> String {
             statement.owed_back_closing_pence,
         ),
     ];
-    let text = |v: Option<String>| v.map(|s| csv_field(&s)).unwrap_or_default();
+    let text = |v: Option<String>| v.map(|s| text_cell(&s)).unwrap_or_default();
     for (section, opening, entries, closing) in sections {
         out.push_str(&format!(
             "{},opening_{section},{opening},,,,,,,,,\n",
@@ -197,21 +169,7 @@ pub async fn get_statement(
             "`to` must be on or after `from`, and at most 366 days later",
         ));
     }
-    let csv = match query.format.as_deref() {
-        Some(format) if format == FORMATS[1] => true,
-        Some(format) if format == FORMATS[0] => false,
-        Some(other) => {
-            return Err(ApiError::bad_request(
-                "invalid_query_parameter",
-                format!("format: `{other}` is not json or csv"),
-            ))
-        }
-        None => req
-            .headers()
-            .get(header::ACCEPT)
-            .and_then(|a| a.to_str().ok())
-            .is_some_and(|a| a.contains("text/csv")),
-    };
+    let csv = wants_csv(query.format.as_deref(), &req)?;
     let mut tx = state.begin_read(TenantScope::of(&caller)).await?;
     let found =
         statements::statement(&mut tx, federation, organisation, query.from, query.to).await?;
@@ -245,20 +203,5 @@ pub async fn get_statement(
             .body(to_csv(&statement)))
     } else {
         Ok(HttpResponse::Ok().json(statement))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::csv_field;
-
-    #[test]
-    fn text_cells_cannot_become_formulas_and_are_quoted_when_needed() {
-        assert_eq!(csv_field("Walking group"), "Walking group");
-        assert_eq!(csv_field("=HYPERLINK(\"x\")"), "\"'=HYPERLINK(\"\"x\"\")\"");
-        assert_eq!(csv_field("+44 123"), "'+44 123");
-        assert_eq!(csv_field("-1"), "'-1");
-        assert_eq!(csv_field("@sum"), "'@sum");
-        assert_eq!(csv_field("Tea, cake"), "\"Tea, cake\"");
     }
 }

@@ -10,13 +10,14 @@ pub mod settings;
 pub mod spend;
 
 use crate::auth::Caller;
+use crate::csv::{text_cell, wants_csv};
 use crate::problem::ApiError;
+use crate::schemas::{or_null, string_enum};
 use crate::state::AppState;
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
-use utoipa::openapi::schema::{ObjectBuilder, Type};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 use waymark_domain::directory::NeedCategory;
@@ -59,63 +60,45 @@ pub struct StatsQuery {
     #[param(schema_with = age_band_filter)]
     pub age_band: Option<String>,
     /// `json` (the default) or `csv`; `Accept: text/csv` also asks for CSV.
-    #[param(schema_with = format)]
+    #[param(schema_with = crate::csv::format_parameter)]
     pub format: Option<String>,
-}
-
-fn string_enum(values: Vec<&'static str>, description: &str) -> utoipa::openapi::Object {
-    ObjectBuilder::new()
-        .schema_type(Type::String)
-        .enum_values(Some(values))
-        .description(Some(description))
-        .build()
 }
 
 fn bucket_kind() -> utoipa::openapi::Object {
     string_enum(
-        BucketKind::ALL.map(BucketKind::code).to_vec(),
+        BucketKind::ALL.map(BucketKind::code),
         "`month` (the default) or `week` (ISO weeks, Monday to Sunday)",
     )
 }
 
 fn need_category_filter() -> utoipa::openapi::Object {
     string_enum(
-        NeedCategory::ALL.map(NeedCategory::code).to_vec(),
+        NeedCategory::ALL.map(NeedCategory::code),
         "Only referrals for this need (a code from GET /v1/directory/need-categories)",
     )
 }
 
 fn age_band_filter() -> utoipa::openapi::Object {
     string_enum(
-        AgeBand::ALL.map(AgeBand::code).to_vec(),
+        AgeBand::ALL.map(AgeBand::code),
         "Only patients of this age band on the day of their referral",
     )
 }
 
-const FORMATS: [&str; 2] = ["json", "csv"];
-
-fn format() -> utoipa::openapi::Object {
-    string_enum(
-        FORMATS.to_vec(),
-        "`json` (the default) or `csv`; `Accept: text/csv` also asks for CSV",
-    )
-}
-
 pub fn suppression_schema() -> utoipa::openapi::Object {
-    let mut object = string_enum(
-        vec!["small_count", "small_base", "secondary"],
+    or_null(string_enum(
+        [
+            Suppression::SmallCount,
+            Suppression::SmallBase,
+            Suppression::Secondary,
+        ]
+        .map(Suppression::as_str),
         "Why the value is not shown: `small_count`, a count of 1 to the federation's threshold \
          (7 by default); `small_base`, a mean, median, rate, percentage or amount over that few \
          people or charges; `secondary`, hidden so that a suppressed cell of its row or column \
          cannot be worked out from the totals. `null` when the value is shown, or when there is \
          nothing to measure",
-    );
-    object.schema_type = utoipa::openapi::schema::SchemaType::from_iter([Type::String, Type::Null]);
-    object
-        .enum_values
-        .get_or_insert_with(Vec::new)
-        .push(serde_json::Value::Null);
-    object
+    ))
 }
 
 /// Which statistics a route offers, for the filters that apply to it.
@@ -192,16 +175,7 @@ impl Question {
                 .code()
                 .to_owned(),
         };
-        let csv = match query.format.as_deref() {
-            Some(f) if f == FORMATS[1] => true,
-            Some(f) if f == FORMATS[0] => false,
-            Some(other) => return Err(invalid(format!("format: `{other}` is not json or csv"))),
-            None => req
-                .headers()
-                .get(header::ACCEPT)
-                .and_then(|a| a.to_str().ok())
-                .is_some_and(|a| a.contains("text/csv")),
-        };
+        let csv = wants_csv(query.format.as_deref(), req)?;
         Ok(Self {
             slice: Slice {
                 federation,
@@ -409,7 +383,7 @@ impl Csv {
             figure,
             bucket,
             group.0,
-            csv_text(group.1),
+            text_cell(group.1),
             value.unwrap_or_default(),
             suppression.map(Suppression::as_str).unwrap_or_default(),
         ));
@@ -485,20 +459,6 @@ impl Csv {
 
 /// The whole federation, as a CSV group.
 pub const WHOLE: (&str, &str) = ("", "");
-
-/// A text cell: quoted when it must be, and kept from starting like a formula.
-fn csv_text(value: &str) -> String {
-    let value = if value.starts_with(['=', '+', '-', '@', '\t', '\r']) {
-        format!("'{value}")
-    } else {
-        value.to_owned()
-    };
-    if value.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", value.replace('"', "\"\""))
-    } else {
-        value
-    }
-}
 
 /// The index of each bucket's first day in the period.
 pub fn bucket_index(buckets: Vec<NaiveDate>) -> impl Fn(NaiveDate) -> Option<usize> {
