@@ -2,7 +2,7 @@
 //! disclosure policy: counts of people suppressed or rounded, measures over too few people not
 //! shown, percentages from the rounded figures.
 
-use super::disclosure::{Cell, DisclosurePolicy, Suppression};
+use super::disclosure::{Cell, DisclosurePolicy};
 use super::measures::{
     PairSums, ReferralMeasures, ONS4_MEANINGFUL_CHANGE, SWEMWBS_MEANINGFUL_CHANGE_HUNDREDTHS,
 };
@@ -352,14 +352,10 @@ pub fn value(
     }
 }
 
-/// Whether a figure was hidden, and why, for the cells that say so.
-pub fn suppression_of<T: Copy>(cell: &Option<Cell<T>>) -> Option<Suppression> {
-    cell.as_ref().and_then(Cell::suppression)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::stats::disclosure::Suppression;
 
     const NHS: DisclosurePolicy = DisclosurePolicy::NHS_DIGITAL;
 
