@@ -76,7 +76,23 @@ pub struct Summary {
     seconds: f64,
     rows_per_second: u64,
     fund_balance_pence: i64,
+    phases: Phases,
     tables: Vec<TableCount>,
+}
+
+/// Where the time went: generating and copying the rows, checking their foreign keys (when
+/// that waited for the end), building the statistics from them, and reconciling the ledger and
+/// committing (which checks the deferred keys).
+#[derive(Serialize)]
+struct Phases {
+    load_seconds: f64,
+    key_check_seconds: f64,
+    statistics_seconds: f64,
+    check_and_commit_seconds: f64,
+}
+
+fn tenths(elapsed: std::time::Duration) -> f64 {
+    (elapsed.as_secs_f64() * 10.0).round() / 10.0
 }
 
 #[derive(Serialize)]
@@ -137,6 +153,10 @@ pub async fn run(settings: &Settings, args: SyntheticArgs) -> anyhow::Result<Sum
     }
 
     let mut tables = tables::Tables::new();
+    let keys_checked_afterwards = bulk::may_check_keys_afterwards(&mut tx).await?;
+    if keys_checked_afterwards {
+        tables.check_keys_afterwards();
+    }
     let federation = federation::generate(&plan, &mut tables);
     tables.send(&mut tx).await?;
     let mut ledger = ledger::Ledger::new(
@@ -167,8 +187,30 @@ pub async fn run(settings: &Settings, args: SyntheticArgs) -> anyhow::Result<Sum
     let fund_balance_pence = ledger.write(&organisations, &mut tables);
     tables.send(&mut tx).await?;
 
+    let loaded_at = started.elapsed();
+    progress.finish(made, &tables);
+
+    // The planner has to know how big the tables just filled are (ANALYZE in the transaction
+    // counts its own rows) before their keys are checked and the statistics built from them,
+    // each in a few large joins.
+    let loaded: Vec<&str> = tables
+        .counts()
+        .into_iter()
+        .map(|(table, _)| table)
+        .collect();
+    sqlx::query(&format!("ANALYZE {}", loaded.join(", ")))
+        .execute(&mut *tx)
+        .await?;
+    if keys_checked_afterwards {
+        progress.phase("checking every row's references");
+        tables.check_keys(&mut tx, federation.id).await?;
+    }
+    let keys_at = started.elapsed();
     let id = FederationId::from(federation.id);
+    progress.phase("building the statistics");
     stats::rebuild::rebuild(&mut tx, id).await?;
+    let statistics_at = started.elapsed();
+    progress.phase("reconciling the ledger and committing");
     let unbalanced = accounts::reconcile(&mut tx, id)
         .await?
         .into_iter()
@@ -181,18 +223,13 @@ pub async fn run(settings: &Settings, args: SyntheticArgs) -> anyhow::Result<Sum
     tx.commit()
         .await
         .context("committing the generated federation")?;
-    // Fresh statistics for the tables just loaded (only those: the rest of a big database has
-    // not changed), so the first queries over them are planned for their size.
-    let loaded: Vec<&str> = tables
-        .counts()
-        .into_iter()
-        .map(|(table, _)| table)
-        .chain(stats::rebuild::TABLES)
-        .collect();
-    sqlx::query(&format!("ANALYZE {}", loaded.join(", ")))
+    let committed_at = started.elapsed();
+    // The statistics tables were filled after the ANALYZE above; the rest of a big database
+    // has not changed.
+    sqlx::query(&format!("ANALYZE {}", stats::rebuild::TABLES.join(", ")))
         .execute(&mut conn)
         .await?;
-    progress.finish(made, &tables);
+    progress.done();
 
     let counts = tables.counts();
     let rows = counts.iter().map(|(_, n)| n).sum();
@@ -207,8 +244,14 @@ pub async fn run(settings: &Settings, args: SyntheticArgs) -> anyhow::Result<Sum
         from: plan.start,
         to: plan.end,
         rows,
-        seconds: (seconds * 10.0).round() / 10.0,
+        seconds: tenths(std::time::Duration::from_secs_f64(seconds)),
         rows_per_second: (rows as f64 / seconds) as u64,
+        phases: Phases {
+            load_seconds: tenths(loaded_at),
+            key_check_seconds: tenths(keys_at - loaded_at),
+            statistics_seconds: tenths(statistics_at - keys_at),
+            check_and_commit_seconds: tenths(committed_at - statistics_at),
+        },
         fund_balance_pence,
         tables: counts
             .into_iter()
@@ -281,5 +324,19 @@ impl Progress {
         if self.terminal {
             eprintln!();
         }
+    }
+
+    /// The step after the rows are in, which shows no rate of its own.
+    fn phase(&self, what: &str) {
+        if self.terminal {
+            eprintln!(
+                "{what} ({:.0} s so far)",
+                self.started.elapsed().as_secs_f64()
+            );
+        }
+    }
+
+    fn done(&self) {
+        self.phase("done");
     }
 }

@@ -2,8 +2,27 @@
 //! after the rows it refers to.
 
 use sqlx::PgConnection;
-use waymark_persistence::bulk::CopyRows;
+use uuid::Uuid;
+use waymark_persistence::bulk::{self, CopyRows, LoadError};
 use waymark_persistence::StoreError;
+
+/// Tables loaded with every check as each row arrives: their inserts fire more than keys and
+/// statistics (the directory's version, the ledger's balance checks), there are few of their
+/// rows, or (the federation) they are what the others' checks are scoped by.
+const CHECKED_EACH_ROW: &[&str] = &[
+    "federations",
+    "practices",
+    "organisations",
+    "services",
+    "users",
+    "ledger_settings",
+    "tariffs",
+    "ledger_accounts",
+    "ledger_transfers",
+    "ledger_entries",
+    "payment_runs",
+    "remittances",
+];
 
 macro_rules! tables {
     ($($name:ident: [$($column:literal),+ $(,)?]),+ $(,)?) => {
@@ -25,6 +44,29 @@ macro_rules! tables {
 
             pub fn pending_bytes(&self) -> usize {
                 0 $(+ self.$name.pending_bytes())+
+            }
+
+            /// Loads the tables whose inserts fire only foreign keys and statistics triggers
+            /// with those off, to be checked by [`Tables::check_keys`] (and the statistics
+            /// rebuilt) once everything is in.
+            pub fn check_keys_afterwards(&mut self) {
+                $(if !CHECKED_EACH_ROW.contains(&stringify!($name)) {
+                    self.$name.check_keys_afterwards();
+                })+
+            }
+
+            /// Checks the keys of every table loaded with them off.
+            pub async fn check_keys(
+                &self,
+                conn: &mut PgConnection,
+                federation: Uuid,
+            ) -> Result<(), LoadError> {
+                let tables: Vec<&str> = [$(&self.$name),+]
+                    .into_iter()
+                    .filter(|rows| rows.keys_checked_afterwards())
+                    .map(|rows| rows.table())
+                    .collect();
+                bulk::check_keys(conn, &tables, federation).await
             }
 
             /// Rows sent, per table.

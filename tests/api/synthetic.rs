@@ -43,8 +43,10 @@ async fn count(conn: &mut PgConnection, sql: &str, federation: Uuid) -> i64 {
 #[tokio::test]
 async fn a_synthetic_federation_keeps_the_apis_rules_and_reads_back_through_it() {
     let app = spawn_app().await;
-    let today = Utc::now().date_naive();
-    let summary = seed(&app, "synthetic-one", "5", today);
+    // A fixed story, so that what the checks below look for (a referral in each state) is
+    // there whatever day the test runs.
+    let end = NaiveDate::from_ymd_opt(2026, 11, 1).unwrap();
+    let summary = seed(&app, "synthetic-one", "4", end);
     assert_eq!(summary["referrals"], 400);
     let federation: Uuid = summary["federation_id"].as_str().unwrap().parse().unwrap();
     let mut db = owner(&app).await;
@@ -277,4 +279,140 @@ async fn the_generator_refuses_a_taken_slug_and_impossible_sizes_and_loads_nothi
         .unwrap();
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("BYPASSRLS"));
+}
+
+#[tokio::test]
+async fn rows_loaded_with_their_keys_checked_afterwards_must_refer_to_something() {
+    use waymark_persistence::bulk::{self, CopyRows, LoadError};
+    let app = spawn_app().await;
+    let summary = seed(&app, "synthetic-keys", "3", Utc::now().date_naive());
+    let federation: Uuid = summary["federation_id"].as_str().unwrap().parse().unwrap();
+    let mut db = owner(&app).await;
+    let practice: Uuid =
+        sqlx::query_scalar("SELECT id FROM practices WHERE federation_id = $1 LIMIT 1")
+            .bind(federation)
+            .fetch_one(&mut db)
+            .await
+            .unwrap();
+
+    // What the generator loaded refers to what it should.
+    let mut tx = bulk::begin_load(&mut db).await.unwrap();
+    assert!(bulk::may_check_keys_afterwards(&mut tx).await.unwrap());
+    let loaded = [
+        "volunteers",
+        "patients",
+        "referrals",
+        "referral_state_changes",
+        "clinic_slots",
+        "onward_referrals",
+        "charges",
+        "audit_events",
+    ];
+    bulk::check_keys(&mut tx, &loaded, federation)
+        .await
+        .unwrap();
+
+    // A volunteer of a practice that does not exist, and one whose user does not: COPY takes
+    // both with the keys off, and the check afterwards names each broken key.
+    let mut volunteers = CopyRows::new(
+        "volunteers",
+        &[
+            "federation_id",
+            "practice_id",
+            "id",
+            "user_id",
+            "display_name",
+        ],
+    );
+    volunteers.check_keys_afterwards();
+    volunteers
+        .row()
+        .uuid(federation)
+        .uuid(practice)
+        .uuid(Uuid::now_v7())
+        .uuid(Uuid::now_v7())
+        .text("Nobody's user");
+    volunteers
+        .row()
+        .uuid(federation)
+        .uuid(Uuid::now_v7())
+        .uuid(Uuid::now_v7())
+        .null()
+        .text("In no practice");
+    volunteers
+        .row()
+        .uuid(federation)
+        .uuid(practice)
+        .uuid(Uuid::now_v7())
+        .null()
+        .text("Fine without a user");
+    assert_eq!(volunteers.send(&mut tx).await.unwrap(), 3);
+    match bulk::check_keys(&mut tx, &["volunteers"], federation).await {
+        Err(LoadError::BrokenKeys(broken)) => {
+            assert_eq!(
+                broken,
+                vec![
+                    "1 rows of volunteers break volunteers_practice_fkey (to practices)",
+                    "1 rows of volunteers break volunteers_user_id_fkey (to users)",
+                ]
+            );
+        }
+        other => panic!("the broken rows passed: {other:?}"),
+    }
+    tx.rollback().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_loader_that_only_bypasses_the_policies_checks_each_row_as_it_arrives() {
+    let app = spawn_app().await;
+    let mut db = owner(&app).await;
+    // Roles belong to the whole cluster, which other tests share.
+    let loader = format!("synthetic_loader_{}", Uuid::now_v7().simple());
+    for statement in [
+        format!(r#"CREATE ROLE "{loader}" LOGIN BYPASSRLS"#),
+        format!(
+            r#"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO "{loader}""#
+        ),
+    ] {
+        sqlx::query(&statement).execute(&mut db).await.unwrap();
+    }
+    let owner_login = crate::helpers::login_of(&app.database_url);
+    let loader_url =
+        app.database_url
+            .replacen(&format!("{owner_login}@"), &format!("{loader}@"), 1);
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_waymark"))
+        .args([
+            "seed-synthetic",
+            "--federation",
+            "synthetic-rowwise",
+            "--practices",
+            "2",
+            "--referrals",
+            "150",
+        ])
+        .env("DATABASE_URL", &app.service_database_url)
+        .env("WAYMARK_MIGRATION_DATABASE_URL", &loader_url)
+        .env("WAYMARK_SIGNING_KEY_FILE", &app.signing_key_file)
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    let summary: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(summary["referrals"], 150);
+    assert_eq!(summary["phases"]["key_check_seconds"], 0.0);
+    let federation: Uuid = summary["federation_id"].as_str().unwrap().parse().unwrap();
+    let referrals = count(
+        &mut db,
+        "SELECT count(*) FROM stats_referrals WHERE federation_id = $1",
+        federation,
+    )
+    .await;
+    assert_eq!(referrals, 150);
+    for statement in [
+        format!(r#"DROP OWNED BY "{loader}""#),
+        format!(r#"DROP ROLE "{loader}""#),
+    ] {
+        sqlx::query(&statement).execute(&mut db).await.unwrap();
+    }
 }

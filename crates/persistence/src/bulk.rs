@@ -6,6 +6,13 @@
 //! every tenant table forces its policies, so loading needs a role that bypasses them (a
 //! superuser, or one with `BYPASSRLS`): the schema owner of a development or benchmark database.
 //! [`begin_load`] checks that first and says so.
+//!
+//! Checking each row's foreign keys as it arrives is most of a large load's time (a lookup in
+//! each parent per row). A superuser can instead load the rows with triggers off
+//! (`session_replication_role = replica`, which also turns the foreign keys' triggers off) and
+//! then check every key of the tables loaded with one set-wise query per table
+//! ([`check_keys`]), as `pg_restore` does when it adds a foreign key after the data. The load
+//! fails, and leaves nothing, if any row refers to nothing.
 
 use crate::error::StoreError;
 use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
@@ -21,6 +28,8 @@ pub enum LoadError {
          superuser or a role with BYPASSRLS (the schema owner of a development database)"
     )]
     SubjectToPolicies(String),
+    #[error("rows loaded refer to nothing: {}", .0.join("; "))]
+    BrokenKeys(Vec<String>),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -46,24 +55,142 @@ pub async fn begin_load(conn: &mut PgConnection) -> Result<Transaction<'_, Postg
     Ok(conn.begin().await?)
 }
 
+/// Whether the connection may load rows with their foreign keys checked afterwards (its role
+/// is a superuser, which `session_replication_role` needs).
+pub async fn may_check_keys_afterwards(conn: &mut PgConnection) -> Result<bool, StoreError> {
+    Ok(sqlx::query_scalar!(
+        r#"SELECT rolsuper AS "superuser!" FROM pg_roles WHERE rolname = current_user"#
+    )
+    .fetch_one(&mut *conn)
+    .await?)
+}
+
+/// Checks every foreign key of `tables` for the federation's rows: each table is read once,
+/// joined to each table it refers to. Rows with a null in a key refer to nothing and pass, as
+/// they do under the key itself (`MATCH SIMPLE`).
+pub async fn check_keys(
+    conn: &mut PgConnection,
+    tables: &[&str],
+    federation: Uuid,
+) -> Result<(), LoadError> {
+    let tables: Vec<String> = tables.iter().map(|t| (*t).to_owned()).collect();
+    let keys = sqlx::query!(
+        r#"SELECT c.conname::text AS "name!", c.conrelid::regclass::text AS "child!",
+                  c.confrelid::regclass::text AS "parent!",
+                  array_agg(a.attname::text ORDER BY k.n) AS "child_columns!",
+                  array_agg(b.attname::text ORDER BY k.n) AS "parent_columns!"
+           FROM pg_constraint c
+           CROSS JOIN LATERAL unnest(c.conkey, c.confkey) WITH ORDINALITY AS k (child_att, parent_att, n)
+           JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.child_att
+           JOIN pg_attribute b ON b.attrelid = c.confrelid AND b.attnum = k.parent_att
+           WHERE c.contype = 'f' AND c.conrelid = ANY ($1::text[]::regclass[])
+           GROUP BY c.oid, c.conname, c.conrelid, c.confrelid
+           ORDER BY 2, 1"#,
+        &tables
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    // The parents are hashed whole: give the joins room to do that in memory.
+    sqlx::query("SET LOCAL work_mem = '256MB'")
+        .execute(&mut *conn)
+        .await?;
+    let mut broken = Vec::new();
+    for table in &tables {
+        let table_keys: Vec<_> = keys.iter().filter(|k| &k.child == table).collect();
+        if table_keys.is_empty() {
+            continue;
+        }
+        let mut missing = Vec::new();
+        let mut joins = String::new();
+        for (i, key) in table_keys.iter().enumerate() {
+            let on: Vec<String> = key
+                .child_columns
+                .iter()
+                .zip(&key.parent_columns)
+                .map(|(c, p)| format!("p{i}.{p} = c.{c}"))
+                .collect();
+            let present: Vec<String> = key
+                .child_columns
+                .iter()
+                .map(|c| format!("c.{c} IS NOT NULL"))
+                .collect();
+            write!(
+                joins,
+                " LEFT JOIN {} p{i} ON {}",
+                key.parent,
+                on.join(" AND ")
+            )
+            .expect("writing to a string");
+            // A parent's key columns are never null where the join found one.
+            missing.push(format!(
+                "count(*) FILTER (WHERE {} AND p{i}.{} IS NULL)",
+                present.join(" AND "),
+                key.parent_columns[0]
+            ));
+        }
+        let counts: Vec<i64> = sqlx::query_scalar(&format!(
+            "SELECT ARRAY[{}]::bigint[] FROM {table} c{joins} WHERE c.federation_id = $1",
+            missing.join(", ")
+        ))
+        .bind(federation)
+        .fetch_one(&mut *conn)
+        .await?;
+        for (key, count) in table_keys.iter().zip(counts) {
+            if count > 0 {
+                broken.push(format!(
+                    "{count} rows of {} break {} (to {})",
+                    key.child, key.name, key.parent
+                ));
+            }
+        }
+    }
+    sqlx::query("SET LOCAL work_mem TO DEFAULT")
+        .execute(&mut *conn)
+        .await?;
+    if broken.is_empty() {
+        Ok(())
+    } else {
+        Err(LoadError::BrokenKeys(broken))
+    }
+}
+
 /// Rows for one table, in COPY's text format.
 pub struct CopyRows {
     statement: String,
+    table: String,
     columns: usize,
     buffer: Vec<u8>,
     rows: u64,
     sent: u64,
+    keys_checked_afterwards: bool,
 }
 
 impl CopyRows {
     pub fn new(table: &str, columns: &[&str]) -> Self {
         Self {
             statement: format!("COPY {table} ({}) FROM STDIN", columns.join(", ")),
+            table: table.to_owned(),
             columns: columns.len(),
             buffer: Vec::with_capacity(1 << 16),
             rows: 0,
             sent: 0,
+            keys_checked_afterwards: false,
         }
+    }
+
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    /// Loads this table's rows with its triggers off, foreign keys included; the caller must
+    /// then [`check_keys`] it, in the same transaction, and rebuild whatever its other triggers
+    /// keep. Needs a superuser ([`may_check_keys_afterwards`]).
+    pub fn check_keys_afterwards(&mut self) {
+        self.keys_checked_afterwards = true;
+    }
+
+    pub fn keys_checked_afterwards(&self) -> bool {
+        self.keys_checked_afterwards
     }
 
     /// Starts a row; its fields are given in the order of the columns, and it ends when the
@@ -96,12 +223,22 @@ impl CopyRows {
         if self.rows == 0 {
             return Ok(0);
         }
+        if self.keys_checked_afterwards {
+            sqlx::query("SET LOCAL session_replication_role = replica")
+                .execute(&mut *conn)
+                .await?;
+        }
         let mut copy = conn.copy_in_raw(&self.statement).await?;
         if let Err(error) = copy.send(self.buffer.as_slice()).await {
             copy.abort(error.to_string()).await.ok();
             return Err(error.into());
         }
         let copied = copy.finish().await?;
+        if self.keys_checked_afterwards {
+            sqlx::query("SET LOCAL session_replication_role = origin")
+                .execute(&mut *conn)
+                .await?;
+        }
         self.sent += copied;
         self.buffer.clear();
         self.rows = 0;

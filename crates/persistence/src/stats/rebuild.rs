@@ -19,8 +19,16 @@ pub async fn defer(conn: &mut PgConnection) -> Result<(), StoreError> {
 
 /// Rebuilds `federation`'s facts and rollups from its rows.
 pub async fn rebuild(conn: &mut PgConnection, federation: FederationId) -> Result<(), StoreError> {
+    // Each referral's fact spreads over a score of rollup cells before they are summed: room
+    // to sum them in memory rather than in batches spilled to disk.
+    sqlx::query("SET LOCAL work_mem = '512MB'")
+        .execute(&mut *conn)
+        .await?;
     sqlx::query!("SELECT waymark_stats_rebuild($1)", federation.as_uuid())
-        .execute(conn)
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query("SET LOCAL work_mem TO DEFAULT")
+        .execute(&mut *conn)
         .await?;
     Ok(())
 }
