@@ -10,6 +10,7 @@ mod directory;
 mod directory_cache;
 mod directory_eligibility;
 mod directory_import;
+mod events;
 mod helpers;
 mod instances;
 mod journey;

@@ -7,6 +7,7 @@ pub mod access;
 pub mod directory;
 
 pub mod etag;
+pub mod events;
 pub mod federation;
 pub mod ids;
 pub mod ledger;

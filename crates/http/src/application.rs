@@ -75,6 +75,13 @@ impl Application {
                 settings.stats_fold_interval,
             );
         }
+        if !settings.events_sequence_interval.is_zero() {
+            waymark_persistence::events::spawn(
+                db.pool.clone(),
+                settings.events_sequence_interval,
+                chrono::Duration::days(i64::from(settings.events_retention_days)),
+            );
+        }
         let state = web::Data::new(AppState {
             db,
             login_throttle: LoginThrottle::default(),

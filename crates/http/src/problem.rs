@@ -88,6 +88,9 @@ pub enum ApiError {
     MethodNotAllowed { allowed: String },
     #[error("{detail}")]
     Conflict { code: &'static str, detail: String },
+    /// What was asked for existed once and is gone for good (a feed cursor past retention).
+    #[error("{detail}")]
+    Gone { code: &'static str, detail: String },
     /// A state change the resource's state machine does not allow from `current_state`.
     #[error("{detail}")]
     IllegalTransition {
@@ -160,6 +163,7 @@ impl ApiError {
             ApiError::NotFound => "not_found",
             ApiError::MethodNotAllowed { .. } => "method_not_allowed",
             ApiError::Conflict { code, .. } => code,
+            ApiError::Gone { code, .. } => code,
             ApiError::InsufficientFunds { .. } => "insufficient_funds",
             ApiError::IllegalTransition { .. } => "illegal_transition",
             ApiError::PreconditionFailed { .. } => "etag_mismatch",
@@ -187,6 +191,7 @@ impl ApiError {
             ApiError::Conflict { .. }
             | ApiError::InsufficientFunds { .. }
             | ApiError::IllegalTransition { .. } => "Conflict",
+            ApiError::Gone { .. } => "Gone",
             ApiError::PreconditionFailed { .. } => "Precondition failed",
             ApiError::PreconditionRequired => "Precondition required",
             ApiError::PayloadTooLarge { .. } => "Payload too large",
@@ -279,6 +284,7 @@ impl ResponseError for ApiError {
             ApiError::Conflict { .. }
             | ApiError::InsufficientFunds { .. }
             | ApiError::IllegalTransition { .. } => StatusCode::CONFLICT,
+            ApiError::Gone { .. } => StatusCode::GONE,
             ApiError::PreconditionFailed { .. } => StatusCode::PRECONDITION_FAILED,
             ApiError::PreconditionRequired => StatusCode::PRECONDITION_REQUIRED,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,

@@ -42,6 +42,12 @@ pub struct Settings {
     /// folded into the rollups (0 turns folding off in this instance; answers stay exact, only
     /// slower as deltas build up).
     pub stats_fold_interval: Duration,
+    /// `WAYMARK_EVENTS_SEQUENCE_INTERVAL_MS`: how often committed events are given their places
+    /// in the change feed (0 turns this off in this instance; a reader of the feed still
+    /// sequences its federation's events before it reads).
+    pub events_sequence_interval: Duration,
+    /// `WAYMARK_EVENTS_RETENTION_DAYS`: how long the change feed keeps an event (30 to 3650).
+    pub events_retention_days: u32,
     /// `WAYMARK_TRUSTED_PROXIES`: comma-separated addresses and blocks (`10.0.0.0/8`) of the
     /// proxies in front of the service, whose `X-Forwarded-For` entries name the client.
     pub trusted_proxies: TrustedProxies,
@@ -110,7 +116,20 @@ impl Settings {
                 problem: "must be between 1 and 900 (tokens live at most 15 minutes)".into(),
             });
         }
+        let events_retention_days = number("WAYMARK_EVENTS_RETENTION_DAYS", 30)?;
+        if !(30..=3650).contains(&events_retention_days) {
+            return Err(SettingsError {
+                variable: "WAYMARK_EVENTS_RETENTION_DAYS",
+                problem: "must be between 30 and 3650 (the feed keeps events at least 30 days)"
+                    .into(),
+            });
+        }
         Ok(Settings {
+            events_sequence_interval: Duration::from_millis(number(
+                "WAYMARK_EVENTS_SEQUENCE_INTERVAL_MS",
+                500,
+            )?),
+            events_retention_days: events_retention_days as u32,
             database_url: text("DATABASE_URL", DEFAULT_DATABASE_URL),
             migration_database_url: text(
                 "WAYMARK_MIGRATION_DATABASE_URL",

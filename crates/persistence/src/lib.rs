@@ -11,6 +11,7 @@ mod code_arrays;
 pub mod credentials;
 pub mod directory;
 pub mod error;
+pub mod events;
 pub mod federations;
 pub mod health;
 pub mod idempotency;

@@ -98,6 +98,7 @@ impl TenantScope {
             Access::ReadOnly | Access::Search => "BEGIN READ ONLY",
             Access::Snapshot => "BEGIN READ ONLY ISOLATION LEVEL REPEATABLE READ",
             Access::Fold => "BEGIN ISOLATION LEVEL REPEATABLE READ",
+            Access::EventsMaintenance => "BEGIN; SET LOCAL waymark.events_maintenance = 'on'",
         });
         if let Some(federation) = self.federation {
             sql.push_str(&format!(
@@ -147,6 +148,8 @@ enum Access {
     /// Read-write, every statement reading the same snapshot, so what it deletes is exactly
     /// what it read.
     Fold,
+    /// Read-write, handling every event of the federation (the feed's sequencer and pruner).
+    EventsMaintenance,
 }
 
 /// Opens a transaction with `statement` on a pooled connection. Connections are not tested as
@@ -205,6 +208,12 @@ pub async fn begin_snapshot(pool: &PgPool, scope: TenantScope) -> Result<Tx, Sto
 /// exactly the deltas it folded, none committed after its snapshot.
 pub async fn begin_fold(pool: &PgPool, scope: TenantScope) -> Result<Tx, StoreError> {
     begin_on_live_connection(pool, scope.begin_statement(Access::Fold)).await
+}
+
+/// Opens a read-write transaction scoped to `scope` that sequences or prunes the federation's
+/// events, all of which it sees.
+pub async fn begin_events_maintenance(pool: &PgPool, scope: TenantScope) -> Result<Tx, StoreError> {
+    begin_on_live_connection(pool, scope.begin_statement(Access::EventsMaintenance)).await
 }
 
 /// Ends a read-only transaction. Nothing was written, so rolling back equals committing; the

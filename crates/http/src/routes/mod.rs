@@ -2,6 +2,7 @@
 
 pub mod dashboard;
 pub mod directory;
+pub mod events;
 pub mod fallback;
 pub mod federations;
 pub mod health;
@@ -117,6 +118,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
                 .service(pathway::gp_appointments::list_counts)
                 .service(pathway::gp_appointments::import_counts)
                 .service(pathway::audit_events::list_audit_events)
+                .service(events::list_events)
                 .service(stats::referrals::referral_stats)
                 .service(stats::referrals::funnel_stats)
                 .service(stats::outcomes::wellbeing_stats)
