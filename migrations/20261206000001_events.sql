@@ -9,6 +9,9 @@
 -- there. Each sequencer commits after the one before, so any snapshot that sees a position
 -- sees every lower one: `position > cursor` never skips and never repeats. A long transaction
 -- delays only its own events, which take positions when it commits; it holds nothing back.
+-- (A cursor of transaction ids served below the snapshot's xmin would hold the whole feed back
+-- behind the oldest open transaction, and on Citus each node counts transaction ids of its own,
+-- which a shard moved to another node would not keep.)
 
 CREATE TABLE events (
     federation_id    uuid NOT NULL REFERENCES federations (id),
