@@ -198,9 +198,7 @@ pub async fn run(settings: &Settings, args: SyntheticArgs) -> anyhow::Result<Sum
         .into_iter()
         .map(|(table, _)| table)
         .collect();
-    sqlx::query(&format!("ANALYZE {}", loaded.join(", ")))
-        .execute(&mut *tx)
-        .await?;
+    let analysed = bulk::analyze_in_load(&mut tx, &loaded).await?;
     if keys_checked_afterwards {
         progress.phase("checking every row's references");
         tables.check_keys(&mut tx, federation.id).await?;
@@ -224,9 +222,12 @@ pub async fn run(settings: &Settings, args: SyntheticArgs) -> anyhow::Result<Sum
         .await
         .context("committing the generated federation")?;
     let committed_at = started.elapsed();
-    // The statistics tables were filled after the ANALYZE above; the rest of a big database
-    // has not changed.
-    sqlx::query(&format!("ANALYZE {}", stats::rebuild::TABLES.join(", ")))
+    // The statistics tables were filled after the ANALYZE above (the rest of a big database
+    // has not changed), and on Citus everything loaded is analysed only now.
+    // (Citus takes the tables in this order: the reference tables among those loaded first.)
+    let mut unanalysed: Vec<&str> = if analysed { Vec::new() } else { loaded };
+    unanalysed.extend(stats::rebuild::TABLES);
+    sqlx::query(&format!("ANALYZE {}", unanalysed.join(", ")))
         .execute(&mut conn)
         .await?;
     progress.done();

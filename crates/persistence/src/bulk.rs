@@ -65,6 +65,26 @@ pub async fn may_check_keys_afterwards(conn: &mut PgConnection) -> Result<bool, 
     .await?)
 }
 
+/// Refreshes the planner's statistics of `tables` inside the load's transaction (ANALYZE counts
+/// the transaction's own rows), so the joins that follow a load are planned for its size.
+/// Citus refuses a distributed ANALYZE once the transaction has written to placements on the
+/// coordinator; there nothing is done and `false` answered, and the caller analyses after the
+/// commit instead.
+pub async fn analyze_in_load(conn: &mut PgConnection, tables: &[&str]) -> Result<bool, StoreError> {
+    let distributed = sqlx::query_scalar!(
+        r#"SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'citus') AS "citus!""#
+    )
+    .fetch_one(&mut *conn)
+    .await?;
+    if distributed {
+        return Ok(false);
+    }
+    sqlx::query(&format!("ANALYZE {}", tables.join(", ")))
+        .execute(&mut *conn)
+        .await?;
+    Ok(true)
+}
+
 /// Checks every foreign key of `tables` for the federation's rows: each table is read once,
 /// joined to each table it refers to. Rows with a null in a key refer to nothing and pass, as
 /// they do under the key itself (`MATCH SIMPLE`).
