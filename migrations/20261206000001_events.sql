@@ -38,6 +38,9 @@ CREATE TABLE events (
 );
 CREATE UNIQUE INDEX events_position ON events (federation_id, position);
 CREATE INDEX events_waiting ON events (federation_id, written_at, id) WHERE position IS NULL;
+-- Retention finds what is past it (a minute's worth, pruned every minute) without reading the
+-- rest.
+CREATE INDEX events_sequenced ON events (federation_id, sequenced_at) WHERE position IS NOT NULL;
 
 CREATE TABLE event_sequences (
     federation_id    uuid PRIMARY KEY REFERENCES federations (id),

@@ -211,6 +211,17 @@ impl FeedCursor {
         }
     }
 
+    /// Where a reader goes on from after a page read from this cursor: the page's last event,
+    /// or, when nothing more was waiting, the feed's end (`last_position`, read before the
+    /// page), so that a reader who sees few of the feed's events does not read the rest again.
+    pub fn next(self, last_shown: Option<i64>, more_waiting: bool, last_position: i64) -> Self {
+        match last_shown {
+            Some(last) if more_waiting => Self::after(last),
+            Some(last) => Self::after(last.max(last_position)),
+            None => Self::after(self.0.max(last_position)),
+        }
+    }
+
     /// Whether events after this cursor have been pruned, so that following on from it would
     /// miss some. The start of the feed never expires: it is the oldest event kept.
     pub fn has_expired(self, pruned_through: i64) -> bool {
@@ -331,6 +342,25 @@ mod tests {
         assert!(FeedCursor::decode("3").unwrap().has_expired(5));
         assert!(!FeedCursor::decode("5").unwrap().has_expired(5));
         assert!(!FeedCursor::START.has_expired(5));
+        // More waiting: on from the last shown, never beyond it.
+        assert_eq!(
+            FeedCursor::after(3).next(Some(9), true, 20),
+            FeedCursor::after(9)
+        );
+        // Nothing more: on to the feed's end, past what this reader may not see.
+        assert_eq!(
+            FeedCursor::after(3).next(Some(9), false, 20),
+            FeedCursor::after(20)
+        );
+        assert_eq!(
+            FeedCursor::after(3).next(None, false, 20),
+            FeedCursor::after(20)
+        );
+        // A cursor beyond the end (another feed's) stays where it is.
+        assert_eq!(
+            FeedCursor::after(30).next(None, false, 20),
+            FeedCursor::after(30)
+        );
         assert_eq!(feed_limit(None), Ok(DEFAULT_FEED_LIMIT));
         assert!(feed_limit(Some(0)).is_err());
         assert!(feed_limit(Some(MAX_FEED_LIMIT + 1)).is_err());

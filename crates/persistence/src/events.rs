@@ -185,6 +185,8 @@ pub async fn read(
     limit: u32,
 ) -> Result<FeedPage, StoreError> {
     let mut tx = begin_read(pool, scope).await?;
+    // Read before the events: the events' statement, taking its snapshot later, sees every
+    // event up to this position, so a reader may be sent on to it (`FeedCursor::next`).
     let feed = sqlx::query!(
         "SELECT last_position, pruned_through FROM event_sequences WHERE federation_id = $1",
         federation.as_uuid()

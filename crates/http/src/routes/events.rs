@@ -150,13 +150,11 @@ pub async fn list_events(
     let mut items: Vec<Event> = page.events.into_iter().map(Event::from).collect();
     let has_more = items.len() > limit as usize;
     items.truncate(limit as usize);
-    // A page that ends in events the caller does not see still moves its cursor on: up to
-    // the last event read, or to the feed's end when nothing more is waiting.
-    let next = match items.last() {
-        Some(last) if has_more => FeedCursor::after(last.position),
-        Some(last) => FeedCursor::after(last.position.max(page.last_position)),
-        None => FeedCursor::after(after.position().max(page.last_position)),
-    };
+    let next = after.next(
+        items.last().map(|e| e.position),
+        has_more,
+        page.last_position,
+    );
     Ok(HttpResponse::Ok().json(EventPage {
         items,
         next_cursor: next.encode(),
