@@ -1,6 +1,6 @@
 //! Access tokens: every way a token can be wrong is a 401 problem; sign-in works and is throttled.
 
-use crate::helpers::{assert_problem, spawn_app, TestApp, PASSWORD};
+use crate::helpers::{assert_problem, spawn_app, spawn_app_with, TestApp, PASSWORD};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
@@ -298,7 +298,7 @@ async fn repeated_failures_lock_the_account_for_a_while() {
 
 #[tokio::test]
 async fn repeated_failures_from_one_address_are_throttled_across_accounts() {
-    let app = spawn_app().await;
+    let app = spawn_app_with(&[("WAYMARK_SIGN_IN_FAILURES_PER_ADDRESS", "20")]).await;
     for i in 0..20 {
         let response = app
             .sign_in(&format!("guess{i}@example.org"), "wrong password!")
@@ -437,4 +437,108 @@ async fn token_requests_must_be_complete() {
         .await
         .unwrap();
     assert_problem(response, 415, "unsupported_media_type").await;
+}
+
+/// Signs in as if from `address`, behind the trusted proxy the test app is configured with.
+async fn sign_in_from(app: &TestApp, address: &str, username: &str, password: &str) -> u16 {
+    app.post("/v1/auth/token")
+        .header("X-Forwarded-For", address)
+        .form(&[
+            ("grant_type", "password"),
+            ("username", username),
+            ("password", password),
+        ])
+        .send()
+        .await
+        .expect("request")
+        .status()
+        .as_u16()
+}
+
+#[tokio::test]
+async fn guessing_one_password_does_not_lock_out_the_neighbours_behind_the_same_address() {
+    let app = spawn_app_with(&[("WAYMARK_TRUSTED_PROXIES", "127.0.0.1")]).await;
+    let federation = app.create_federation("neighbours").await;
+    let admin = app.as_role(Role::FederationAdmin, federation.id, None);
+    for who in ["victim", "neighbour"] {
+        app.create_user(&admin, json!({"email": format!("{who}@example.org"), "display_name": who, "password": PASSWORD, "roles": ["commissioner"]}))
+            .await;
+    }
+    let surgery = "203.0.113.7";
+    // Someone at the surgery guesses the victim's password.
+    for _ in 0..5 {
+        assert_eq!(
+            sign_in_from(&app, surgery, "victim@example.org", "guess!guess!").await,
+            401
+        );
+    }
+    // From there, the victim's account now waits, the right password included.
+    assert_eq!(
+        sign_in_from(&app, surgery, "victim@example.org", PASSWORD).await,
+        429
+    );
+    // And a few more accounts' guesses: twenty-five failures from the one address in all.
+    for i in 0..4 {
+        for _ in 0..5 {
+            let login = format!("colleague{i}@example.org");
+            assert_eq!(
+                sign_in_from(&app, surgery, &login, "guess!guess!").await,
+                401
+            );
+        }
+    }
+    // Everyone else at the surgery signs in as usual, and so does the victim from home.
+    assert_eq!(
+        sign_in_from(&app, surgery, "neighbour@example.org", PASSWORD).await,
+        200
+    );
+    assert_eq!(
+        sign_in_from(&app, "198.51.100.20", "victim@example.org", PASSWORD).await,
+        200
+    );
+}
+
+#[tokio::test]
+async fn guessing_one_account_from_many_addresses_or_many_accounts_from_one_still_waits() {
+    let app = spawn_app_with(&[
+        ("WAYMARK_TRUSTED_PROXIES", "127.0.0.1"),
+        ("WAYMARK_SIGN_IN_FAILURES_PER_ADDRESS", "30"),
+    ])
+    .await;
+    let federation = app.create_federation("spraying").await;
+    let admin = app.as_role(Role::FederationAdmin, federation.id, None);
+    app.create_user(&admin, json!({"email": "target@example.org", "display_name": "Target", "password": PASSWORD, "roles": ["commissioner"]}))
+        .await;
+    // Four failures from each of five addresses: under each address's limit for the account,
+    // and twenty for the account as a whole.
+    for i in 0..5 {
+        for _ in 0..4 {
+            let address = format!("192.0.2.{}", 10 + i);
+            assert_eq!(
+                sign_in_from(&app, &address, "target@example.org", "nope nope").await,
+                401
+            );
+        }
+    }
+    assert_eq!(
+        sign_in_from(&app, "192.0.2.99", "target@example.org", PASSWORD).await,
+        429
+    );
+
+    // One address trying thirty accounts has spent its budget, for every account.
+    for i in 0..30 {
+        let login = format!("sprayed{i}@example.org");
+        assert_eq!(
+            sign_in_from(&app, "192.0.2.200", &login, "Winter2026!").await,
+            401
+        );
+    }
+    assert_eq!(
+        sign_in_from(&app, "192.0.2.200", "someone@example.org", "Winter2026!").await,
+        429
+    );
+    assert_eq!(
+        sign_in_from(&app, "192.0.2.201", "someone@example.org", "Winter2026!").await,
+        401
+    );
 }

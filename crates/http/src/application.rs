@@ -21,7 +21,6 @@ use std::net::TcpListener;
 use utoipa::OpenApi;
 use utoipa_actix_web::AppExt;
 use utoipa_swagger_ui::SwaggerUi;
-use waymark_domain::login_throttle::LoginThrottle;
 use waymark_domain::request_budget::RequestBudget;
 use waymark_persistence::ledger::approval_queue::ApprovalQueue;
 
@@ -84,7 +83,7 @@ impl Application {
         }
         let state = web::Data::new(AppState {
             db,
-            login_throttle: LoginThrottle::default(),
+            login_throttle: settings.login_throttle,
             decoy_password_hash,
             directory_cache: DirectoryCache::new(settings.directory_cache_bytes),
             approvals,

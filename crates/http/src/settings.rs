@@ -4,6 +4,7 @@
 use crate::client_address::TrustedProxies;
 use std::path::PathBuf;
 use std::time::Duration;
+use waymark_domain::login_throttle::LoginThrottle;
 
 #[derive(Clone)]
 pub struct Settings {
@@ -48,6 +49,9 @@ pub struct Settings {
     pub events_sequence_interval: Duration,
     /// `WAYMARK_EVENTS_RETENTION_DAYS`: how long the change feed keeps an event (30 to 3650).
     pub events_retention_days: u32,
+    /// `WAYMARK_SIGN_IN_FAILURES_PER_ACCOUNT_AND_ADDRESS` (5), `…_PER_ACCOUNT` (20) and
+    /// `…_PER_ADDRESS` (200): failed sign-ins within 15 minutes after which attempts wait.
+    pub login_throttle: LoginThrottle,
     /// `WAYMARK_TRUSTED_PROXIES`: comma-separated addresses and blocks (`10.0.0.0/8`) of the
     /// proxies in front of the service, whose `X-Forwarded-For` entries name the client.
     pub trusted_proxies: TrustedProxies,
@@ -124,7 +128,26 @@ impl Settings {
                     .into(),
             });
         }
+        let failures = |variable: &'static str, default: u64| -> Result<u32, SettingsError> {
+            match number(variable, default)? {
+                n @ 1..=100_000 => Ok(n as u32),
+                _ => Err(SettingsError {
+                    variable,
+                    problem: "must be between 1 and 100000".into(),
+                }),
+            }
+        };
+        let login_throttle = LoginThrottle {
+            max_failures_per_account_and_address: failures(
+                "WAYMARK_SIGN_IN_FAILURES_PER_ACCOUNT_AND_ADDRESS",
+                5,
+            )?,
+            max_failures_per_account: failures("WAYMARK_SIGN_IN_FAILURES_PER_ACCOUNT", 20)?,
+            max_failures_per_address: failures("WAYMARK_SIGN_IN_FAILURES_PER_ADDRESS", 200)?,
+            ..LoginThrottle::default()
+        };
         Ok(Settings {
+            login_throttle,
             events_sequence_interval: Duration::from_millis(number(
                 "WAYMARK_EVENTS_SEQUENCE_INTERVAL_MS",
                 500,

@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
 use std::time::Duration;
 use uuid::Uuid;
-use waymark_domain::login_throttle::RecentFailures;
+use waymark_domain::login_throttle::{Failures, RecentFailures};
 use waymark_domain::{FederationId, ServiceAccountId, UserId};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -111,7 +111,8 @@ pub async fn record_failure(
     Ok(())
 }
 
-/// Failures within `window` for the login and for the address.
+/// Failures within `window` for the login from the address, for the login from anywhere, and
+/// from the address for any login, each with the age of its oldest.
 pub async fn recent_failures(
     conn: &mut PgConnection,
     login: &str,
@@ -121,9 +122,12 @@ pub async fn recent_failures(
     let window_secs = window.as_secs_f64();
     let row = sqlx::query!(
         r#"SELECT
-             count(*) FILTER (WHERE login = $1) AS "for_account!",
-             count(*) FILTER (WHERE address = $2) AS "for_address!",
-             min(failed_at) AS oldest
+             count(*) FILTER (WHERE login = $1 AND address = $2) AS "pair!",
+             min(failed_at) FILTER (WHERE login = $1 AND address = $2) AS pair_oldest,
+             count(*) FILTER (WHERE login = $1) AS "account!",
+             min(failed_at) FILTER (WHERE login = $1) AS account_oldest,
+             count(*) FILTER (WHERE address = $2) AS "address!",
+             min(failed_at) FILTER (WHERE address = $2) AS address_oldest
            FROM login_failures
            WHERE (login = $1 OR address = $2)
              AND failed_at > clock_timestamp() - make_interval(secs => $3)"#,
@@ -133,14 +137,17 @@ pub async fn recent_failures(
     )
     .fetch_one(conn)
     .await?;
-    let oldest_age = row
-        .oldest
-        .map(|oldest: DateTime<Utc>| (Utc::now() - oldest).to_std().unwrap_or_default())
-        .unwrap_or_default();
+    let now = Utc::now();
+    let failures = |count: i64, oldest: Option<DateTime<Utc>>| Failures {
+        count: u32::try_from(count).unwrap_or(u32::MAX),
+        oldest_age: oldest
+            .map(|oldest| (now - oldest).to_std().unwrap_or_default())
+            .unwrap_or_default(),
+    };
     Ok(RecentFailures {
-        for_account: u32::try_from(row.for_account).unwrap_or(u32::MAX),
-        for_address: u32::try_from(row.for_address).unwrap_or(u32::MAX),
-        oldest_age,
+        for_account_and_address: failures(row.pair, row.pair_oldest),
+        for_account: failures(row.account, row.account_oldest),
+        for_address: failures(row.address, row.address_oldest),
     })
 }
 
