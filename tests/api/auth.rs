@@ -439,18 +439,9 @@ async fn token_requests_must_be_complete() {
     assert_problem(response, 415, "unsupported_media_type").await;
 }
 
-/// Signs in as if from `address`, behind the trusted proxy the test app is configured with.
 async fn sign_in_from(app: &TestApp, address: &str, username: &str, password: &str) -> u16 {
-    app.post("/v1/auth/token")
-        .header("X-Forwarded-For", address)
-        .form(&[
-            ("grant_type", "password"),
-            ("username", username),
-            ("password", password),
-        ])
-        .send()
+    app.sign_in_from(address, username, password)
         .await
-        .expect("request")
         .status()
         .as_u16()
 }

@@ -354,7 +354,25 @@ impl TestApp {
     }
 
     pub async fn sign_in(&self, username: &str, password: &str) -> Response {
-        self.post("/v1/auth/token")
+        self.sign_in_as_from(self.post("/v1/auth/token"), username, password)
+            .await
+    }
+
+    /// Signs in as if from `address`, behind a trusted proxy (`WAYMARK_TRUSTED_PROXIES`).
+    pub async fn sign_in_from(&self, address: &str, username: &str, password: &str) -> Response {
+        let request = self
+            .post("/v1/auth/token")
+            .header("X-Forwarded-For", address);
+        self.sign_in_as_from(request, username, password).await
+    }
+
+    async fn sign_in_as_from(
+        &self,
+        request: RequestBuilder,
+        username: &str,
+        password: &str,
+    ) -> Response {
+        request
             .form(&[
                 ("grant_type", "password"),
                 ("username", username),
