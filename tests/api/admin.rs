@@ -540,7 +540,9 @@ async fn service_account_secrets_are_shown_once_and_accounts_can_be_deactivated(
     assert_problem(grant, 401, "invalid_credentials").await;
 
     // Service accounts are integration clients, not administrators.
-    let service = app.as_service_account(federation.id, &ServiceScope::ALL);
+    let service = app
+        .as_service_account(federation.id, &ServiceScope::ALL)
+        .await;
     let response = app
         .post("/v1/practices")
         .bearer_auth(&service)

@@ -888,7 +888,8 @@ async fn only_the_right_roles_of_the_practice_reach_its_clinics() {
         app.as_role(Role::Commissioner, fed.id, None),
         app.as_role(Role::PracticeAdmin, fed.id, Some(b)),
         app.as_role(Role::Clinician, fed.id, Some(b)),
-        app.as_service_account(fed.id, &[waymark_domain::ServiceScope::StatsRead]),
+        app.as_service_account(fed.id, &[waymark_domain::ServiceScope::StatsRead])
+            .await,
         app.as_role(
             Role::FederationAdmin,
             app.create_federation("clinics-roles-2").await.id,

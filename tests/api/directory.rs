@@ -179,7 +179,8 @@ async fn everyone_in_the_federation_reads_and_only_writers_write() {
         &clinician,
         &d.app.as_role(Role::Commissioner, d.federation, None),
         &d.app
-            .as_service_account(d.federation, &[ServiceScope::StatsRead]),
+            .as_service_account(d.federation, &[ServiceScope::DirectoryRead])
+            .await,
     ] {
         let page = search(&d.app, token, "").await;
         assert_eq!(page["items"].as_array().unwrap().len(), 5);
@@ -193,9 +194,23 @@ async fn everyone_in_the_federation_reads_and_only_writers_write() {
             .unwrap();
         assert_problem(denied, 403, "forbidden").await;
     }
+    // A service account reads the directory only when granted it.
+    let stats_only = d
+        .app
+        .as_service_account(d.federation, &[ServiceScope::StatsRead])
+        .await;
+    let refused = d
+        .app
+        .get("/v1/directory/services")
+        .bearer_auth(&stats_only)
+        .send()
+        .await
+        .unwrap();
+    assert_problem(refused, 403, "forbidden").await;
     let writer = d
         .app
-        .as_service_account(d.federation, &[ServiceScope::DirectoryWrite]);
+        .as_service_account(d.federation, &[ServiceScope::DirectoryWrite])
+        .await;
     create_organisation(&d.app, &writer, "Synced Org").await;
     let categories: Value = d
         .app

@@ -221,7 +221,9 @@ async fn malformed_files_and_wrong_callers_are_refused() {
         "forbidden",
     )
     .await;
-    let sync = app.as_service_account(federation, &[ServiceScope::DirectoryWrite]);
+    let sync = app
+        .as_service_account(federation, &[ServiceScope::DirectoryWrite])
+        .await;
     assert_eq!(
         import(&app, &sync, "text/csv", csv(&[WALKS]), "")
             .await

@@ -215,7 +215,10 @@ async fn each_reader_follows_only_what_it_may_see() {
     assert!(ids_of(&all(other_provider).await, "onward_referral.created").is_empty());
     assert!(ids_of(&provider_view, "organisation.created").contains(&organisation));
 
-    let integration = all(app.as_service_account(fed, &[ServiceScope::EventsRead])).await;
+    let integration = all(app
+        .as_service_account(fed, &[ServiceScope::EventsRead])
+        .await)
+    .await;
     let integration_types = types_of(&integration);
     assert!(integration_types.contains("organisation.created"));
     assert!(integration_types
@@ -243,7 +246,8 @@ async fn each_reader_follows_only_what_it_may_see() {
 
     for token in [
         app.as_role(Role::Commissioner, fed, None),
-        app.as_service_account(fed, &[ServiceScope::StatsRead]),
+        app.as_service_account(fed, &[ServiceScope::StatsRead])
+            .await,
     ] {
         assert_problem(get(&app, &token, "/v1/events").await, 403, "forbidden").await;
     }

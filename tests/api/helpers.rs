@@ -210,6 +210,15 @@ async fn start_instance(
     }
 }
 
+/// A service account made through the API, signed in.
+pub struct ServiceAccountLogin {
+    pub id: Uuid,
+    pub client_secret: String,
+    pub token: String,
+    /// A token of one of its federation's administrators, who made it.
+    pub admin: String,
+}
+
 /// A federation with two practices, made through the API.
 pub struct Federation {
     pub id: Uuid,
@@ -281,16 +290,60 @@ impl TestApp {
         })
     }
 
-    pub fn as_service_account(&self, federation: Uuid, scopes: &[ServiceScope]) -> String {
-        self.token(&Principal {
-            kind: PrincipalKind::ServiceAccount,
-            subject: Uuid::now_v7(),
-            federation_id: Some(FederationId::from(federation)),
-            practice_id: None,
-            organisation_id: None,
-            roles: vec![],
-            scopes: scopes.to_vec(),
-        })
+    /// A token of a service account of `federation` holding `scopes`: the account is made
+    /// through the API by one of the federation's administrators and signs in with its client
+    /// credentials, as an integration would (a service account's token is checked against its
+    /// account on every request).
+    pub async fn as_service_account(&self, federation: Uuid, scopes: &[ServiceScope]) -> String {
+        self.service_account(federation, scopes).await.token
+    }
+
+    /// [`Self::as_service_account`], keeping the account's id and secret.
+    pub async fn service_account(
+        &self,
+        federation: Uuid,
+        scopes: &[ServiceScope],
+    ) -> ServiceAccountLogin {
+        let admin = self.as_role(Role::FederationAdmin, federation, None);
+        let created = self
+            .post("/v1/service-accounts")
+            .bearer_auth(&admin)
+            .json(&serde_json::json!({
+                "name": format!("integration-{}", Uuid::now_v7().simple()),
+                "scopes": scopes,
+            }))
+            .send()
+            .await
+            .expect("create a service account");
+        assert_eq!(created.status(), 201, "service account created");
+        let created: Value = created.json().await.expect("account");
+        let client_id = created["client_id"].as_str().expect("client id").to_owned();
+        let client_secret = created["client_secret"]
+            .as_str()
+            .expect("client secret")
+            .to_owned();
+        let token = self.client_credentials(&client_id, &client_secret).await;
+        assert_eq!(token.status(), 200, "the new account signs in");
+        let token: Value = token.json().await.expect("token");
+        ServiceAccountLogin {
+            id: created["id"].as_str().expect("id").parse().expect("uuid"),
+            client_secret,
+            token: token["access_token"].as_str().expect("token").to_owned(),
+            admin,
+        }
+    }
+
+    /// Signs a service account in with its client id and secret.
+    pub async fn client_credentials(&self, client_id: &str, client_secret: &str) -> Response {
+        self.post("/v1/auth/token")
+            .form(&[
+                ("grant_type", "client_credentials"),
+                ("client_id", client_id),
+                ("client_secret", client_secret),
+            ])
+            .send()
+            .await
+            .expect("token request")
     }
 
     pub async fn create_federation(&self, slug: &str) -> Federation {

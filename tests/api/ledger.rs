@@ -673,7 +673,8 @@ async fn only_administrators_move_money_and_providers_see_only_their_own() {
     let commissioner = w.app.as_role(Role::Commissioner, w.federation, None);
     let service_account = w
         .app
-        .as_service_account(w.federation, &[waymark_domain::ServiceScope::StatsRead]);
+        .as_service_account(w.federation, &[waymark_domain::ServiceScope::StatsRead])
+        .await;
 
     for token in [&w.provider, &commissioner, &service_account] {
         let attempt = w
@@ -992,4 +993,95 @@ async fn random_operations_keep_the_ledgers_invariants() {
         .sum();
     assert_eq!(remitted, w.balance("paid_out").await);
     assert!(clawed_back > 0, "the operations included clawbacks");
+}
+
+#[tokio::test]
+async fn a_ledger_read_account_reads_the_whole_ledger_and_moves_no_money() {
+    let w = world("ledger-reader").await;
+    w.top_up(10_000).await;
+    let charge = w.deliver("session_attended", 5, 1).await;
+    json_of(w.approve(&charge).await, 200).await;
+    let cut_off = Utc::now().date_naive() - Duration::days(1);
+    json_of(
+        w.money(
+            "/v1/ledger/payment-runs",
+            &Uuid::now_v7().to_string(),
+            json!({"cut_off": cut_off}),
+        )
+        .await,
+        201,
+    )
+    .await;
+    let reader = w
+        .app
+        .as_service_account(w.federation, &[waymark_domain::ServiceScope::LedgerRead])
+        .await;
+    let today = Utc::now().date_naive();
+    // It sees what the federation's administrators see.
+    for path in [
+        "/v1/ledger/accounts".to_owned(),
+        "/v1/ledger/transfers".to_owned(),
+        "/v1/ledger/reconciliation".to_owned(),
+        "/v1/ledger/charges".to_owned(),
+        "/v1/ledger/payment-runs".to_owned(),
+        "/v1/ledger/remittances".to_owned(),
+        "/v1/ledger/tariffs".to_owned(),
+        "/v1/ledger/clawbacks".to_owned(),
+        "/v1/ledger/settings".to_owned(),
+        format!(
+            "/v1/ledger/statements/{}?from={}&to={today}",
+            w.organisation,
+            today - Duration::days(30)
+        ),
+    ] {
+        let as_reader = json_of(get(&w.app, &reader, &path).await, 200).await;
+        let as_admin = json_of(get(&w.app, &w.admin, &path).await, 200).await;
+        assert_eq!(as_reader, as_admin, "{path}");
+    }
+    let transfers = json_of(get(&w.app, &reader, "/v1/ledger/transfers").await, 200).await;
+    assert_eq!(
+        transfers["items"].as_array().unwrap().len(),
+        3,
+        "{transfers}"
+    );
+
+    // Reading is all it does.
+    for (path, body) in [
+        (
+            "/v1/ledger/top-ups".to_owned(),
+            json!({"amount_pence": 100, "reference": "grant"}),
+        ),
+        (
+            format!(
+                "/v1/ledger/charges/{}/decision",
+                charge["id"].as_str().unwrap()
+            ),
+            json!({"decision": "reject", "reason": "no"}),
+        ),
+        (
+            "/v1/ledger/payment-runs".to_owned(),
+            json!({"cut_off": cut_off}),
+        ),
+    ] {
+        let attempt = w
+            .app
+            .post(&path)
+            .bearer_auth(&reader)
+            .header("Idempotency-Key", Uuid::now_v7().to_string())
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_problem(attempt, 403, "forbidden").await;
+    }
+    let settings = w
+        .app
+        .patch("/v1/ledger/settings")
+        .bearer_auth(&reader)
+        .header("If-Match", "\"1\"")
+        .json(&json!({"fund_overdraft_allowed": true}))
+        .send()
+        .await
+        .unwrap();
+    assert_problem(settings, 403, "forbidden").await;
 }

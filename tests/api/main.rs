@@ -26,6 +26,7 @@ mod pathway_matrix;
 mod pathway_rules;
 mod problems;
 mod schema_rules;
+mod service_accounts;
 mod stats;
 mod synthetic;
 mod tenancy;

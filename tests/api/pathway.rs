@@ -184,7 +184,8 @@ async fn another_practice_and_non_practice_roles_get_404_for_patient_data() {
         app.as_role(Role::Volunteer, fed.id, Some(b)),
         app.as_role(Role::Commissioner, fed.id, None),
         app.as_role(Role::Provider, fed.id, None),
-        app.as_service_account(fed.id, &[waymark_domain::ServiceScope::StatsRead]),
+        app.as_service_account(fed.id, &[waymark_domain::ServiceScope::StatsRead])
+            .await,
         foreign_admin.clone(),
         app.as_role(Role::Clinician, other_fed.id, Some(other_fed.practices[0])),
     ];
@@ -510,4 +511,105 @@ async fn every_access_to_patient_data_is_audited_and_the_log_cannot_be_altered()
         assert!(result.is_err(), "{statement} must fail");
         let _ = conn.execute("ROLLBACK").await;
     }
+}
+
+#[tokio::test]
+async fn a_referrals_read_account_reads_referrals_and_nothing_else_of_a_practice() {
+    let app = spawn_app().await;
+    let fed = app.create_federation("referrals-reader").await;
+    let other_fed = app.create_federation("referrals-reader-2").await;
+    let [a, b] = fed.practices;
+    let mut made = Vec::new();
+    for (practice, seed) in [(a, 60), (b, 61)] {
+        let clinician = app.as_role(Role::Clinician, fed.id, Some(practice));
+        let patient = register_patient(&app, &clinician, practice, seed).await;
+        made.push((
+            practice,
+            patient,
+            refer(&app, &clinician, practice, patient).await,
+        ));
+    }
+    let reader = app
+        .as_service_account(fed.id, &[waymark_domain::ServiceScope::ReferralsRead])
+        .await;
+
+    // Every practice's referrals, one by one and with their history.
+    for (practice, patient, referral) in &made {
+        let list: Value = app
+            .get(&format!("/v1/practices/{practice}/referrals"))
+            .bearer_auth(&reader)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(list["items"][0]["id"], json!(referral), "{list}");
+        assert_eq!(list["items"][0]["patient_id"], json!(patient));
+        for path in [
+            format!("/v1/practices/{practice}/referrals/{referral}"),
+            format!("/v1/practices/{practice}/referrals/{referral}/history"),
+        ] {
+            let response = app.get(&path).bearer_auth(&reader).send().await.unwrap();
+            assert_eq!(response.status(), 200, "{path}");
+        }
+        // Nothing else of the practice: refused for the scope, whatever the id.
+        for path in [
+            format!("/v1/practices/{practice}/patients"),
+            format!("/v1/practices/{practice}/patients/{patient}"),
+            format!("/v1/practices/{practice}/audit-events"),
+            format!("/v1/practices/{practice}/referrals/{referral}/assessment"),
+            format!("/v1/practices/{practice}/referrals/{referral}/onward-referrals"),
+        ] {
+            let response = app.get(&path).bearer_auth(&reader).send().await.unwrap();
+            assert_problem(response, 403, "forbidden").await;
+        }
+        // Reading is all it may do.
+        let change = transition(
+            &app,
+            &reader,
+            *practice,
+            *referral,
+            json!({"to": "withdrawn", "reason": "test"}),
+        )
+        .await;
+        assert_problem(change, 403, "forbidden").await;
+    }
+    // Another federation's practices are not there at all.
+    let foreign = app
+        .get(&format!(
+            "/v1/practices/{}/referrals",
+            other_fed.practices[0]
+        ))
+        .bearer_auth(&reader)
+        .send()
+        .await
+        .unwrap();
+    assert_problem(foreign, 404, "not_found").await;
+
+    // Its reads are audited like anyone's, in its own name.
+    let (practice, patient, referral) = made[0];
+    let admin = app.as_role(Role::PracticeAdmin, fed.id, Some(practice));
+    let log: Value = app
+        .get(&format!(
+            "/v1/practices/{practice}/audit-events?patient_id={patient}"
+        ))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let reads: Vec<&Value> = log["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["actor_kind"] == "service_account")
+        .collect();
+    assert!(!reads.is_empty(), "{log}");
+    assert!(reads
+        .iter()
+        .all(|e| e["action"] == "read" && e["resource_type"] == "referral"));
+    assert!(reads.iter().any(|e| e["resource_id"] == json!(referral)));
 }

@@ -968,11 +968,13 @@ async fn statistics_are_for_their_readers_and_their_federation_only() {
         (f.commissioner.clone(), 200),
         (f.admin.clone(), 200),
         (
-            app.as_service_account(f.federation, &[ServiceScope::StatsRead]),
+            app.as_service_account(f.federation, &[ServiceScope::StatsRead])
+                .await,
             200,
         ),
         (
-            app.as_service_account(f.federation, &[ServiceScope::DirectoryWrite]),
+            app.as_service_account(f.federation, &[ServiceScope::DirectoryWrite])
+                .await,
             403,
         ),
         (
@@ -1098,7 +1100,8 @@ async fn commissioners_reach_no_patient_level_route() {
     let doc = serde_json::to_value(&doc).unwrap();
     let readers = [
         app.as_role(Role::Commissioner, fed.id, None),
-        app.as_service_account(fed.id, &[ServiceScope::StatsRead]),
+        app.as_service_account(fed.id, &[ServiceScope::StatsRead])
+            .await,
     ];
     let mut checked = 0;
     for (path, item) in doc["paths"].as_object().unwrap() {

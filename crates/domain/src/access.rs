@@ -90,6 +90,22 @@ impl Principal {
         }
     }
 
+    /// Every user of a federation reads its directory; a service account needs `directory:read`
+    /// (or `directory:write`, which maintains it).
+    pub fn can_read_directory(&self) -> bool {
+        self.federation_id.is_some()
+            && (self.kind == PrincipalKind::User
+                || self.has_scope(ServiceScope::DirectoryRead)
+                || self.has_scope(ServiceScope::DirectoryWrite))
+    }
+
+    /// Federation administrators and service accounts granted `webhooks:write` register and
+    /// manage the federation's webhook endpoints.
+    pub fn can_manage_webhooks(&self) -> bool {
+        self.federation_id.is_some()
+            && (self.has_role(Role::FederationAdmin) || self.has_scope(ServiceScope::WebhooksWrite))
+    }
+
     /// Federation admins and service accounts granted `directory:write` maintain the directory.
     pub fn can_write_directory(&self) -> bool {
         self.federation_id.is_some()
@@ -210,5 +226,30 @@ mod tests {
         let mut platform = user(&[Role::PlatformAdmin], None);
         platform.federation_id = None;
         assert!(!platform.can_read_statistics());
+    }
+
+    #[test]
+    fn service_accounts_read_the_directory_only_when_granted_it() {
+        assert!(user(&[Role::Clinician], Some(PracticeId::new())).can_read_directory());
+        let mut account = user(&[], None);
+        account.kind = PrincipalKind::ServiceAccount;
+        account.scopes = vec![ServiceScope::StatsRead, ServiceScope::EventsRead];
+        assert!(!account.can_read_directory());
+        account.scopes = vec![ServiceScope::DirectoryRead];
+        assert!(account.can_read_directory());
+        account.scopes = vec![ServiceScope::DirectoryWrite];
+        assert!(account.can_read_directory());
+    }
+
+    #[test]
+    fn webhooks_are_managed_by_federation_admins_and_webhooks_write_accounts() {
+        assert!(user(&[Role::FederationAdmin], None).can_manage_webhooks());
+        assert!(!user(&[Role::Commissioner], None).can_manage_webhooks());
+        let mut account = user(&[], None);
+        account.kind = PrincipalKind::ServiceAccount;
+        account.scopes = vec![ServiceScope::EventsRead];
+        assert!(!account.can_manage_webhooks());
+        account.scopes = vec![ServiceScope::WebhooksWrite];
+        assert!(account.can_manage_webhooks());
     }
 }

@@ -83,26 +83,47 @@ impl FromStr for Role {
 /// A permission granted to a service account, written `area:action` as in OAuth scopes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum ServiceScope {
+    /// Read the federation's directory (organisations, services, need categories).
+    #[serde(rename = "directory:read")]
+    DirectoryRead,
+    /// Maintain the directory; reading it comes with it.
     #[serde(rename = "directory:write")]
     DirectoryWrite,
-    #[serde(rename = "stats:read")]
-    StatsRead,
+    /// Read every practice's referrals (GP-system extracts), audited like any other read.
+    #[serde(rename = "referrals:read")]
+    ReferralsRead,
     #[serde(rename = "events:read")]
     EventsRead,
+    #[serde(rename = "stats:read")]
+    StatsRead,
+    /// Read the whole ledger (finance exports); never move money.
+    #[serde(rename = "ledger:read")]
+    LedgerRead,
+    /// Register and manage the federation's webhook endpoints.
+    #[serde(rename = "webhooks:write")]
+    WebhooksWrite,
 }
 
 impl ServiceScope {
-    pub const ALL: [ServiceScope; 3] = [
+    pub const ALL: [ServiceScope; 7] = [
+        ServiceScope::DirectoryRead,
         ServiceScope::DirectoryWrite,
-        ServiceScope::StatsRead,
+        ServiceScope::ReferralsRead,
         ServiceScope::EventsRead,
+        ServiceScope::StatsRead,
+        ServiceScope::LedgerRead,
+        ServiceScope::WebhooksWrite,
     ];
 
     pub const fn as_str(self) -> &'static str {
         match self {
+            ServiceScope::DirectoryRead => "directory:read",
             ServiceScope::DirectoryWrite => "directory:write",
-            ServiceScope::StatsRead => "stats:read",
+            ServiceScope::ReferralsRead => "referrals:read",
             ServiceScope::EventsRead => "events:read",
+            ServiceScope::StatsRead => "stats:read",
+            ServiceScope::LedgerRead => "ledger:read",
+            ServiceScope::WebhooksWrite => "webhooks:write",
         }
     }
 

@@ -47,6 +47,45 @@ impl<T: DeserializeOwned + 'static> FromRequest for JsonBody<T> {
     }
 }
 
+/// A JSON body that may be left out: a request with no body at all, or a JSON `null`, reads
+/// as `T::default()`; any other body must be JSON, as for [`JsonBody`].
+pub struct OptionalJsonBody<T>(pub T);
+
+impl<T: DeserializeOwned + Default + 'static> FromRequest for OptionalJsonBody<T> {
+    type Error = ApiError;
+    type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let limit = req
+            .app_data::<web::Data<BodyLimit>>()
+            .map(|l| l.0)
+            .unwrap_or(1024 * 1024);
+        let content_type = media_type(req);
+        let declared_length = declared_length(req);
+        let mut payload = payload.take();
+        Box::pin(async move {
+            let bytes = read_limited(&mut payload, declared_length, limit).await?;
+            if bytes.is_empty() {
+                return Ok(OptionalJsonBody(T::default()));
+            }
+            if !is_json(&content_type) {
+                return Err(ApiError::UnsupportedMediaType(format!(
+                    "send the body as application/json, not {}",
+                    if content_type.is_empty() {
+                        "without a Content-Type"
+                    } else {
+                        &content_type
+                    }
+                )));
+            }
+            if bytes.trim_ascii() == b"null" {
+                return Ok(OptionalJsonBody(T::default()));
+            }
+            parse_json(&bytes).map(OptionalJsonBody)
+        })
+    }
+}
+
 /// The body length the client announced in `Content-Length`, if any.
 pub fn declared_length(req: &HttpRequest) -> Option<usize> {
     req.headers()

@@ -1,9 +1,9 @@
 //! Sign-in credentials and failed attempts. Read before the tenant is known: the credential says
 //! which federation the following, tenant-scoped queries belong to.
 
-use crate::error::{on_constraint, StoreError};
+use crate::error::{on_constraint, try_another_connection, StoreError};
 use chrono::{DateTime, Utc};
-use sqlx::PgConnection;
+use sqlx::{PgConnection, PgPool};
 use std::time::Duration;
 use uuid::Uuid;
 use waymark_domain::login_throttle::{Failures, RecentFailures};
@@ -16,20 +16,109 @@ pub struct Credential {
     pub service_account_id: Option<Uuid>,
     pub federation_id: Option<Uuid>,
     pub secret_hash: String,
+    /// A service account's secret before its last rotation, still accepted until it expires.
+    pub previous_secret_hash: Option<String>,
 }
 
+/// The login's credential, with the previous secret only while its grace period lasts.
 pub async fn find(conn: &mut PgConnection, login: &str) -> Result<Option<Credential>, StoreError> {
     Ok(sqlx::query_as!(
         Credential,
         r#"SELECT login,
                   CASE WHEN principal_kind <> 'service_account' THEN principal_id END AS user_id,
                   CASE WHEN principal_kind = 'service_account' THEN principal_id END AS service_account_id,
-                  federation_id, secret_hash
+                  federation_id, secret_hash,
+                  CASE WHEN previous_secret_expires_at > now() THEN previous_secret_hash END
+                      AS previous_secret_hash
            FROM credentials WHERE login = $1"#,
         login,
     )
     .fetch_optional(conn)
     .await?)
+}
+
+/// The moment before which a service account's tokens are refused, if any (set when it is
+/// deactivated or revoked); `Err(NotFound)` when it has no credential at all. Asked on every
+/// request a service account makes, outside any transaction (credentials are read before the
+/// tenant is known); a pooled connection found dead is swapped for another, as at BEGIN.
+pub async fn tokens_not_before(
+    pool: &PgPool,
+    account: ServiceAccountId,
+) -> Result<Option<DateTime<Utc>>, StoreError> {
+    let login = account.as_uuid().to_string();
+    let mut attempts_left = pool.options().get_max_connections() + 1;
+    loop {
+        let found = sqlx::query_scalar!(
+            "SELECT tokens_not_before FROM credentials
+             WHERE login = $1 AND principal_kind = 'service_account'",
+            login,
+        )
+        .fetch_optional(pool)
+        .await;
+        match found {
+            Ok(found) => return found.ok_or(StoreError::NotFound),
+            Err(error) if attempts_left > 1 && try_another_connection(&error) => {
+                attempts_left -= 1;
+            }
+            Err(error) => return Err(error.into()),
+        }
+    }
+}
+
+/// Refuses every token the account holds now, from this moment on.
+pub(crate) async fn stop_tokens(
+    conn: &mut PgConnection,
+    account: ServiceAccountId,
+) -> Result<(), StoreError> {
+    sqlx::query!(
+        "UPDATE credentials SET tokens_not_before = clock_timestamp(), updated_at = now()
+         WHERE login = $1 AND principal_kind = 'service_account'",
+        account.as_uuid().to_string(),
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Makes `secret_hash` the account's secret and keeps the one it replaces until
+/// `previous_expires_at` (a secret already in its grace period is dropped).
+pub(crate) async fn rotate_service_account_secret(
+    conn: &mut PgConnection,
+    account: ServiceAccountId,
+    secret_hash: &str,
+    previous_expires_at: Option<DateTime<Utc>>,
+) -> Result<(), StoreError> {
+    sqlx::query!(
+        "UPDATE credentials
+         SET previous_secret_hash = CASE WHEN $3::timestamptz IS NULL THEN NULL ELSE secret_hash END,
+             previous_secret_expires_at = $3,
+             secret_hash = $2, updated_at = now()
+         WHERE login = $1 AND principal_kind = 'service_account'",
+        account.as_uuid().to_string(),
+        secret_hash,
+        previous_expires_at,
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Forgets both of the account's secrets (no secret hashes to an empty string) and stops its
+/// tokens.
+pub(crate) async fn revoke_service_account(
+    conn: &mut PgConnection,
+    account: ServiceAccountId,
+) -> Result<(), StoreError> {
+    sqlx::query!(
+        "UPDATE credentials
+         SET secret_hash = '', previous_secret_hash = NULL, previous_secret_expires_at = NULL,
+             tokens_not_before = clock_timestamp(), updated_at = now()
+         WHERE login = $1 AND principal_kind = 'service_account'",
+        account.as_uuid().to_string(),
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
 }
 
 pub(crate) async fn create_for_user(

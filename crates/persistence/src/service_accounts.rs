@@ -15,6 +15,9 @@ pub struct ServiceAccountRecord {
     pub name: String,
     pub scopes: Vec<ServiceScope>,
     pub active: bool,
+    /// Set once the account is revoked, which is for good.
+    pub revoked_at: Option<DateTime<Utc>>,
+    pub secret_rotated_at: Option<DateTime<Utc>>,
     pub version: i32,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -41,6 +44,8 @@ struct ServiceAccountRow {
     name: String,
     scopes: Vec<String>,
     active: bool,
+    revoked_at: Option<DateTime<Utc>>,
+    secret_rotated_at: Option<DateTime<Utc>>,
     version: i32,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
@@ -57,6 +62,8 @@ impl TryFrom<ServiceAccountRow> for ServiceAccountRecord {
             name: row.name,
             scopes,
             active: row.active,
+            revoked_at: row.revoked_at,
+            secret_rotated_at: row.secret_rotated_at,
             version: row.version,
             created_at: row.created_at,
             updated_at: row.updated_at,
@@ -76,7 +83,8 @@ pub async fn create(
     let row = sqlx::query_as!(
         ServiceAccountRow,
         r#"INSERT INTO service_accounts (id, federation_id, name, scopes) VALUES ($1, $2, $3, $4)
-           RETURNING id, federation_id, name, scopes, active, version, created_at, updated_at"#,
+           RETURNING id, federation_id, name, scopes, active, revoked_at, secret_rotated_at, version,
+                     created_at, updated_at"#,
         id.as_uuid(),
         federation.as_uuid(),
         name,
@@ -104,7 +112,8 @@ pub async fn find(
 ) -> Result<ServiceAccountRecord, StoreError> {
     sqlx::query_as!(
         ServiceAccountRow,
-        r#"SELECT id, federation_id, name, scopes, active, version, created_at, updated_at
+        r#"SELECT id, federation_id, name, scopes, active, revoked_at, secret_rotated_at, version,
+                  created_at, updated_at
            FROM service_accounts WHERE federation_id = $1 AND id = $2"#,
         federation.as_uuid(),
         id.as_uuid(),
@@ -123,7 +132,8 @@ pub async fn list(
 ) -> Result<Vec<ServiceAccountRecord>, StoreError> {
     sqlx::query_as!(
         ServiceAccountRow,
-        r#"SELECT id, federation_id, name, scopes, active, version, created_at, updated_at
+        r#"SELECT id, federation_id, name, scopes, active, revoked_at, secret_rotated_at, version,
+                  created_at, updated_at
            FROM service_accounts WHERE federation_id = $1 AND ($2::uuid IS NULL OR id > $2)
            ORDER BY id LIMIT $3"#,
         federation.as_uuid(),
@@ -137,7 +147,9 @@ pub async fn list(
     .collect()
 }
 
-/// Activates or deactivates the account if it is still at `expected_version`.
+/// Activates or deactivates the account if it is still at `expected_version` and not revoked
+/// (the caller checks that first; a revocation in between reads as a version mismatch).
+/// Deactivating stops the tokens it holds at once.
 pub async fn set_active(
     conn: &mut PgConnection,
     federation: FederationId,
@@ -148,8 +160,9 @@ pub async fn set_active(
     let updated = sqlx::query_as!(
         ServiceAccountRow,
         r#"UPDATE service_accounts SET active = $4, version = version + 1, updated_at = now()
-           WHERE federation_id = $1 AND id = $2 AND version = $3
-           RETURNING id, federation_id, name, scopes, active, version, created_at, updated_at"#,
+           WHERE federation_id = $1 AND id = $2 AND version = $3 AND revoked_at IS NULL
+           RETURNING id, federation_id, name, scopes, active, revoked_at, secret_rotated_at, version,
+                     created_at, updated_at"#,
         federation.as_uuid(),
         id.as_uuid(),
         expected_version,
@@ -158,12 +171,91 @@ pub async fn set_active(
     .fetch_optional(&mut *conn)
     .await?;
     match updated {
-        Some(row) => row.try_into(),
+        Some(row) => {
+            if !active {
+                credentials::stop_tokens(conn, id).await?;
+            }
+            row.try_into()
+        }
         None => {
             let current = find(conn, federation, id).await?;
             Err(StoreError::VersionMismatch {
                 current_version: current.version,
             })
         }
+    }
+}
+
+/// Locks the account for a change of its secret or its revocation.
+pub async fn lock(
+    conn: &mut PgConnection,
+    federation: FederationId,
+    id: ServiceAccountId,
+) -> Result<ServiceAccountRecord, StoreError> {
+    sqlx::query_as!(
+        ServiceAccountRow,
+        r#"SELECT id, federation_id, name, scopes, active, revoked_at, secret_rotated_at, version,
+                  created_at, updated_at
+           FROM service_accounts WHERE federation_id = $1 AND id = $2 FOR UPDATE"#,
+        federation.as_uuid(),
+        id.as_uuid(),
+    )
+    .fetch_optional(conn)
+    .await?
+    .ok_or(StoreError::NotFound)?
+    .try_into()
+}
+
+/// Gives a locked, unrevoked account the secret hashed as `secret_hash`, keeping the one it
+/// replaces until `previous_expires_at` (none: the old secret stops now).
+pub async fn rotate_secret(
+    conn: &mut PgConnection,
+    federation: FederationId,
+    id: ServiceAccountId,
+    secret_hash: &str,
+    previous_expires_at: Option<DateTime<Utc>>,
+) -> Result<ServiceAccountRecord, StoreError> {
+    let row = sqlx::query_as!(
+        ServiceAccountRow,
+        r#"UPDATE service_accounts
+           SET secret_rotated_at = now(), version = version + 1, updated_at = now()
+           WHERE federation_id = $1 AND id = $2 AND revoked_at IS NULL
+           RETURNING id, federation_id, name, scopes, active, revoked_at, secret_rotated_at, version,
+                     created_at, updated_at"#,
+        federation.as_uuid(),
+        id.as_uuid(),
+    )
+    .fetch_optional(&mut *conn)
+    .await?
+    .ok_or(StoreError::NotFound)?;
+    credentials::rotate_service_account_secret(conn, id, secret_hash, previous_expires_at).await?;
+    row.try_into()
+}
+
+/// Revokes the account for good: inactive, both secrets forgotten, every token it holds
+/// refused from now on. Revoking a revoked account changes nothing.
+pub async fn revoke(
+    conn: &mut PgConnection,
+    federation: FederationId,
+    id: ServiceAccountId,
+) -> Result<ServiceAccountRecord, StoreError> {
+    let revoked = sqlx::query_as!(
+        ServiceAccountRow,
+        r#"UPDATE service_accounts
+           SET active = false, revoked_at = now(), version = version + 1, updated_at = now()
+           WHERE federation_id = $1 AND id = $2 AND revoked_at IS NULL
+           RETURNING id, federation_id, name, scopes, active, revoked_at, secret_rotated_at, version,
+                     created_at, updated_at"#,
+        federation.as_uuid(),
+        id.as_uuid(),
+    )
+    .fetch_optional(&mut *conn)
+    .await?;
+    match revoked {
+        Some(row) => {
+            credentials::revoke_service_account(conn, id).await?;
+            row.try_into()
+        }
+        None => find(conn, federation, id).await,
     }
 }

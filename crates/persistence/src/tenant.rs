@@ -3,7 +3,7 @@
 
 use crate::error::{try_another_connection, StoreError};
 use sqlx::{PgPool, Postgres, Transaction};
-use waymark_domain::{FederationId, OrganisationId, PracticeId, Principal, Role};
+use waymark_domain::{FederationId, OrganisationId, PracticeId, Principal, Role, ServiceScope};
 
 /// Whose rows a transaction may see, as row-level security reads it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -14,6 +14,10 @@ pub struct TenantScope {
     /// Every practice of the federation (federation administrators).
     federation_wide: bool,
     platform: bool,
+    /// The whole ledger, read only (`ledger:read` service accounts).
+    ledger_reader: bool,
+    /// Every practice's referrals, read only (`referrals:read` service accounts).
+    referrals_reader: bool,
 }
 
 impl TenantScope {
@@ -25,6 +29,8 @@ impl TenantScope {
             organisation: None,
             federation_wide: false,
             platform: false,
+            ledger_reader: false,
+            referrals_reader: false,
         }
     }
 
@@ -36,6 +42,8 @@ impl TenantScope {
             organisation: None,
             federation_wide: false,
             platform: true,
+            ledger_reader: false,
+            referrals_reader: false,
         }
     }
 
@@ -46,6 +54,8 @@ impl TenantScope {
             organisation: None,
             federation_wide: false,
             platform: false,
+            ledger_reader: false,
+            referrals_reader: false,
         }
     }
 
@@ -57,6 +67,8 @@ impl TenantScope {
             organisation: None,
             federation_wide: false,
             platform: true,
+            ledger_reader: false,
+            referrals_reader: false,
         }
     }
 
@@ -67,6 +79,8 @@ impl TenantScope {
             organisation: None,
             federation_wide: false,
             platform: false,
+            ledger_reader: false,
+            referrals_reader: false,
         }
     }
 
@@ -79,6 +93,8 @@ impl TenantScope {
             federation_wide: principal.federation_id.is_some()
                 && principal.has_role(Role::FederationAdmin),
             platform: principal.is_platform_admin(),
+            ledger_reader: principal.has_scope(ServiceScope::LedgerRead),
+            referrals_reader: principal.has_scope(ServiceScope::ReferralsRead),
         }
     }
 
@@ -123,6 +139,12 @@ impl TenantScope {
         }
         if self.platform {
             sql.push_str("; SET LOCAL waymark.platform = 'on'");
+        }
+        if self.ledger_reader {
+            sql.push_str("; SET LOCAL waymark.ledger_reader = 'on'");
+        }
+        if self.referrals_reader {
+            sql.push_str("; SET LOCAL waymark.referrals_reader = 'on'");
         }
         if access == Access::Search {
             sql.push_str("; SET LOCAL plan_cache_mode = force_custom_plan");

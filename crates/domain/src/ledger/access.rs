@@ -1,22 +1,32 @@
-//! Who sees and moves the ledger's money: federation administrators run it; a provider sees
-//! only its own tariffs, charges, remittances and statements; nobody else sees any of it.
+//! Who sees and moves the ledger's money: federation administrators run it; service accounts
+//! granted `ledger:read` read all of it (finance exports) and move nothing; a provider sees only
+//! its own tariffs, charges, remittances and statements; nobody else sees any of it.
 
 use crate::access::{Principal, PrincipalKind};
 use crate::ids::OrganisationId;
-use crate::role::Role;
+use crate::role::{Role, ServiceScope};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum LedgerView {
     /// The whole federation's ledger, and the right to move its money.
     Administration,
+    /// The whole federation's ledger, read only.
+    Reader,
     /// One provider organisation's part of it, read only.
     Provider(OrganisationId),
     None,
 }
 
 pub fn ledger_view(principal: &Principal) -> LedgerView {
-    if principal.kind != PrincipalKind::User || principal.federation_id.is_none() {
+    if principal.federation_id.is_none() {
         return LedgerView::None;
+    }
+    if principal.kind == PrincipalKind::ServiceAccount {
+        return if principal.has_scope(ServiceScope::LedgerRead) {
+            LedgerView::Reader
+        } else {
+            LedgerView::None
+        };
     }
     if principal.has_role(Role::FederationAdmin) {
         return LedgerView::Administration;
@@ -33,7 +43,7 @@ impl LedgerView {
     /// Whether this view may see `organisation`'s part of the ledger.
     pub fn sees(self, organisation: OrganisationId) -> bool {
         match self {
-            LedgerView::Administration => true,
+            LedgerView::Administration | LedgerView::Reader => true,
             LedgerView::Provider(own) => own == organisation,
             LedgerView::None => false,
         }
@@ -76,5 +86,18 @@ mod tests {
         ] {
             assert_eq!(ledger_view(&principal(role, None)), LedgerView::None);
         }
+    }
+
+    #[test]
+    fn a_ledger_read_account_reads_the_whole_ledger_and_others_none() {
+        let mut account = principal(Role::Commissioner, None);
+        account.kind = PrincipalKind::ServiceAccount;
+        account.roles.clear();
+        account.scopes = vec![ServiceScope::LedgerRead];
+        let reader = ledger_view(&account);
+        assert_eq!(reader, LedgerView::Reader);
+        assert!(reader.sees(OrganisationId::new()));
+        account.scopes = vec![ServiceScope::StatsRead, ServiceScope::DirectoryWrite];
+        assert_eq!(ledger_view(&account), LedgerView::None);
     }
 }

@@ -1,18 +1,23 @@
 //! Who may do what with a practice's patient data. Practice staff act on their own practice;
-//! federation administrators may read across the federation; commissioners and service accounts
-//! never see a patient-level row. Providers reach patient data only through onward referrals to
-//! their own organisation, which has its own rules (see `may_act_as_provider`).
+//! federation administrators may read across the federation; commissioners never see a
+//! patient-level row, and service accounts only the referrals themselves, when granted
+//! `referrals:read` (a GP-system extract). Providers reach patient data only through onward
+//! referrals to their own organisation, which has its own rules (see `may_act_as_provider`).
 
 use crate::access::{Principal, PrincipalKind};
 use crate::ids::PracticeId;
-use crate::role::Role;
+use crate::role::{Role, ServiceScope};
 
 /// Something done to a practice's data.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PracticeAction {
     ReadPatients,
     WritePatients,
+    /// The referrals themselves: the list, one referral, its history, the practice's export.
     ReadReferrals,
+    /// What was recorded along a referral: its assessment, wellbeing measures, onward
+    /// referrals and GP appointment counts.
+    ReadReferralDetails,
     CreateReferral,
     /// Decline, withdraw or close a referral.
     ChangeReferralState,
@@ -47,7 +52,9 @@ impl PracticeAction {
         use PracticeAction::*;
         use Role::*;
         match self {
-            ReadPatients | ReadReferrals => &[Clinician, Volunteer, PracticeAdmin],
+            ReadPatients | ReadReferrals | ReadReferralDetails => {
+                &[Clinician, Volunteer, PracticeAdmin]
+            }
             WritePatients => &[Clinician, PracticeAdmin],
             CreateReferral => &[Clinician],
             ChangeReferralState => &[Clinician, Volunteer, PracticeAdmin],
@@ -72,6 +79,7 @@ impl PracticeAction {
             self,
             ReadPatients
                 | ReadReferrals
+                | ReadReferralDetails
                 | ReadVolunteers
                 | ManageVolunteers
                 | ReadClinics
@@ -82,8 +90,17 @@ impl PracticeAction {
 
 /// May `principal` do `action` on the data of `practice`?
 pub fn decide(principal: &Principal, practice: PracticeId, action: PracticeAction) -> Decision {
-    if principal.kind != PrincipalKind::User || principal.federation_id.is_none() {
+    if principal.federation_id.is_none() {
         return Decision::NotFound;
+    }
+    if principal.kind == PrincipalKind::ServiceAccount {
+        return if !principal.has_scope(ServiceScope::ReferralsRead) {
+            Decision::NotFound
+        } else if action == PracticeAction::ReadReferrals {
+            Decision::Allowed
+        } else {
+            Decision::Forbidden
+        };
     }
     if principal.has_role(Role::FederationAdmin) {
         return if action.federation_admin_may() {
@@ -204,6 +221,33 @@ mod tests {
         assert_eq!(
             decide(&admin, practice, PracticeAction::ReadAuditLog),
             Decision::Forbidden
+        );
+    }
+
+    #[test]
+    fn a_referrals_read_account_reads_referrals_of_any_practice_and_nothing_else() {
+        let mut account = principal(Role::Commissioner, None);
+        account.kind = PrincipalKind::ServiceAccount;
+        account.roles.clear();
+        account.scopes = vec![ServiceScope::ReferralsRead];
+        let practice = PracticeId::new();
+        assert_eq!(
+            decide(&account, practice, PracticeAction::ReadReferrals),
+            Decision::Allowed
+        );
+        for action in [
+            PracticeAction::ReadPatients,
+            PracticeAction::ReadReferralDetails,
+            PracticeAction::CreateReferral,
+            PracticeAction::CaseNotes,
+            PracticeAction::ReadAuditLog,
+        ] {
+            assert_eq!(decide(&account, practice, action), Decision::Forbidden);
+        }
+        account.scopes = vec![ServiceScope::StatsRead, ServiceScope::EventsRead];
+        assert_eq!(
+            decide(&account, practice, PracticeAction::ReadReferrals),
+            Decision::NotFound
         );
     }
 }

@@ -1,13 +1,18 @@
-//! The `Caller` extractor: a route that takes one requires a valid bearer token.
+//! The `Caller` extractor: a route that takes one requires a valid bearer token. A service
+//! account's token is also checked against its credential on every request, so deactivating or
+//! revoking the account stops the tokens it holds at once.
 
-use super::tokens::TokenService;
+use super::tokens::{TokenService, VerifiedToken};
 use crate::problem::ApiError;
+use crate::state::AppState;
 use actix_web::dev::Payload;
 use actix_web::http::header;
 use actix_web::{web, FromRequest, HttpRequest};
-use std::future::{ready, Ready};
+use futures_util::future::LocalBoxFuture;
+use std::future::ready;
 use std::ops::Deref;
-use waymark_domain::{FederationId, Principal};
+use waymark_domain::{FederationId, Principal, PrincipalKind, ServiceAccountId};
+use waymark_persistence::{credentials, StoreError};
 
 /// The authenticated principal of a request.
 #[derive(Clone, Debug)]
@@ -42,14 +47,44 @@ impl Caller {
 
 impl FromRequest for Caller {
     type Error = ApiError;
-    type Future = Ready<Result<Self, ApiError>>;
+    type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        ready(authenticate(req))
+        match verify_bearer(req) {
+            Ok(verified) if verified.principal.kind == PrincipalKind::ServiceAccount => {
+                let state = req.app_data::<web::Data<AppState>>().cloned();
+                Box::pin(still_valid(state, verified))
+            }
+            verified => Box::pin(ready(verified.map(|v| Caller(v.principal)))),
+        }
     }
 }
 
-fn authenticate(req: &HttpRequest) -> Result<Caller, ApiError> {
+/// A service account's token stands only if the account has not been deactivated or revoked
+/// since it was issued. `iat` is in whole seconds, so a token issued in the second of the
+/// change is refused too (signing in again then gives a good one).
+async fn still_valid(
+    state: Option<web::Data<AppState>>,
+    verified: VerifiedToken,
+) -> Result<Caller, ApiError> {
+    let state = state.ok_or_else(|| ApiError::Internal("no application state".into()))?;
+    let account = ServiceAccountId::from(verified.principal.subject);
+    match credentials::tokens_not_before(&state.db.pool, account).await {
+        Ok(None) => Ok(Caller(verified.principal)),
+        Ok(Some(cutoff)) if verified.issued_at > cutoff.timestamp().max(0) as u64 => {
+            Ok(Caller(verified.principal))
+        }
+        Ok(Some(_)) => Err(ApiError::Unauthorized(
+            "the service account was deactivated or revoked after this token was issued".into(),
+        )),
+        Err(StoreError::NotFound) => Err(ApiError::Unauthorized(
+            "the token names a service account that does not exist".into(),
+        )),
+        Err(error) => Err(error.into()),
+    }
+}
+
+fn verify_bearer(req: &HttpRequest) -> Result<VerifiedToken, ApiError> {
     let tokens = req
         .app_data::<web::Data<TokenService>>()
         .ok_or_else(|| ApiError::Internal("token service not configured".into()))?;
@@ -74,7 +109,6 @@ fn authenticate(req: &HttpRequest) -> Result<Caller, ApiError> {
         }
     };
     tokens
-        .verify(token)
-        .map(Caller)
+        .verify_issued(token)
         .map_err(|e| ApiError::Unauthorized(e.to_string()))
 }

@@ -65,12 +65,18 @@ pub async fn with_client_credentials(
     let login = login_key(client_id);
     let credential = throttled_lookup(state, &login, address).await?;
     let (id, federation) = match credential {
+        // During a rotation's grace period the previous secret signs in too.
         Some(Credential {
             service_account_id: Some(id),
             federation_id: Some(federation),
             secret_hash,
+            previous_secret_hash,
             ..
-        }) if verify_client_secret(client_secret, &secret_hash) => {
+        }) if verify_client_secret(client_secret, &secret_hash)
+            || previous_secret_hash
+                .as_deref()
+                .is_some_and(|previous| verify_client_secret(client_secret, previous)) =>
+        {
             (ServiceAccountId::from(id), FederationId::from(federation))
         }
         _ => return refuse(state, &login, address).await,

@@ -88,27 +88,36 @@ pub struct TokenService {
 /// expiry is checked anew. Bounded: when full, expired entries go first, then everything.
 #[derive(Default)]
 struct VerifiedTokens {
-    entries: Mutex<HashMap<Box<str>, (Principal, u64)>>,
+    entries: Mutex<HashMap<Box<str>, (VerifiedToken, u64)>>,
+}
+
+/// What a verified token says: who, and when it was issued (a service account's tokens issued
+/// before it was deactivated or revoked are refused).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VerifiedToken {
+    pub principal: Principal,
+    /// `iat`, seconds since the Unix epoch.
+    pub issued_at: u64,
 }
 
 const MAX_VERIFIED_TOKENS: usize = 50_000;
 
 impl VerifiedTokens {
     /// `Some(result)` when the token was verified before.
-    fn lookup(&self, token: &str, now: u64) -> Option<Result<Principal, TokenError>> {
+    fn lookup(&self, token: &str, now: u64) -> Option<Result<VerifiedToken, TokenError>> {
         let mut entries = self
             .entries
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        let (principal, exp) = entries.get(token)?;
+        let (verified, exp) = entries.get(token)?;
         if now > exp + LEEWAY_SECS {
             entries.remove(token);
             return Some(Err(TokenError::Expired));
         }
-        Some(Ok(principal.clone()))
+        Some(Ok(verified.clone()))
     }
 
-    fn remember(&self, token: &str, principal: &Principal, exp: u64, now: u64) {
+    fn remember(&self, token: &str, verified: &VerifiedToken, exp: u64, now: u64) {
         let mut entries = self
             .entries
             .lock()
@@ -119,7 +128,7 @@ impl VerifiedTokens {
                 entries.clear();
             }
         }
-        entries.insert(token.into(), (principal.clone(), exp));
+        entries.insert(token.into(), (verified.clone(), exp));
     }
 }
 
@@ -181,20 +190,25 @@ impl TokenService {
     }
 
     pub fn verify(&self, token: &str) -> Result<Principal, TokenError> {
+        self.verify_issued(token).map(|verified| verified.principal)
+    }
+
+    /// Verifies `token` and says when it was issued.
+    pub fn verify_issued(&self, token: &str) -> Result<VerifiedToken, TokenError> {
         self.verify_at(token, jsonwebtoken::get_current_timestamp())
     }
 
-    fn verify_at(&self, token: &str, now: u64) -> Result<Principal, TokenError> {
+    fn verify_at(&self, token: &str, now: u64) -> Result<VerifiedToken, TokenError> {
         if let Some(known) = self.verified.lookup(token, now) {
             return known;
         }
-        let (principal, exp) = self.verify_signed(token)?;
-        self.verified.remember(token, &principal, exp, now);
-        Ok(principal)
+        let (verified, exp) = self.verify_signed(token)?;
+        self.verified.remember(token, &verified, exp, now);
+        Ok(verified)
     }
 
     /// Every check of a token not seen before: algorithm, key, signature, claims, times.
-    fn verify_signed(&self, token: &str) -> Result<(Principal, u64), TokenError> {
+    fn verify_signed(&self, token: &str) -> Result<(VerifiedToken, u64), TokenError> {
         let header = jsonwebtoken::decode_header(token).map_err(|_| refused_header(token))?;
         if header.alg != Algorithm::EdDSA {
             return Err(TokenError::Algorithm);
@@ -215,7 +229,15 @@ impl TokenService {
                 }
             })?;
         let exp = data.claims.exp;
-        Ok((principal_from(data.claims)?, exp))
+        let issued_at = data.claims.iat;
+        let principal = principal_from(data.claims)?;
+        Ok((
+            VerifiedToken {
+                principal,
+                issued_at,
+            },
+            exp,
+        ))
     }
 }
 

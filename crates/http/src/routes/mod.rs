@@ -64,6 +64,8 @@ pub fn configure(cfg: &mut ServiceConfig) {
                 .service(service_accounts::list_service_accounts)
                 .service(service_accounts::get_service_account)
                 .service(service_accounts::update_service_account)
+                .service(service_accounts::rotate_service_account_secret)
+                .service(service_accounts::revoke_service_account)
                 .service(directory::need_categories::list_need_categories)
                 .service(directory::import::import_directory)
                 .service(directory::organisations::create_organisation)

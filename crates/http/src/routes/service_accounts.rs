@@ -1,10 +1,13 @@
-//! Service accounts: integration clients of a federation, managed by federation admins.
+//! Service accounts: integration clients of a federation, managed by federation admins. A
+//! secret is shown once, when it is made (at creation or rotation), and stored hashed; a
+//! rotation keeps the old secret working for a grace period; a revocation is for good and
+//! stops the account's tokens at once.
 
 use super::location;
 use crate::auth::password::{hash_client_secret, new_client_secret};
 use crate::auth::Caller;
 use crate::concurrency::{with_etag, IfMatch, IfMatchHeader};
-use crate::json_body::JsonBody;
+use crate::json_body::{JsonBody, OptionalJsonBody};
 use crate::pagination::{Page, PageRequest};
 use crate::problem::ApiError;
 use crate::routes::federations::ListQuery;
@@ -29,7 +32,12 @@ pub struct ServiceAccount {
     pub name: String,
     #[schema(schema_with = crate::schemas::scopes)]
     pub scopes: Vec<ServiceScope>,
+    /// An inactive account cannot sign in, and the tokens it held stop working.
     pub active: bool,
+    /// When the account was revoked; a revoked account stays inactive for good.
+    pub revoked_at: Option<DateTime<Utc>>,
+    /// When its secret was last rotated.
+    pub secret_rotated_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -42,6 +50,8 @@ impl From<ServiceAccountRecord> for ServiceAccount {
             name: r.name,
             scopes: r.scopes,
             active: r.active,
+            revoked_at: r.revoked_at,
+            secret_rotated_at: r.secret_rotated_at,
             created_at: r.created_at,
             updated_at: r.updated_at,
         }
@@ -70,8 +80,47 @@ pub struct NewServiceAccountBody {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ServiceAccountChangesBody {
-    /// An inactive account cannot sign in; tokens it already holds expire within 15 minutes.
+    /// An inactive account cannot sign in, and the tokens it already holds stop working at
+    /// once. A revoked account cannot be made active again.
     pub active: bool,
+}
+
+/// How long the secret being replaced keeps working, so the integration can switch over
+/// without downtime.
+#[derive(Deserialize, ToSchema, Default)]
+#[serde(deny_unknown_fields)]
+pub struct SecretRotationBody {
+    /// Seconds the previous secret still signs in, 0 (it stops now) to 604800 (a week).
+    /// Defaults to a day. A secret still in an earlier rotation's grace period stops now.
+    #[schema(minimum = 0, maximum = 604800, example = 86400)]
+    pub grace_period_seconds: Option<i64>,
+}
+
+/// The new secret, shown this once, and until when the previous one still works.
+#[derive(Serialize, ToSchema)]
+pub struct RotatedSecret {
+    #[serde(flatten)]
+    pub account: ServiceAccount,
+    pub client_id: String,
+    pub client_secret: String,
+    /// When the previous secret stops signing in (absent when it stopped at once).
+    pub previous_secret_expires_at: Option<DateTime<Utc>>,
+}
+
+const DEFAULT_GRACE_SECONDS: i64 = 24 * 60 * 60;
+const MAX_GRACE_SECONDS: i64 = 7 * 24 * 60 * 60;
+
+fn revoked(record: &ServiceAccountRecord) -> ApiError {
+    ApiError::Conflict {
+        code: "service_account_revoked",
+        detail: format!(
+            "the service account was revoked at {}; make a new one",
+            record
+                .revoked_at
+                .map(|at| at.to_rfc3339())
+                .unwrap_or_default()
+        ),
+    }
 }
 
 fn respond(builder: HttpResponseBuilder, record: ServiceAccountRecord) -> HttpResponse {
@@ -204,15 +253,98 @@ pub async fn update_service_account(
         return Err(ApiError::NotFound);
     }
     let version = if_match.version()?;
+    let id = ServiceAccountId::from(path.into_inner());
     let mut tx = state.begin(TenantScope::of(&caller)).await?;
-    let record = service_accounts::set_active(
+    let current = service_accounts::lock(&mut tx, federation, id).await?;
+    if current.revoked_at.is_some() {
+        return Err(revoked(&current));
+    }
+    let record =
+        service_accounts::set_active(&mut tx, federation, id, version, body.0.active).await?;
+    commit(tx).await?;
+    Ok(respond(HttpResponse::Ok(), record))
+}
+
+/// Gives the account a new secret, shown this once; the previous one keeps working for the
+/// grace period (federation administrators).
+#[utoipa::path(
+    tag = "service-accounts",
+    security(("bearer" = [])),
+    params(("service_account_id" = Uuid, Path, description = "The account's id")),
+    request_body(content = Option<SecretRotationBody>, description = "Optional; an empty body takes the default grace period"),
+    responses((status = 200, description = "Rotated; keep the new secret", body = RotatedSecret, headers(("ETag" = String))))
+)]
+#[post("/service-accounts/{service_account_id}/secret-rotations")]
+pub async fn rotate_service_account_secret(
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<Uuid>,
+    body: OptionalJsonBody<SecretRotationBody>,
+) -> Result<HttpResponse, ApiError> {
+    let federation = caller.federation_id.ok_or(ApiError::NotFound)?;
+    if !caller.is_federation_admin() {
+        return Err(ApiError::NotFound);
+    }
+    let grace = body.0.grace_period_seconds.unwrap_or(DEFAULT_GRACE_SECONDS);
+    if !(0..=MAX_GRACE_SECONDS).contains(&grace) {
+        return Err(ValidationErrors::single(
+            "grace_period_seconds",
+            "out_of_range",
+            "must be between 0 and 604800 (a week)",
+        )
+        .into());
+    }
+    let id = ServiceAccountId::from(path.into_inner());
+    let secret = new_client_secret();
+    let previous_expires_at = (grace > 0).then(|| Utc::now() + chrono::Duration::seconds(grace));
+    let mut tx = state.begin(TenantScope::of(&caller)).await?;
+    let current = service_accounts::lock(&mut tx, federation, id).await?;
+    if current.revoked_at.is_some() {
+        return Err(revoked(&current));
+    }
+    let record = service_accounts::rotate_secret(
         &mut tx,
         federation,
-        ServiceAccountId::from(path.into_inner()),
-        version,
-        body.0.active,
+        id,
+        &hash_client_secret(&secret),
+        previous_expires_at,
     )
     .await?;
+    commit(tx).await?;
+    let version = record.version;
+    Ok(with_etag(HttpResponse::Ok(), version)
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(RotatedSecret {
+            client_id: record.id.to_string(),
+            client_secret: secret,
+            previous_secret_expires_at: previous_expires_at,
+            account: record.into(),
+        }))
+}
+
+/// Revokes the account for good: it can no longer sign in with either secret, and every token
+/// it holds stops working at once. Revoking it again changes nothing (federation
+/// administrators).
+#[utoipa::path(
+    tag = "service-accounts",
+    security(("bearer" = [])),
+    params(("service_account_id" = Uuid, Path, description = "The account's id")),
+    responses((status = 200, description = "Revoked", body = ServiceAccount, headers(("ETag" = String))))
+)]
+#[post("/service-accounts/{service_account_id}/revocation")]
+pub async fn revoke_service_account(
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    let federation = caller.federation_id.ok_or(ApiError::NotFound)?;
+    if !caller.is_federation_admin() {
+        return Err(ApiError::NotFound);
+    }
+    let id = ServiceAccountId::from(path.into_inner());
+    let mut tx = state.begin(TenantScope::of(&caller)).await?;
+    service_accounts::lock(&mut tx, federation, id).await?;
+    let record = service_accounts::revoke(&mut tx, federation, id).await?;
     commit(tx).await?;
     Ok(respond(HttpResponse::Ok(), record))
 }

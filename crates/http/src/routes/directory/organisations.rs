@@ -242,7 +242,8 @@ pub async fn get_organisation(
     caller: Caller,
     path: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
-    let federation = readable_directory(&caller).map_err(|_| ApiError::NotFound)?;
+    let federation = caller.federation().map_err(|_| ApiError::NotFound)?;
+    readable_directory(&caller)?;
     let mut tx = state.begin_read(TenantScope::of(&caller)).await?;
     let record =
         organisations::find(&mut tx, federation, OrganisationId::from(path.into_inner())).await?;

@@ -579,7 +579,8 @@ pub async fn get_service(
     caller: Caller,
     path: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
-    let federation = readable_directory(&caller).map_err(|_| ApiError::NotFound)?;
+    let federation = caller.federation().map_err(|_| ApiError::NotFound)?;
+    readable_directory(&caller)?;
     let mut tx = state.begin_read(TenantScope::of(&caller)).await?;
     let record = services::find(&mut tx, federation, ServiceId::from(path.into_inner())).await?;
     end_read(tx);
@@ -605,7 +606,8 @@ pub async fn update_service(
     if_match: IfMatch,
     body: JsonBody<ServiceChangesBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let federation = readable_directory(&caller).map_err(|_| ApiError::NotFound)?;
+    let federation = caller.federation().map_err(|_| ApiError::NotFound)?;
+    readable_directory(&caller)?;
     let id = ServiceId::from(path.into_inner());
     let mut tx = state.begin(TenantScope::of(&caller)).await?;
     let current = services::find(&mut tx, federation, id).await?;

@@ -1,6 +1,6 @@
 //! The ledger's settings, accounts, funding top-ups, transfers and reconciliation.
 
-use super::{administration, Money};
+use super::{administration, whole_ledger, Money};
 use crate::auth::Caller;
 use crate::concurrency::{with_etag, IfMatch, IfMatchHeader};
 use crate::idempotency::{IdempotencyKey, MoneyKey, MoneyRequest};
@@ -140,7 +140,7 @@ pub async fn get_settings(
     state: web::Data<AppState>,
     caller: Caller,
 ) -> Result<HttpResponse, ApiError> {
-    let federation = administration(&caller)?;
+    let federation = whole_ledger(&caller)?;
     let mut tx = state.begin_read(TenantScope::of(&caller)).await?;
     let found = settings::find(&mut tx, federation).await?;
     end_read(tx);
@@ -196,7 +196,7 @@ pub async fn list_accounts(
     state: web::Data<AppState>,
     caller: Caller,
 ) -> Result<HttpResponse, ApiError> {
-    let federation = administration(&caller)?;
+    let federation = whole_ledger(&caller)?;
     let mut tx = state.begin(TenantScope::of(&caller)).await?;
     // The three federation accounts exist from the first look, so they always show.
     for kind in [
@@ -273,7 +273,7 @@ pub async fn list_transfers(
     caller: Caller,
     query: web::Query<TransferQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let federation = administration(&caller)?;
+    let federation = whole_ledger(&caller)?;
     let page = PageRequest::parse(query.limit, query.cursor.as_deref())?;
     let mut tx = state.begin_search(TenantScope::of(&caller)).await?;
     let rows = accounts::transfers(&mut tx, federation, page.after, page.probe()).await?;
@@ -293,7 +293,7 @@ pub async fn reconciliation(
     state: web::Data<AppState>,
     caller: Caller,
 ) -> Result<HttpResponse, ApiError> {
-    let federation = administration(&caller)?;
+    let federation = whole_ledger(&caller)?;
     let mut tx = state.begin_read(TenantScope::of(&caller)).await?;
     let rows = accounts::reconcile(&mut tx, federation).await?;
     end_read(tx);

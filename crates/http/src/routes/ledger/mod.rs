@@ -1,6 +1,7 @@
 //! The federation's payment ledger under `/v1/ledger/…`: tariffs, charges and their approval,
-//! clawbacks of paid charges, funding, payment runs with remittances, and statements. Federation administrators move the
-//! money; a provider reads only its own part; everyone else gets 403.
+//! clawbacks of paid charges, funding, payment runs with remittances, and statements. Federation
+//! administrators move the money; `ledger:read` service accounts read all of it; a provider reads
+//! only its own part; everyone else gets 403.
 
 pub mod charges;
 pub mod clawbacks;
@@ -25,11 +26,22 @@ pub fn administration(caller: &Caller) -> Result<FederationId, ApiError> {
     }
 }
 
+/// The federation of a caller who reads its whole ledger: its administrators, and service
+/// accounts granted `ledger:read`.
+pub fn whole_ledger(caller: &Caller) -> Result<FederationId, ApiError> {
+    match ledger_view(caller) {
+        LedgerView::Administration | LedgerView::Reader => caller.federation(),
+        _ => Err(ApiError::Forbidden(
+            "the whole ledger is for federation administrators and ledger:read service accounts",
+        )),
+    }
+}
+
 /// The caller's view of the ledger, for the routes providers may read.
 pub fn view(caller: &Caller) -> Result<(FederationId, LedgerView), ApiError> {
     match ledger_view(caller) {
         LedgerView::None => Err(ApiError::Forbidden(
-            "the ledger is for federation administrators and, for their own part, providers",
+            "the ledger is for federation administrators, ledger:read service accounts and, for their own part, providers",
         )),
         view => Ok((caller.federation()?, view)),
     }

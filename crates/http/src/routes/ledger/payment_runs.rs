@@ -1,7 +1,7 @@
 //! Payment runs and the remittances they produce.
 
 use super::charges::Charge;
-use super::{administration, view, Money};
+use super::{administration, view, whole_ledger, Money};
 use crate::auth::Caller;
 use crate::idempotency::{IdempotencyKey, MoneyKey, MoneyRequest};
 use crate::json_body::JsonBody;
@@ -199,7 +199,7 @@ pub async fn list_payment_runs(
     caller: Caller,
     query: web::Query<RunQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let federation = administration(&caller)?;
+    let federation = whole_ledger(&caller)?;
     let page = PageRequest::parse(query.limit, query.cursor.as_deref())?;
     let mut tx = state.begin_search(TenantScope::of(&caller)).await?;
     let rows = payment_runs::list(&mut tx, federation, page.after, page.probe()).await?;
@@ -220,7 +220,7 @@ pub async fn get_payment_run(
     caller: Caller,
     path: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
-    let federation = administration(&caller)?;
+    let federation = whole_ledger(&caller)?;
     let id = path.into_inner();
     let mut tx = state.begin_read(TenantScope::of(&caller)).await?;
     let run = payment_runs::find(&mut tx, federation, id).await?;

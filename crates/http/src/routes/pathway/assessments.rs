@@ -358,7 +358,7 @@ pub async fn get_assessment(
     path: web::Path<(Uuid, Uuid)>,
 ) -> Result<HttpResponse, ApiError> {
     let (practice, referral) = path.into_inner();
-    let p = authorise(&caller, practice, PracticeAction::ReadReferrals)?;
+    let p = authorise(&caller, practice, PracticeAction::ReadReferralDetails)?;
     let mut tx = super::begin(&state, &caller, p).await?;
     let current = referrals::find(&mut tx, p.federation, p.practice, referral).await?;
     let assessment = assessments::find_assessment(&mut tx, p.federation, p.practice, referral)
@@ -480,7 +480,7 @@ pub async fn list_measures(
     path: web::Path<(Uuid, Uuid)>,
 ) -> Result<HttpResponse, ApiError> {
     let (practice, referral) = path.into_inner();
-    let p = authorise(&caller, practice, PracticeAction::ReadReferrals)?;
+    let p = authorise(&caller, practice, PracticeAction::ReadReferralDetails)?;
     let mut tx = super::begin(&state, &caller, p).await?;
     let current = referrals::find(&mut tx, p.federation, p.practice, referral).await?;
     let measures = assessments::measures(&mut tx, p.federation, p.practice, referral).await?;

@@ -219,7 +219,7 @@ pub async fn list_counts(
     path: web::Path<(Uuid, Uuid)>,
 ) -> Result<HttpResponse, ApiError> {
     let (practice, referral) = path.into_inner();
-    let p = authorise(&caller, practice, PracticeAction::ReadReferrals)?;
+    let p = authorise(&caller, practice, PracticeAction::ReadReferralDetails)?;
     let mut tx = super::begin(&state, &caller, p).await?;
     let current = referrals::find(&mut tx, p.federation, p.practice, referral).await?;
     let records = gp_appointments::list(&mut tx, p.federation, p.practice, referral).await?;

@@ -53,7 +53,9 @@ pub fn authorise(
 fn forbidden_because(action: PracticeAction) -> &'static str {
     use PracticeAction::*;
     match action {
-        ReadPatients | ReadReferrals => "your role does not read patient records",
+        ReadPatients | ReadReferrals | ReadReferralDetails => {
+            "your role does not read patient records"
+        }
         WritePatients => "only clinicians and practice administrators register and update patients",
         CreateReferral => "only clinicians refer patients to social prescribing",
         ChangeReferralState => "your role does not change referrals",

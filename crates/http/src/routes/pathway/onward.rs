@@ -242,7 +242,7 @@ pub async fn list_onward_referrals(
     path: web::Path<(Uuid, Uuid)>,
 ) -> Result<HttpResponse, ApiError> {
     let (practice, referral) = path.into_inner();
-    let p = authorise(&caller, practice, PracticeAction::ReadReferrals)?;
+    let p = authorise(&caller, practice, PracticeAction::ReadReferralDetails)?;
     let mut tx = super::begin(&state, &caller, p).await?;
     referrals::find(&mut tx, p.federation, p.practice, referral).await?;
     let records = onward::list_for_referral(&mut tx, p.federation, p.practice, referral).await?;
