@@ -9,6 +9,11 @@ export SQLX_OFFLINE=true RUST_LOG=warn
 export WAYMARK_SIGNING_KEY_FILE=target/bench-signing-key.pem
 export WAYMARK_ADDR=${WAYMARK_ADDR:-127.0.0.1:18080}
 bench_bin=${WAYMARK_BENCH_BIN:-target/release/waymark}
+# The benchmarks measure the service, not its rate limits: one client address and one token
+# would spend any realistic quota within a second. bench/rate-limits measures what counting
+# costs.
+export WAYMARK_RATE_LIMIT_PER_SUBJECT_PER_MINUTE=${WAYMARK_RATE_LIMIT_PER_SUBJECT_PER_MINUTE:-0}
+export WAYMARK_RATE_LIMIT_PER_ADDRESS_PER_MINUTE=${WAYMARK_RATE_LIMIT_PER_ADDRESS_PER_MINUTE:-0}
 bench_pids=()
 
 # Builds the release binaries (unless WAYMARK_BENCH_BIN names a prebuilt server, such as an

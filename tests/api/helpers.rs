@@ -188,6 +188,17 @@ async fn start_instance(
         ),
         ("WAYMARK_WORKERS".into(), "2".into()),
         ("WAYMARK_DB_MAX_CONNECTIONS".into(), "8".into()),
+        // Tests make many requests from one address in a moment; the rate limits have tests
+        // of their own, which turn them on.
+        (
+            "WAYMARK_RATE_LIMIT_PER_SUBJECT_PER_MINUTE".into(),
+            "0".into(),
+        ),
+        (
+            "WAYMARK_RATE_LIMIT_PER_ADDRESS_PER_MINUTE".into(),
+            "0".into(),
+        ),
+        ("WAYMARK_PUBLIC_RATE_LIMIT_PER_MINUTE".into(), "0".into()),
     ]);
     for (name, value) in extra {
         env.insert((*name).into(), (*value).into());

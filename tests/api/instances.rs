@@ -26,8 +26,19 @@ async fn the_public_request_budget_is_one_budget_across_instances() {
         .await;
     first.create_federation("budget-a").await;
     first.create_federation("budget-b").await;
-    for app in [&first, &second, &first, &second] {
-        assert_eq!(status(app, "/oruk/budget-a/taxonomies", None).await, 200);
+    crate::rate_limits::early_in_a_window().await;
+    for (served, app) in [&first, &second, &first, &second].into_iter().enumerate() {
+        let answer = app.get("/oruk/budget-a/taxonomies").send().await.unwrap();
+        assert_eq!(answer.status(), 200);
+        assert_eq!(
+            answer.headers()["ratelimit-policy"].to_str().unwrap(),
+            "\"public\";q=4;w=60"
+        );
+        let limit = answer.headers()["ratelimit"].to_str().unwrap().to_owned();
+        assert!(
+            limit.starts_with(&format!("\"public\";r={};t=", 3 - served)),
+            "{limit}"
+        );
     }
     // Four were served, two by each: the fifth is refused by whichever instance gets it.
     for app in [&first, &second] {
@@ -55,6 +66,7 @@ async fn behind_a_trusted_proxy_each_client_has_its_own_budget() {
         ("WAYMARK_PUBLIC_RATE_LIMIT_PER_MINUTE", "2"),
         ("WAYMARK_TRUSTED_PROXIES", "127.0.0.1"),
     ];
+    crate::rate_limits::early_in_a_window().await;
     let first = spawn_app_with(&settings).await;
     let second = first.another_instance_with(&settings).await;
     first.create_federation("proxied").await;

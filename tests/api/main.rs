@@ -25,6 +25,7 @@ mod pathway;
 mod pathway_matrix;
 mod pathway_rules;
 mod problems;
+mod rate_limits;
 mod schema_rules;
 mod service_accounts;
 mod stats;

@@ -18,6 +18,7 @@ const PLATFORM_TABLES: &[&str] = &[
     "platform_users",
     "credentials",
     "login_failures",
+    "rate_limit_windows",
 ];
 
 /// Tenant tables partitioned by practice inside their federation.

@@ -15,7 +15,7 @@ pub mod login_throttle;
 pub mod pagination;
 pub mod pathway;
 pub mod practice;
-pub mod request_budget;
+pub mod rate_limit;
 pub mod role;
 pub mod stats;
 pub mod user;

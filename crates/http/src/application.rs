@@ -7,7 +7,7 @@ use crate::json_body::BodyLimit;
 use crate::metrics::Metrics;
 use crate::openapi::{add_problem_responses, describe_rule_formats, ApiDoc};
 use crate::problem::ApiError;
-use crate::public_rate_limit::PublicBudget;
+use crate::rate_limit::{RateLimiter, RatePolicies, RATELIMIT, RATELIMIT_POLICY};
 use crate::request_context::{observe_request, REQUEST_ID};
 use crate::routes::{self, fallback};
 use crate::settings::Settings;
@@ -21,7 +21,6 @@ use std::net::TcpListener;
 use utoipa::OpenApi;
 use utoipa_actix_web::AppExt;
 use utoipa_swagger_ui::SwaggerUi;
-use waymark_domain::request_budget::RequestBudget;
 use waymark_persistence::ledger::approval_queue::ApprovalQueue;
 
 /// The OpenAPI document of every route the application serves.
@@ -123,9 +122,15 @@ fn serve(
     let known_paths = web::Data::new(fallback::KnownPaths::from_openapi(&doc));
     let metrics = web::Data::new(Metrics::default());
     let body_limit = web::Data::new(BodyLimit(settings.max_body_bytes));
-    let public_budget = web::Data::new(PublicBudget(RequestBudget::per_minute(
-        settings.public_rate_limit_per_minute,
-    )));
+    let rate_limiter = web::Data::new(RateLimiter::new(
+        state.db.pool.clone(),
+        RatePolicies::per_minute(
+            settings.rate_limit_per_subject_per_minute,
+            settings.rate_limit_per_address_per_minute,
+            settings.public_rate_limit_per_minute,
+        ),
+    ));
+    RateLimiter::spawn_cleanup(state.db.pool.clone());
     let trusted_proxies = web::Data::new(settings.trusted_proxies.clone());
     let origins = settings.cors_allowed_origins.clone();
     let mut server = HttpServer::new(move || {
@@ -135,7 +140,7 @@ fn serve(
             .app_data(metrics.clone())
             .app_data(body_limit.clone())
             .app_data(known_paths.clone())
-            .app_data(public_budget.clone())
+            .app_data(rate_limiter.clone())
             .app_data(trusted_proxies.clone())
             .app_data(web::QueryConfig::default().error_handler(|error, _| {
                 ApiError::bad_request("invalid_query_parameter", error.to_string()).into()
@@ -192,6 +197,8 @@ fn cors(origins: &[String]) -> Cors {
             header::ETAG,
             header::LOCATION,
             header::RETRY_AFTER,
+            RATELIMIT,
+            RATELIMIT_POLICY,
             REQUEST_ID,
         ])
         .max_age(3600);

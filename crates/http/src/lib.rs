@@ -16,6 +16,7 @@ pub mod openapi;
 pub mod pagination;
 pub mod problem;
 pub mod public_rate_limit;
+pub mod rate_limit;
 pub mod request_context;
 pub mod routes;
 pub mod schemas;

@@ -100,7 +100,7 @@ const PROBLEMS: [(&str, &str, &str); 13] = [
     (
         "429",
         "TooManyRequests",
-        "Too many attempts; see Retry-After",
+        "A rate limit's quota for the minute is spent (`RateLimit` says which, with `r=0`), or sign-ins are throttled; try again after Retry-After",
     ),
     (
         "500",
@@ -137,6 +137,11 @@ impl Modify for SecurityAndProblems {
                     .schema(Some(Ref::from_schema_name("Problem")))
                     .build(),
             );
+            if status == "429" {
+                for (name, header) in rate_limit_headers() {
+                    response = response.header(name, header);
+                }
+            }
             if matches!(status, "429" | "503") {
                 response = response.header(
                     "Retry-After",
@@ -258,9 +263,37 @@ fn describe_rule_format(schema: &mut RefOr<Schema>) {
     }
 }
 
-/// Adds the problem responses an operation can give, judged from its shape, to every operation.
+/// The IETF rate-limit fields (draft-ietf-httpapi-ratelimit-headers) every answer of a
+/// rate-limited route carries while a limit is in force.
+fn rate_limit_headers() -> [(&'static str, utoipa::openapi::header::Header); 2] {
+    let text = |description: &str| {
+        HeaderBuilder::new()
+            .schema(ObjectBuilder::new().schema_type(Type::String))
+            .description(Some(description))
+            .build()
+    };
+    [
+        (
+            "RateLimit-Policy",
+            text("The limits in force, as `\"name\";q=quota;w=seconds`: `subject` (per token), `address` (per client address) on /v1, `public` (per client address and federation) on /oruk"),
+        ),
+        (
+            "RateLimit",
+            text("Where the caller stands in each: `\"name\";r=remaining;t=seconds until the window ends`"),
+        ),
+    ]
+}
+
+/// Routes counted by the rate limits: the API and the public Open Referral UK view.
+fn rate_limited(path: &str) -> bool {
+    path.starts_with("/v1/") || path.starts_with("/oruk/")
+}
+
+/// Adds the problem responses an operation can give, judged from its shape, to every operation;
+/// and to every operation of a rate-limited route, the rate-limit fields on its answers.
 pub fn add_problem_responses(openapi: &mut OpenApiDoc) {
-    for item in openapi.paths.paths.values_mut() {
+    for (path, item) in openapi.paths.paths.iter_mut() {
+        let limited = rate_limited(path);
         let operations = [
             (HttpMethod::Get, item.get.as_mut()),
             (HttpMethod::Post, item.post.as_mut()),
@@ -271,7 +304,12 @@ pub fn add_problem_responses(openapi: &mut OpenApiDoc) {
         for (method, operation) in operations {
             if let Some(operation) = operation {
                 describe_problems(operation);
-                for status in statuses_for(&method, operation) {
+                let mut statuses = statuses_for(&method, operation);
+                if limited {
+                    statuses.push("429");
+                    announce_rate_limits(operation);
+                }
+                for status in statuses {
                     let (_, name, _) = PROBLEMS
                         .iter()
                         .find(|(s, _, _)| *s == status)
@@ -284,6 +322,19 @@ pub fn add_problem_responses(openapi: &mut OpenApiDoc) {
                             RefOr::Ref(Ref::new(format!("#/components/responses/{name}")))
                         });
                 }
+            }
+        }
+    }
+}
+
+fn announce_rate_limits(operation: &mut Operation) {
+    for (status, response) in operation.responses.responses.iter_mut() {
+        let RefOr::T(response) = response else {
+            continue;
+        };
+        if status.starts_with('2') || status.starts_with('3') {
+            for (name, header) in rate_limit_headers() {
+                response.headers.entry(name.to_owned()).or_insert(header);
             }
         }
     }

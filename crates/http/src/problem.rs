@@ -125,6 +125,13 @@ pub enum ApiError {
     },
     #[error("too many attempts; try again in {} seconds", .retry_after.as_secs())]
     TooManyRequests { retry_after: Duration },
+    /// A rate limit's quota for the window is spent.
+    #[error("the rate limit \"{policy}\" allows {quota} requests a minute, and they are spent; try again in {} seconds", .retry_after.as_secs())]
+    RateLimited {
+        policy: &'static str,
+        quota: u32,
+        retry_after: Duration,
+    },
     #[error("the service is not ready: {0}")]
     Unavailable(String),
     /// The database is out of reach (restarting, failing over); the request did nothing that
@@ -174,7 +181,7 @@ impl ApiError {
             ApiError::ImportRejected(_) => "import_rejected",
             ApiError::Unprocessable { code, .. } => code,
             ApiError::UnprocessableBody { .. } => "invalid_body",
-            ApiError::TooManyRequests { .. } => "too_many_requests",
+            ApiError::TooManyRequests { .. } | ApiError::RateLimited { .. } => "too_many_requests",
             ApiError::Unavailable(_) => "not_ready",
             ApiError::DatabaseUnavailable => "database_unavailable",
             ApiError::Internal(_) => "internal_error",
@@ -200,7 +207,7 @@ impl ApiError {
             ApiError::ImportRejected(_) => "Import rejected",
             ApiError::Unprocessable { .. } => "Unprocessable request",
             ApiError::UnprocessableBody { .. } => "Invalid request body",
-            ApiError::TooManyRequests { .. } => "Too many requests",
+            ApiError::TooManyRequests { .. } | ApiError::RateLimited { .. } => "Too many requests",
             ApiError::Unavailable(_) | ApiError::DatabaseUnavailable => "Service unavailable",
             ApiError::Internal(_) => "Internal server error",
         }
@@ -293,7 +300,9 @@ impl ResponseError for ApiError {
             | ApiError::Unprocessable { .. }
             | ApiError::UnprocessableBody { .. }
             | ApiError::ImportRejected(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::TooManyRequests { .. } | ApiError::RateLimited { .. } => {
+                StatusCode::TOO_MANY_REQUESTS
+            }
             ApiError::Unavailable(_) | ApiError::DatabaseUnavailable => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
@@ -318,7 +327,8 @@ impl ResponseError for ApiError {
             ApiError::MethodNotAllowed { allowed } => {
                 response.insert_header((header::ALLOW, allowed.as_str()));
             }
-            ApiError::TooManyRequests { retry_after } => {
+            ApiError::TooManyRequests { retry_after }
+            | ApiError::RateLimited { retry_after, .. } => {
                 response.insert_header((header::RETRY_AFTER, retry_after.as_secs().to_string()));
             }
             ApiError::Unavailable(_) | ApiError::DatabaseUnavailable => {

@@ -1,9 +1,10 @@
-//! A per-address request budget for the public (unauthenticated) routes of a federation, which
-//! anyone can call. The count is kept in the database (`persistence::public_requests`), so every
-//! instance of the service counts against one budget per client address and federation.
+//! The public (unauthenticated) routes of a federation, which anyone can call: their budget is
+//! per client address and federation, counted by the shared rate limiter (`rate_limit`), so
+//! every instance of the service counts against one budget.
 
 use crate::client_address;
 use crate::problem::ApiError;
+use crate::rate_limit::{count, respond, RateLimiter};
 use crate::routes::oruk::federation_by_slug;
 use crate::state::AppState;
 use actix_web::body::{EitherBody, MessageBody};
@@ -11,13 +12,7 @@ use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
 use actix_web::{web, Error, FromRequest, HttpMessage, HttpRequest};
 use std::future::{ready, Ready};
-use waymark_domain::request_budget::RequestBudget;
 use waymark_domain::FederationId;
-use waymark_persistence::{begin_tally, commit, public_requests, TenantScope};
-
-/// The budget each client address has on each federation's public routes.
-#[derive(Clone, Copy, Debug)]
-pub struct PublicBudget(pub RequestBudget);
 
 /// The federation a public route names, resolved and its request counted by
 /// [`limit_public_requests`] before the handler runs.
@@ -47,32 +42,34 @@ pub async fn limit_public_requests(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, Error> {
-    match admit(&req).await {
-        Ok(federation) => {
-            req.extensions_mut().insert(federation);
-            Ok(next.call(req).await?.map_into_left_body())
-        }
-        Err(error) => {
-            let response = actix_web::ResponseError::error_response(&error);
-            Ok(req.into_response(response).map_into_right_body())
-        }
-    }
+    let mut standings = Vec::new();
+    let counted = admit(&req, &mut standings).await;
+    let counted = counted.map(|federation| {
+        req.extensions_mut().insert(federation);
+    });
+    respond(req, next, counted, &standings).await
 }
 
-async fn admit(req: &ServiceRequest) -> Result<PublicFederation, ApiError> {
+async fn admit(
+    req: &ServiceRequest,
+    standings: &mut Vec<crate::rate_limit::Standing>,
+) -> Result<PublicFederation, ApiError> {
     let state = req
         .app_data::<web::Data<AppState>>()
         .ok_or_else(|| ApiError::Internal("no application state".into()))?;
     let slug = req.match_info().get("federation").unwrap_or_default();
     let federation = federation_by_slug(state, slug).await?;
-    let budget = req.app_data::<web::Data<PublicBudget>>().map(|b| b.0);
-    if let (Some(budget), Some(address)) = (budget, client_address::of_service_request(req)) {
-        let mut tx = begin_tally(&state.db.pool, TenantScope::federation(federation)).await?;
-        let count = public_requests::count(&mut tx, federation, address).await?;
-        commit(tx).await?;
-        budget
-            .check(count)
-            .map_err(|retry_after| ApiError::TooManyRequests { retry_after })?;
+    if let Some(limiter) = req.app_data::<web::Data<RateLimiter>>() {
+        count(
+            limiter,
+            limiter.policies.public,
+            || {
+                client_address::of_service_request(req)
+                    .map(|address| format!("public:{}:{address}", federation.as_uuid()))
+            },
+            standings,
+        )
+        .await?;
     }
     Ok(PublicFederation(federation))
 }

@@ -34,9 +34,16 @@ pub struct Settings {
     pub db_max_connections: u32,
     /// `WAYMARK_SHUTDOWN_TIMEOUT_SECONDS`: how long in-flight requests get on SIGTERM/SIGINT.
     pub shutdown_timeout: Duration,
-    /// `WAYMARK_PUBLIC_RATE_LIMIT_PER_MINUTE`: requests per client address per minute on the
-    /// public Open Referral UK routes.
+    /// `WAYMARK_PUBLIC_RATE_LIMIT_PER_MINUTE` (600): requests per client address per minute on
+    /// each federation's public Open Referral UK routes.
     pub public_rate_limit_per_minute: u32,
+    /// `WAYMARK_RATE_LIMIT_PER_SUBJECT_PER_MINUTE` (1200): requests per token subject (a user or
+    /// a service account) per minute on `/v1`.
+    pub rate_limit_per_subject_per_minute: u32,
+    /// `WAYMARK_RATE_LIMIT_PER_ADDRESS_PER_MINUTE` (6000): requests per client address per
+    /// minute on `/v1`, signed in or not; a practice's staff behind one address share it. Each
+    /// of the three limits is off at 0.
+    pub rate_limit_per_address_per_minute: u32,
     /// `WAYMARK_DIRECTORY_CACHE_MB`: memory for rendered directory answers (0 turns it off).
     pub directory_cache_bytes: usize,
     /// `WAYMARK_STATS_FOLD_INTERVAL_MS`: how often the statistics deltas writers append are
@@ -137,6 +144,12 @@ impl Settings {
                 }),
             }
         };
+        let quota = |variable: &'static str, default: u64| -> Result<u32, SettingsError> {
+            u32::try_from(number(variable, default)?).map_err(|_| SettingsError {
+                variable,
+                problem: "must be at most 4294967295 (0 turns the limit off)".into(),
+            })
+        };
         let login_throttle = LoginThrottle {
             max_failures_per_account_and_address: failures(
                 "WAYMARK_SIGN_IN_FAILURES_PER_ACCOUNT_AND_ADDRESS",
@@ -175,8 +188,15 @@ impl Settings {
             workers: number("WAYMARK_WORKERS", 0)? as usize,
             db_max_connections: number("WAYMARK_DB_MAX_CONNECTIONS", 16)? as u32,
             shutdown_timeout: Duration::from_secs(number("WAYMARK_SHUTDOWN_TIMEOUT_SECONDS", 30)?),
-            public_rate_limit_per_minute: number("WAYMARK_PUBLIC_RATE_LIMIT_PER_MINUTE", 600)?
-                as u32,
+            public_rate_limit_per_minute: quota("WAYMARK_PUBLIC_RATE_LIMIT_PER_MINUTE", 600)?,
+            rate_limit_per_subject_per_minute: quota(
+                "WAYMARK_RATE_LIMIT_PER_SUBJECT_PER_MINUTE",
+                1200,
+            )?,
+            rate_limit_per_address_per_minute: quota(
+                "WAYMARK_RATE_LIMIT_PER_ADDRESS_PER_MINUTE",
+                6000,
+            )?,
             directory_cache_bytes: number("WAYMARK_DIRECTORY_CACHE_MB", 32)? as usize * 1024 * 1024,
             stats_fold_interval: Duration::from_millis(number(
                 "WAYMARK_STATS_FOLD_INTERVAL_MS",

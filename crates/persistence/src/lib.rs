@@ -20,7 +20,7 @@ pub mod login_role;
 pub mod pathway;
 pub mod pool;
 pub mod practices;
-pub mod public_requests;
+pub mod rate_limits;
 mod rows;
 pub mod service_accounts;
 pub mod stats;
@@ -29,6 +29,7 @@ pub mod users;
 
 pub use error::StoreError;
 pub use pool::{connect, migrate, migrate_citus, Database, MIGRATOR};
+pub use sqlx::PgPool;
 pub use tenant::{
     begin, begin_read, begin_search, begin_snapshot, begin_tally, commit, end_read, TenantScope, Tx,
 };

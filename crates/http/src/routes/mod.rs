@@ -46,6 +46,9 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(token::jwks)
         .service(
             scope("/v1")
+                .wrap(actix_web::middleware::from_fn(
+                    crate::rate_limit::limit_api_requests,
+                ))
                 .service(token::issue_token)
                 .service(me::me)
                 .service(federations::create_federation)
