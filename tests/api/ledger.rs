@@ -1085,3 +1085,96 @@ async fn a_ledger_read_account_reads_the_whole_ledger_and_moves_no_money() {
         .unwrap();
     assert_problem(settings, 403, "forbidden").await;
 }
+
+#[tokio::test]
+async fn the_transfers_export_lists_every_entry_and_each_transfer_balances() {
+    use crate::exports::csv_rows;
+    let w = world("ledger-export").await;
+    w.top_up(10_000).await;
+    let charge = w.deliver("session_attended", 5, 1).await;
+    json_of(w.approve(&charge).await, 200).await;
+    json_of(
+        w.money(
+            "/v1/ledger/payment-runs",
+            &Uuid::now_v7().to_string(),
+            json!({"cut_off": Utc::now().date_naive() - Duration::days(1)}),
+        )
+        .await,
+        201,
+    )
+    .await;
+    let listed = json_of(get(&w.app, &w.admin, "/v1/ledger/transfers").await, 200).await;
+    let mut listed: Vec<&str> = listed["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["id"].as_str().unwrap())
+        .collect();
+    listed.sort();
+
+    let rows = csv_rows(get(&w.app, &w.admin, "/v1/ledger/transfers/export").await).await;
+    let mut by_transfer: std::collections::BTreeMap<&str, (i64, i64, i64)> = Default::default();
+    for row in &rows {
+        let amount: i64 = row["amount_pence"].parse().unwrap();
+        let entry = by_transfer.entry(row["transfer_id"].as_str()).or_insert((
+            row["transfer_amount_pence"].parse().unwrap(),
+            0,
+            0,
+        ));
+        match row["side"].as_str() {
+            "debit" => entry.1 += amount,
+            "credit" => entry.2 += amount,
+            other => panic!("side {other}"),
+        }
+    }
+    assert_eq!(by_transfer.keys().copied().collect::<Vec<_>>(), listed);
+    for (transfer, (amount, debits, credits)) in &by_transfer {
+        assert_eq!((debits, credits), (amount, amount), "{transfer}");
+    }
+    let kinds: std::collections::BTreeSet<&str> = rows.iter().map(|r| r["kind"].as_str()).collect();
+    assert_eq!(
+        kinds,
+        ["charge_approval", "payment", "top_up"]
+            .into_iter()
+            .collect()
+    );
+
+    // A ledger:read account exports the same; a provider may not export the whole ledger.
+    let reader = w
+        .app
+        .as_service_account(w.federation, &[waymark_domain::ServiceScope::LedgerRead])
+        .await;
+    let as_reader = csv_rows(get(&w.app, &reader, "/v1/ledger/transfers/export").await).await;
+    assert_eq!(as_reader, rows);
+    assert_problem(
+        get(&w.app, &w.provider, "/v1/ledger/transfers/export").await,
+        403,
+        "forbidden",
+    )
+    .await;
+    let tomorrow = Utc::now().date_naive() + Duration::days(1);
+    let none = csv_rows(
+        get(
+            &w.app,
+            &w.admin,
+            &format!("/v1/ledger/transfers/export?from={tomorrow}"),
+        )
+        .await,
+    )
+    .await;
+    assert!(none.is_empty());
+    assert_problem(
+        get(
+            &w.app,
+            &w.admin,
+            &format!(
+                "/v1/ledger/transfers/export?from={tomorrow}&to={}",
+                Utc::now().date_naive()
+            ),
+        )
+        .await,
+        400,
+        "invalid_query_parameter",
+    )
+    .await;
+}

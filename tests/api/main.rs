@@ -11,6 +11,7 @@ mod directory_cache;
 mod directory_eligibility;
 mod directory_import;
 mod events;
+mod exports;
 mod helpers;
 mod instances;
 mod journey;

@@ -376,6 +376,7 @@ async fn every_pathway_route_answers_each_role_as_the_roles_table_says() {
             [A, F, F, F, N, N, N, N],
         ),
         row(M::GET, "/v1/practices/{practice_id}/referrals", None, [A, A, A, A, N, N, N, N]),
+        row(M::GET, "/v1/practices/{practice_id}/referrals/export", None, [A, A, A, A, N, N, N, N]),
         row(M::GET, "/v1/practices/{practice_id}/referrals/{referral_id}", None, [A, A, A, A, N, N, N, N]),
         // Assessments and wellbeing: done by volunteers and clinicians, read with the referral.
         row(M::GET, "/v1/practices/{practice_id}/referrals/{referral_id}/assessment", None, [A, A, A, A, N, N, N, N]),

@@ -2,6 +2,7 @@
 
 use crate::auth::password::hash_password;
 use crate::auth::TokenService;
+use crate::csv_export::ExportSlots;
 use crate::directory_cache::DirectoryCache;
 use crate::json_body::BodyLimit;
 use crate::metrics::Metrics;
@@ -86,6 +87,8 @@ impl Application {
             decoy_password_hash,
             directory_cache: DirectoryCache::new(settings.directory_cache_bytes),
             approvals,
+            // A quarter of the pool, at least one.
+            exports: ExportSlots::new(settings.db_max_connections as usize / 4),
         });
         let listener = TcpListener::bind(&settings.addr).map_err(|source| BuildError::Listen {
             addr: settings.addr.clone(),

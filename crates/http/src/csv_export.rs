@@ -13,12 +13,39 @@ use actix_web::http::header;
 use actix_web::web::Bytes;
 use actix_web::HttpResponse;
 use std::future::Future;
-use tokio::sync::mpsc;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 
 /// How much text is gathered before it is sent.
 const CHUNK_BYTES: usize = 64 * 1024;
 /// Chunks that may wait for the client.
 const CHUNKS_IN_FLIGHT: usize = 4;
+
+/// Exports this instance runs at once. Each holds a database connection for as long as it
+/// runs (a referral export two: one reading, one recording the reads in the audit log), so
+/// they are limited to leave the pool to everything else.
+pub struct ExportSlots(Arc<Semaphore>);
+
+impl ExportSlots {
+    pub fn new(slots: usize) -> Self {
+        Self(Arc::new(Semaphore::new(slots.max(1))))
+    }
+
+    /// A slot for one export, held until it ends; `503 exports_busy` when all are taken.
+    pub fn take(&self) -> Result<OwnedSemaphorePermit, ApiError> {
+        self.0
+            .clone()
+            .try_acquire_owned()
+            .map_err(|_| ApiError::Busy {
+                code: "exports_busy",
+                detail:
+                    "this server is running as many exports as it may at once; try again shortly"
+                        .into(),
+                retry_after: Duration::from_secs(5),
+            })
+    }
+}
 
 /// The client has gone; stop exporting.
 #[derive(Debug)]
@@ -83,6 +110,7 @@ impl From<waymark_persistence::StoreError> for ExportError {
 /// writes after it, streamed; `export` hands its writer back when it has written every row.
 /// `extra` headers go out with the status (before any row).
 pub fn stream<F, Fut>(
+    slot: OwnedSemaphorePermit,
     filename: &str,
     header: &str,
     extra: &[(&'static str, String)],
@@ -100,6 +128,7 @@ where
     writer.buffer.push_str(header);
     writer.buffer.push('\n');
     actix_web::rt::spawn(async move {
+        let _slot = slot;
         let outcome = match export(writer).await {
             Ok(mut writer) => writer.flush().await.map_err(ExportError::from),
             Err(error) => Err(error),

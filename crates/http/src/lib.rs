@@ -8,6 +8,7 @@ pub mod auth;
 pub mod client_address;
 pub mod concurrency;
 pub mod csv;
+pub mod csv_export;
 pub mod directory_cache;
 pub mod idempotency;
 pub mod json_body;

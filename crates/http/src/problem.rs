@@ -134,6 +134,13 @@ pub enum ApiError {
     },
     #[error("the service is not ready: {0}")]
     Unavailable(String),
+    /// This instance is doing as many of these at once as it may; try again shortly.
+    #[error("{detail}")]
+    Busy {
+        code: &'static str,
+        detail: String,
+        retry_after: Duration,
+    },
     /// The database is out of reach (restarting, failing over); the request did nothing that
     /// committed unless it says otherwise, and may be retried after `Retry-After`.
     #[error("the database is unavailable just now; try again in a few seconds")]
@@ -183,6 +190,7 @@ impl ApiError {
             ApiError::UnprocessableBody { .. } => "invalid_body",
             ApiError::TooManyRequests { .. } | ApiError::RateLimited { .. } => "too_many_requests",
             ApiError::Unavailable(_) => "not_ready",
+            ApiError::Busy { code, .. } => code,
             ApiError::DatabaseUnavailable => "database_unavailable",
             ApiError::Internal(_) => "internal_error",
         }
@@ -208,7 +216,9 @@ impl ApiError {
             ApiError::Unprocessable { .. } => "Unprocessable request",
             ApiError::UnprocessableBody { .. } => "Invalid request body",
             ApiError::TooManyRequests { .. } | ApiError::RateLimited { .. } => "Too many requests",
-            ApiError::Unavailable(_) | ApiError::DatabaseUnavailable => "Service unavailable",
+            ApiError::Unavailable(_) | ApiError::DatabaseUnavailable | ApiError::Busy { .. } => {
+                "Service unavailable"
+            }
             ApiError::Internal(_) => "Internal server error",
         }
     }
@@ -303,7 +313,7 @@ impl ResponseError for ApiError {
             ApiError::TooManyRequests { .. } | ApiError::RateLimited { .. } => {
                 StatusCode::TOO_MANY_REQUESTS
             }
-            ApiError::Unavailable(_) | ApiError::DatabaseUnavailable => {
+            ApiError::Unavailable(_) | ApiError::DatabaseUnavailable | ApiError::Busy { .. } => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -328,7 +338,8 @@ impl ResponseError for ApiError {
                 response.insert_header((header::ALLOW, allowed.as_str()));
             }
             ApiError::TooManyRequests { retry_after }
-            | ApiError::RateLimited { retry_after, .. } => {
+            | ApiError::RateLimited { retry_after, .. }
+            | ApiError::Busy { retry_after, .. } => {
                 response.insert_header((header::RETRY_AFTER, retry_after.as_secs().to_string()));
             }
             ApiError::Unavailable(_) | ApiError::DatabaseUnavailable => {

@@ -1,5 +1,6 @@
 //! What every handler shares.
 
+use crate::csv_export::ExportSlots;
 use crate::directory_cache::DirectoryCache;
 use crate::problem::ApiError;
 use waymark_domain::login_throttle::LoginThrottle;
@@ -16,6 +17,8 @@ pub struct AppState {
     pub directory_cache: DirectoryCache,
     /// Approvals waiting to be decided together (group commit).
     pub approvals: ApprovalQueue,
+    /// Streamed exports running at once.
+    pub exports: ExportSlots,
 }
 
 impl AppState {

@@ -5,7 +5,8 @@
 use crate::error::StoreError;
 use crate::tenant::{begin_events_maintenance, begin_read, commit, end_read, TenantScope, Tx};
 use chrono::{DateTime, Utc};
-use sqlx::PgPool;
+use futures_util::stream::{BoxStream, StreamExt};
+use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 use waymark_domain::events::{FeedCursor, Visibility};
 use waymark_domain::FederationId;
@@ -187,12 +188,7 @@ pub async fn read(
     let mut tx = begin_read(pool, scope).await?;
     // Read before the events: the events' statement, taking its snapshot later, sees every
     // event up to this position, so a reader may be sent on to it (`FeedCursor::next`).
-    let feed = sqlx::query!(
-        "SELECT last_position, pruned_through FROM event_sequences WHERE federation_id = $1",
-        federation.as_uuid()
-    )
-    .fetch_optional(&mut *tx)
-    .await?;
+    let feed = feed_state(&mut tx, federation).await?;
     let resource_types: Vec<String> = visibility
         .resource_types
         .iter()
@@ -227,14 +223,79 @@ pub async fn read(
     .fetch_all(&mut *tx)
     .await?;
     end_read(tx);
-    let (last_position, pruned_through) = feed
-        .map(|f| (f.last_position, f.pruned_through))
-        .unwrap_or((0, 0));
     Ok(FeedPage {
         events,
-        last_position,
-        pruned_through,
+        last_position: feed.last_position,
+        pruned_through: feed.pruned_through,
     })
+}
+
+/// Where a federation's feed stands.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FeedState {
+    /// The last position given out.
+    pub last_position: i64,
+    /// Events up to this position have been pruned.
+    pub pruned_through: i64,
+}
+
+pub async fn feed_state(
+    conn: &mut PgConnection,
+    federation: FederationId,
+) -> Result<FeedState, StoreError> {
+    Ok(sqlx::query_as!(
+        FeedState,
+        "SELECT last_position, pruned_through FROM event_sequences WHERE federation_id = $1",
+        federation.as_uuid()
+    )
+    .fetch_optional(conn)
+    .await?
+    .unwrap_or_default())
+}
+
+/// Every event after `after`, up to `through`, that `visibility` lets the caller see (of
+/// `types` only, when some are given), in position order, as the database sends them.
+pub fn export<'c>(
+    conn: &'c mut PgConnection,
+    federation: FederationId,
+    visibility: &Visibility,
+    types: &[String],
+    after: FeedCursor,
+    through: i64,
+) -> BoxStream<'c, Result<EventRow, StoreError>> {
+    let resource_types: Vec<String> = visibility
+        .resource_types
+        .iter()
+        .map(|r| r.as_str().to_owned())
+        .collect();
+    let federation_wide: Vec<String> = visibility
+        .federation_wide
+        .iter()
+        .map(|r| r.as_str().to_owned())
+        .collect();
+    sqlx::query_as!(
+        EventRow,
+        r#"SELECT id, position AS "position!", type AS event_type, resource_type, resource_id,
+                  practice_id, occurred_at, sequenced_at AS "sequenced_at!", data
+           FROM events
+           WHERE federation_id = $1 AND position > $2 AND position <= $3
+             AND resource_type = ANY ($4::text[])
+             AND (resource_type = ANY ($5::text[])
+                  OR practice_id = $6 OR organisation_id = $7)
+             AND (cardinality($8::text[]) = 0 OR type = ANY ($8::text[]))
+           ORDER BY position"#,
+        federation.as_uuid(),
+        after.position(),
+        through,
+        &resource_types,
+        &federation_wide,
+        visibility.practice.map(|p| p.as_uuid()),
+        visibility.organisation.map(|o| o.as_uuid()),
+        types,
+    )
+    .fetch(conn)
+    .map(|row| row.map_err(StoreError::from))
+    .boxed()
 }
 
 /// Federations with events to sequence or prune: every one.

@@ -1,16 +1,20 @@
 //! `GET /v1/events`: the change feed, followed with a saved cursor.
 
 use crate::auth::Caller;
+use crate::csv::text_cell;
+use crate::csv_export;
 use crate::problem::ApiError;
 use crate::state::AppState;
 use actix_web::{get, web, HttpResponse};
 use chrono::{DateTime, Utc};
+use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
-use waymark_domain::events::{feed_limit, parse_types, Audience, FeedCursor};
+use waymark_domain::events::{feed_limit, parse_types, Audience, FeedCursor, Visibility};
+use waymark_domain::FederationId;
 use waymark_persistence::events::{self, EventRow};
-use waymark_persistence::TenantScope;
+use waymark_persistence::{end_read, TenantScope};
 
 #[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
@@ -107,46 +111,24 @@ pub async fn list_events(
     caller: Caller,
     query: web::Query<EventQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let audience = Audience::of(&caller);
-    caller.require(
-        audience.is_some(),
-        "the change feed is for federation administrators, practice staff, providers and service accounts with events:read",
-    )?;
-    let federation = caller.federation()?;
-    let visibility = audience.expect("checked above").visibility();
-    let after = match query.after.as_deref() {
-        None | Some("") => FeedCursor::START,
-        Some(raw) => FeedCursor::decode(raw)
-            .map_err(|e| ApiError::bad_request("invalid_query_parameter", e))?,
-    };
-    let types = parse_types(query.types.as_deref())
-        .map_err(|e| ApiError::bad_request("invalid_query_parameter", e))?;
+    let reader = FeedReader::of(&caller, query.after.as_deref(), query.types.as_deref())?;
     let limit =
         feed_limit(query.limit).map_err(|e| ApiError::bad_request("invalid_query_parameter", e))?;
 
     // What committed before this request is in the answer, whatever the sequencer's interval.
-    events::sequence(&state.db.pool, federation).await?;
+    events::sequence(&state.db.pool, reader.federation).await?;
     let page = events::read(
         &state.db.pool,
         TenantScope::of(&caller),
-        federation,
-        &visibility,
-        &types,
-        after,
+        reader.federation,
+        &reader.visibility,
+        &reader.types,
+        reader.after,
         limit + 1,
     )
     .await?;
-    if after.has_expired(page.pruned_through) {
-        return Err(ApiError::Gone {
-            code: "events_cursor_expired",
-            detail: format!(
-                "events up to position {} were pruned after the retention period; this cursor \
-                 ({}) would miss some, so start again from the beginning of the feed",
-                page.pruned_through,
-                after.encode()
-            ),
-        });
-    }
+    reader.still_kept(page.pruned_through)?;
+    let after = reader.after;
     let mut items: Vec<Event> = page.events.into_iter().map(Event::from).collect();
     let has_more = items.len() > limit as usize;
     items.truncate(limit as usize);
@@ -160,4 +142,131 @@ pub async fn list_events(
         next_cursor: next.encode(),
         has_more,
     }))
+}
+
+/// A reader of the feed: whose events it may see, from where, of which types.
+struct FeedReader {
+    federation: FederationId,
+    visibility: Visibility,
+    after: FeedCursor,
+    types: Vec<String>,
+}
+
+impl FeedReader {
+    fn of(caller: &Caller, after: Option<&str>, types: Option<&str>) -> Result<Self, ApiError> {
+        let audience = Audience::of(caller);
+        caller.require(
+            audience.is_some(),
+            "the change feed is for federation administrators, practice staff, providers and service accounts with events:read",
+        )?;
+        let federation = caller.federation()?;
+        let after = match after {
+            None | Some("") => FeedCursor::START,
+            Some(raw) => FeedCursor::decode(raw)
+                .map_err(|e| ApiError::bad_request("invalid_query_parameter", e))?,
+        };
+        let types =
+            parse_types(types).map_err(|e| ApiError::bad_request("invalid_query_parameter", e))?;
+        Ok(Self {
+            federation,
+            visibility: audience.expect("checked above").visibility(),
+            after,
+            types,
+        })
+    }
+
+    /// `410 events_cursor_expired` when events after the cursor were pruned.
+    fn still_kept(&self, pruned_through: i64) -> Result<(), ApiError> {
+        if self.after.has_expired(pruned_through) {
+            return Err(ApiError::Gone {
+                code: "events_cursor_expired",
+                detail: format!(
+                    "events up to position {} were pruned after the retention period; this cursor \
+                     ({}) would miss some, so start again from the beginning of the feed",
+                    pruned_through,
+                    self.after.encode()
+                ),
+            });
+        }
+        Ok(())
+    }
+}
+
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct EventExportQuery {
+    /// A cursor (a page's `next_cursor`, or the `Waymark-Feed-Position` of the last export);
+    /// leave it out to start at the oldest event kept.
+    #[param(example = "1042")]
+    pub after: Option<String>,
+    /// Only these event types, separated by commas.
+    pub types: Option<String>,
+}
+
+const EVENT_HEADER: &str =
+    "position,id,type,resource_type,resource_id,practice_id,occurred_at,sequenced_at,data";
+
+/// The events after the cursor that the caller may see, up to the end of the feed as the
+/// export begins, as CSV streamed from the database (the same readers as `GET /v1/events`).
+/// `Waymark-Feed-Position` is that end: ask with `after=` it next time to go on from where this
+/// export stopped, whether or not its last rows were ones you may see. `data` is the event's
+/// JSON.
+#[utoipa::path(
+    tag = "events",
+    security(("bearer" = [])),
+    params(EventExportQuery),
+    responses(
+        (status = 200, description = "The events, one per row after a header row: position, id, type, resource_type, resource_id, practice_id, occurred_at, sequenced_at, data", content_type = "text/csv", body = String,
+            headers(("Waymark-Feed-Position" = String, description = "The cursor to go on from"))),
+        (status = 410, description = "Events after the cursor were pruned: `events_cursor_expired`", body = crate::problem::Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/events/export")]
+pub async fn export_events(
+    state: web::Data<AppState>,
+    caller: Caller,
+    query: web::Query<EventExportQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let reader = FeedReader::of(&caller, query.after.as_deref(), query.types.as_deref())?;
+    events::sequence(&state.db.pool, reader.federation).await?;
+    let slot = state.exports.take()?;
+    let mut tx = state.begin_snapshot(TenantScope::of(&caller)).await?;
+    let feed = events::feed_state(&mut tx, reader.federation).await?;
+    reader.still_kept(feed.pruned_through)?;
+    let through = feed.last_position.max(reader.after.position());
+    Ok(csv_export::stream(
+        slot,
+        "events.csv",
+        EVENT_HEADER,
+        &[("Waymark-Feed-Position", FeedCursor::after(through).encode())],
+        move |mut out| async move {
+            let mut rows = events::export(
+                &mut tx,
+                reader.federation,
+                &reader.visibility,
+                &reader.types,
+                reader.after,
+                through,
+            );
+            while let Some(event) = rows.next().await.transpose()? {
+                out.line(&format!(
+                    "{},{},{},{},{},{},{},{},{}",
+                    event.position,
+                    event.id,
+                    event.event_type,
+                    event.resource_type,
+                    event.resource_id,
+                    event.practice_id.map(|p| p.to_string()).unwrap_or_default(),
+                    event.occurred_at.to_rfc3339(),
+                    event.sequenced_at.to_rfc3339(),
+                    text_cell(&event.data.to_string()),
+                ))
+                .await?;
+            }
+            drop(rows);
+            end_read(tx);
+            Ok(out)
+        },
+    ))
 }

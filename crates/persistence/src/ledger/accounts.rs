@@ -2,6 +2,7 @@
 
 use crate::error::StoreError;
 use chrono::{DateTime, Utc};
+use futures_util::stream::{BoxStream, StreamExt};
 use sqlx::{PgConnection, Postgres, QueryBuilder};
 use std::collections::HashMap;
 use uuid::Uuid;
@@ -434,6 +435,54 @@ pub async fn transfers(
     )
     .fetch_all(conn)
     .await?)
+}
+
+/// One entry of a transfer, with the transfer it belongs to, as the ledger's export lists it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TransferEntryLine {
+    pub transfer_id: Uuid,
+    pub created_at: DateTime<Utc>,
+    pub kind: String,
+    pub transfer_amount_pence: i64,
+    /// The provider the transfer concerns (none for a top-up).
+    pub organisation_id: Option<Uuid>,
+    pub charge_id: Option<Uuid>,
+    pub payment_run_id: Option<Uuid>,
+    pub description: Option<String>,
+    pub created_by: Uuid,
+    pub side: String,
+    pub account_id: Uuid,
+    pub account_kind: String,
+    pub amount_pence: i64,
+}
+
+/// Every entry of the federation's transfers made in `[from, to)` (either bound may be left
+/// out), oldest transfer first, debits before credits, as the database sends them.
+pub fn transfer_entries(
+    conn: &mut PgConnection,
+    federation: FederationId,
+    from: Option<DateTime<Utc>>,
+    to: Option<DateTime<Utc>>,
+) -> BoxStream<'_, Result<TransferEntryLine, StoreError>> {
+    sqlx::query_as!(
+        TransferEntryLine,
+        r#"SELECT t.id AS transfer_id, t.created_at, t.kind, t.amount_pence AS transfer_amount_pence,
+                  t.organisation_id, t.charge_id, t.payment_run_id, t.description, t.created_by,
+                  e.side, e.account_id, a.kind AS account_kind, e.amount_pence
+           FROM ledger_transfers t
+           JOIN ledger_entries e ON e.federation_id = t.federation_id AND e.transfer_id = t.id
+           JOIN ledger_accounts a ON a.federation_id = e.federation_id AND a.id = e.account_id
+           WHERE t.federation_id = $1
+             AND ($2::timestamptz IS NULL OR t.created_at >= $2)
+             AND ($3::timestamptz IS NULL OR t.created_at < $3)
+           ORDER BY t.id, e.side DESC, a.kind, e.account_id"#,
+        federation.as_uuid(),
+        from,
+        to,
+    )
+    .fetch(conn)
+    .map(|row| row.map_err(StoreError::from))
+    .boxed()
 }
 
 /// One transfer of the federation.

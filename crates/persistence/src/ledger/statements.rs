@@ -4,7 +4,9 @@
 
 use crate::error::StoreError;
 use chrono::{DateTime, NaiveDate, Utc};
+use futures_util::stream::{BoxStream, StreamExt, TryStreamExt};
 use sqlx::PgConnection;
+use std::collections::HashMap;
 use uuid::Uuid;
 use waymark_domain::FederationId;
 
@@ -39,16 +41,39 @@ pub struct Statement {
     pub owed_back_closing_pence: i64,
 }
 
-/// The statement of the organisation's payable account for the days `from` to `to` (UTC, both
-/// included). An organisation never charged has an empty statement; one not in the federation
-/// is not found.
-pub async fn statement(
+/// A statement's two sections: what the provider was owed (its payable account) and what it
+/// owed back (its recoverable account).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Section {
+    Balance,
+    OwedBack,
+}
+
+/// What a statement needs before its lines: the period, the provider's accounts, each
+/// section's opening, and the payments that netted clawbacks off.
+#[derive(Clone, Debug)]
+pub struct StatementHead {
+    pub organisation: Uuid,
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+    payable: Option<Uuid>,
+    recoverable: Option<Uuid>,
+    pub opening_pence: i64,
+    pub owed_back_opening_pence: i64,
+    /// Per payment transfer that netted clawbacks off: what was paid and what was netted.
+    netted: HashMap<Uuid, (i64, i64)>,
+}
+
+/// Everything but the lines of the statement of the organisation for the days `from` to `to`
+/// (UTC, both included). An organisation never charged has an empty statement; one not in the
+/// federation is not found.
+pub async fn head(
     conn: &mut PgConnection,
     federation: FederationId,
     organisation: Uuid,
     from: NaiveDate,
     to: NaiveDate,
-) -> Result<Statement, StoreError> {
+) -> Result<StatementHead, StoreError> {
     let start = from.and_hms_opt(0, 0, 0).expect("midnight").and_utc();
     let end = to
         .succ_opt()
@@ -67,32 +92,132 @@ pub async fn statement(
     if !known {
         return Err(StoreError::NotFound);
     }
-    let mut statement = Statement::default();
-    if let Some(payable) = account_of(conn, federation, "payable", organisation).await? {
-        let opening = balance_before(conn, federation, payable, start).await?;
-        let lines = account_lines(conn, federation, payable, organisation, start, end).await?;
-        let lines = split_netted_payments(conn, federation, lines).await?;
-        statement.closing_pence = opening + lines.iter().map(|l| l.amount_pence).sum::<i64>();
-        statement.opening_pence = opening;
-        statement.lines = lines;
+    let payable = account_of(conn, federation, "payable", organisation).await?;
+    let recoverable = account_of(conn, federation, "recoverable", organisation).await?;
+    let opening_pence = match payable {
+        Some(account) => balance_before(conn, federation, account, start).await?,
+        None => 0,
+    };
+    // The account's balance is minus what is owed; the statement shows what is owed.
+    let owed_back_opening_pence = match recoverable {
+        Some(account) => -balance_before(conn, federation, account, start).await?,
+        None => 0,
+    };
+    // One remittance per provider and payment run: few, whatever the statement's length.
+    let netted = sqlx::query!(
+        r#"SELECT transfer_id, amount_pence, recovered_pence FROM remittances
+           WHERE federation_id = $1 AND organisation_id = $2 AND recovered_pence > 0"#,
+        federation.as_uuid(),
+        organisation,
+    )
+    .fetch_all(&mut *conn)
+    .await?
+    .into_iter()
+    .map(|r| (r.transfer_id, (r.amount_pence, r.recovered_pence)))
+    .collect();
+    Ok(StatementHead {
+        organisation,
+        start,
+        end,
+        payable,
+        recoverable,
+        opening_pence,
+        owed_back_opening_pence,
+        netted,
+    })
+}
+
+impl StatementHead {
+    /// The section's lines in the period, in the order they were posted, as the database sends
+    /// them. A payment that netted clawbacks off debits the payable by the whole gross: it is
+    /// shown as what was paid and, beside it, what was netted off; in what is owed back, a
+    /// payment's recovery is `clawback_netted`.
+    pub fn lines<'c>(
+        &'c self,
+        conn: &'c mut PgConnection,
+        federation: FederationId,
+        section: Section,
+    ) -> BoxStream<'c, Result<StatementLine, StoreError>> {
+        let account = match section {
+            Section::Balance => self.payable,
+            Section::OwedBack => self.recoverable,
+        };
+        let Some(account) = account else {
+            return futures_util::stream::empty().boxed();
+        };
+        account_lines(
+            conn,
+            federation,
+            account,
+            self.organisation,
+            self.start,
+            self.end,
+        )
+        .map_ok(move |line| match section {
+            Section::Balance => self.split_netted(line),
+            Section::OwedBack => vec![owed_back(line)],
+        })
+        .map_ok(|lines| futures_util::stream::iter(lines.into_iter().map(Ok)))
+        .try_flatten()
+        .boxed()
     }
-    if let Some(recoverable) = account_of(conn, federation, "recoverable", organisation).await? {
-        // The account's balance is minus what is owed; the statement shows what is owed.
-        let opening = -balance_before(conn, federation, recoverable, start).await?;
-        let mut lines =
-            account_lines(conn, federation, recoverable, organisation, start, end).await?;
-        for line in &mut lines {
-            line.amount_pence = -line.amount_pence;
-            if line.kind == "payment" {
-                line.kind = "clawback_netted".into();
+
+    fn split_netted(&self, line: StatementLine) -> Vec<StatementLine> {
+        match self.netted.get(&line.transfer_id) {
+            Some(&(paid, recovered)) if line.kind == "payment" => {
+                let mut split = Vec::with_capacity(2);
+                if paid > 0 {
+                    split.push(StatementLine {
+                        amount_pence: -paid,
+                        ..line.clone()
+                    });
+                }
+                split.push(StatementLine {
+                    kind: "clawback_netted".into(),
+                    amount_pence: -recovered,
+                    ..line
+                });
+                split
             }
+            _ => vec![line],
         }
-        statement.owed_back_closing_pence =
-            opening + lines.iter().map(|l| l.amount_pence).sum::<i64>();
-        statement.owed_back_opening_pence = opening;
-        statement.owed_back_lines = lines;
     }
-    Ok(statement)
+}
+
+fn owed_back(mut line: StatementLine) -> StatementLine {
+    line.amount_pence = -line.amount_pence;
+    if line.kind == "payment" {
+        line.kind = "clawback_netted".into();
+    }
+    line
+}
+
+/// The statement of the organisation for the days `from` to `to` (UTC, both included), whole.
+pub async fn statement(
+    conn: &mut PgConnection,
+    federation: FederationId,
+    organisation: Uuid,
+    from: NaiveDate,
+    to: NaiveDate,
+) -> Result<Statement, StoreError> {
+    let head = head(conn, federation, organisation, from, to).await?;
+    let lines: Vec<StatementLine> = head
+        .lines(conn, federation, Section::Balance)
+        .try_collect()
+        .await?;
+    let owed_back_lines: Vec<StatementLine> = head
+        .lines(conn, federation, Section::OwedBack)
+        .try_collect()
+        .await?;
+    Ok(Statement {
+        opening_pence: head.opening_pence,
+        closing_pence: head.opening_pence + lines.iter().map(|l| l.amount_pence).sum::<i64>(),
+        lines,
+        owed_back_opening_pence: head.owed_back_opening_pence,
+        owed_back_closing_pence: head.owed_back_opening_pence
+            + owed_back_lines.iter().map(|l| l.amount_pence).sum::<i64>(),
+        owed_back_lines,
+    })
 }
 
 async fn account_of(
@@ -133,15 +258,15 @@ async fn balance_before(
 /// one line per charge (a batch approval credits the payable once for all of the provider's
 /// charges in it), clawbacks one per clawback with its charge and reason, payments one line per
 /// remittance.
-async fn account_lines(
+fn account_lines(
     conn: &mut PgConnection,
     federation: FederationId,
     account: Uuid,
     organisation: Uuid,
     start: DateTime<Utc>,
     end: DateTime<Utc>,
-) -> Result<Vec<StatementLine>, StoreError> {
-    Ok(sqlx::query_as!(
+) -> BoxStream<'_, Result<StatementLine, StoreError>> {
+    sqlx::query_as!(
         StatementLine,
         r#"SELECT t.id AS "transfer_id!", t.kind AS "kind!", e.created_at AS "posted_at!",
                   (CASE e.side WHEN 'credit' THEN 1 ELSE -1 END
@@ -169,54 +294,7 @@ async fn account_lines(
         organisation,
         federation.as_uuid(),
     )
-    .fetch_all(conn)
-    .await?)
-}
-
-/// A payment that netted clawbacks off debits the payable by the whole gross: shown as what
-/// was paid and, beside it, what was netted off.
-async fn split_netted_payments(
-    conn: &mut PgConnection,
-    federation: FederationId,
-    lines: Vec<StatementLine>,
-) -> Result<Vec<StatementLine>, StoreError> {
-    let payments: Vec<Uuid> = lines
-        .iter()
-        .filter(|l| l.kind == "payment")
-        .map(|l| l.transfer_id)
-        .collect();
-    if payments.is_empty() {
-        return Ok(lines);
-    }
-    let netted: std::collections::HashMap<Uuid, (i64, i64)> = sqlx::query!(
-        r#"SELECT transfer_id, amount_pence, recovered_pence FROM remittances
-           WHERE federation_id = $1 AND transfer_id = ANY($2) AND recovered_pence > 0"#,
-        federation.as_uuid(),
-        &payments,
-    )
-    .fetch_all(conn)
-    .await?
-    .into_iter()
-    .map(|r| (r.transfer_id, (r.amount_pence, r.recovered_pence)))
-    .collect();
-    let mut split = Vec::with_capacity(lines.len());
-    for line in lines {
-        match netted.get(&line.transfer_id) {
-            Some(&(paid, recovered)) if line.kind == "payment" => {
-                if paid > 0 {
-                    split.push(StatementLine {
-                        amount_pence: -paid,
-                        ..line.clone()
-                    });
-                }
-                split.push(StatementLine {
-                    kind: "clawback_netted".into(),
-                    amount_pence: -recovered,
-                    ..line
-                });
-            }
-            _ => split.push(line),
-        }
-    }
-    Ok(split)
+    .fetch(conn)
+    .map(|row| row.map_err(StoreError::from))
+    .boxed()
 }

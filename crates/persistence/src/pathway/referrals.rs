@@ -3,6 +3,7 @@
 use crate::code_arrays::{codes, decode};
 use crate::error::{on_constraint, StoreError};
 use chrono::{DateTime, Utc};
+use futures_util::stream::{BoxStream, StreamExt};
 use sqlx::PgConnection;
 use uuid::Uuid;
 use waymark_domain::directory::NeedCategory;
@@ -244,6 +245,47 @@ pub async fn list(
     .into_iter()
     .map(ReferralRecord::try_from)
     .collect()
+}
+
+/// What a practice's referral export holds: referrals made in `[from, to)`, in one state.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ReferralExport {
+    pub state: Option<ReferralState>,
+    pub from: Option<DateTime<Utc>>,
+    pub to: Option<DateTime<Utc>>,
+}
+
+/// The practice's referrals the export holds, oldest first, as the database sends them (never
+/// gathered in memory).
+pub fn export<'c>(
+    conn: &'c mut PgConnection,
+    federation: FederationId,
+    practice: PracticeId,
+    export: ReferralExport,
+) -> BoxStream<'c, Result<ReferralRecord, StoreError>> {
+    sqlx::query_as!(
+        ReferralRow,
+        r#"SELECT id, practice_id, patient_id, referred_by, need_categories, note, urgency,
+                  state, snomed_concept_id, outcome, outcome_note, closed_at, version,
+                  created_at, updated_at
+           FROM referrals
+           WHERE federation_id = $1 AND practice_id = $2
+             AND ($3::text IS NULL OR state = $3)
+             AND ($4::timestamptz IS NULL OR created_at >= $4)
+             AND ($5::timestamptz IS NULL OR created_at < $5)
+           ORDER BY id"#,
+        federation.as_uuid(),
+        practice.as_uuid(),
+        export.state.map(ReferralState::code),
+        export.from,
+        export.to,
+    )
+    .fetch(conn)
+    .map(|row| {
+        row.map_err(StoreError::from)
+            .and_then(ReferralRecord::try_from)
+    })
+    .boxed()
 }
 
 /// A state change already allowed by the state machine, applied to a locked referral.

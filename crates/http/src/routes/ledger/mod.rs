@@ -5,6 +5,7 @@
 
 pub mod charges;
 pub mod clawbacks;
+pub mod exports;
 pub mod funding;
 pub mod payment_runs;
 pub mod statements;

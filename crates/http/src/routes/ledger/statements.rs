@@ -3,17 +3,18 @@
 use super::view;
 use crate::auth::Caller;
 use crate::csv::{text_cell, wants_csv};
+use crate::csv_export;
 use crate::problem::ApiError;
 use crate::state::AppState;
-use actix_web::http::header;
 use actix_web::{get, web, HttpRequest, HttpResponse};
 use chrono::{DateTime, NaiveDate, Utc};
+use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
-use waymark_domain::OrganisationId;
-use waymark_persistence::ledger::statements::{self, StatementLine};
-use waymark_persistence::{end_read, TenantScope};
+use waymark_domain::{FederationId, OrganisationId};
+use waymark_persistence::ledger::statements::{self, Section, StatementHead, StatementLine};
+use waymark_persistence::{end_read, TenantScope, Tx};
 
 #[derive(Serialize, ToSchema)]
 pub struct StatementEntry {
@@ -89,58 +90,65 @@ pub struct StatementQuery {
     pub format: Option<String>,
 }
 
-fn to_csv(statement: &ProviderStatement) -> String {
-    let mut out = String::from(
-        "posted_at,kind,amount_pence,charge_id,service_name,activity_type,delivered_on,quantity,unit_pence,payment_run_id,transfer_id,reason\n",
-    );
-    let sections = [
-        (
-            "balance",
-            statement.opening_balance_pence,
-            &statement.entries,
-            statement.closing_balance_pence,
-        ),
-        (
-            "owed_back",
-            statement.owed_back_opening_pence,
-            &statement.owed_back_entries,
-            statement.owed_back_closing_pence,
-        ),
-    ];
+const CSV_HEADER: &str = "posted_at,kind,amount_pence,charge_id,service_name,activity_type,delivered_on,quantity,unit_pence,payment_run_id,transfer_id,reason";
+
+fn csv_line(l: &StatementLine) -> String {
     let text = |v: Option<String>| v.map(|s| text_cell(&s)).unwrap_or_default();
-    for (section, opening, entries, closing) in sections {
-        out.push_str(&format!(
-            "{},opening_{section},{opening},,,,,,,,,\n",
-            statement.from
-        ));
-        for e in entries {
-            out.push_str(&format!(
-                "{},{},{},{},{},{},{},{},{},{},{},{}\n",
-                e.posted_at.to_rfc3339(),
-                e.kind,
-                e.amount_pence,
-                text(e.charge_id.map(|i| i.to_string())),
-                text(e.service_name.clone()),
-                text(e.activity_type.clone()),
-                text(e.delivered_on.map(|d| d.to_string())),
-                text(e.quantity.map(|q| q.to_string())),
-                text(e.unit_pence.map(|u| u.to_string())),
-                text(e.payment_run_id.map(|i| i.to_string())),
-                e.transfer_id,
-                text(e.reason.clone()),
-            ));
-        }
-        out.push_str(&format!(
-            "{},closing_{section},{closing},,,,,,,,,\n",
-            statement.to
-        ));
-    }
-    out
+    format!(
+        "{},{},{},{},{},{},{},{},{},{},{},{}",
+        l.posted_at.to_rfc3339(),
+        l.kind,
+        l.amount_pence,
+        text(l.charge_id.map(|i| i.to_string())),
+        text(l.service_name.clone()),
+        text(l.activity_type.clone()),
+        text(l.delivered_on.map(|d| d.to_string())),
+        text(l.quantity.map(|q| q.to_string())),
+        text(l.unit_pence.map(|u| u.to_string())),
+        text(l.payment_run_id.map(|i| i.to_string())),
+        l.transfer_id,
+        text(l.reason.clone()),
+    )
 }
 
-/// A provider's statement for a period: opening balance, every approval, reversal and payment
-/// (and what a payment netted off for clawbacks), closing balance; then what the provider owed
-/// back for clawbacks: opening, each clawback and recovery, closing. Providers see only their own; administrators any provider's.
+/// The statement as CSV, streamed: each section's opening row, its lines as they are read,
+/// then its closing row, summed on the way.
+fn stream_csv(
+    slot: tokio::sync::OwnedSemaphorePermit,
+    mut tx: Tx,
+    federation: FederationId,
+    head: StatementHead,
+    from: NaiveDate,
+    to: NaiveDate,
+) -> HttpResponse {
+    let filename = format!("statement-{}-{from}-{to}.csv", head.organisation);
+    csv_export::stream(
+        slot,
+        &filename,
+        CSV_HEADER,
+        &[],
+        move |mut out| async move {
+            for (section, name, opening) in [
+                (Section::Balance, "balance", head.opening_pence),
+                (Section::OwedBack, "owed_back", head.owed_back_opening_pence),
+            ] {
+                out.line(&format!("{from},opening_{name},{opening},,,,,,,,,"))
+                    .await?;
+                let mut closing = opening;
+                let mut lines = head.lines(&mut tx, federation, section);
+                while let Some(line) = lines.next().await.transpose()? {
+                    closing += line.amount_pence;
+                    out.line(&csv_line(&line)).await?;
+                }
+                out.line(&format!("{to},closing_{name},{closing},,,,,,,,,"))
+                    .await?;
+            }
+            end_read(tx);
+            Ok(out)
+        },
+    )
+}
+
 #[utoipa::path(
     tag = "ledger",
     security(("bearer" = [])),
@@ -170,11 +178,18 @@ pub async fn get_statement(
         ));
     }
     let csv = wants_csv(query.format.as_deref(), &req)?;
+    if csv {
+        let slot = state.exports.take()?;
+        let mut tx = state.begin_snapshot(TenantScope::of(&caller)).await?;
+        let head =
+            statements::head(&mut tx, federation, organisation, query.from, query.to).await?;
+        return Ok(stream_csv(slot, tx, federation, head, query.from, query.to));
+    }
     let mut tx = state.begin_read(TenantScope::of(&caller)).await?;
     let found =
         statements::statement(&mut tx, federation, organisation, query.from, query.to).await?;
     end_read(tx);
-    let statement = ProviderStatement {
+    Ok(HttpResponse::Ok().json(ProviderStatement {
         organisation_id: organisation,
         from: query.from,
         to: query.to,
@@ -189,19 +204,5 @@ pub async fn get_statement(
             .map(StatementEntry::from)
             .collect(),
         owed_back_closing_pence: found.owed_back_closing_pence,
-    };
-    if csv {
-        Ok(HttpResponse::Ok()
-            .content_type("text/csv; charset=utf-8")
-            .insert_header((
-                header::CONTENT_DISPOSITION,
-                format!(
-                    "attachment; filename=\"statement-{organisation}-{}-{}.csv\"",
-                    query.from, query.to
-                ),
-            ))
-            .body(to_csv(&statement)))
-    } else {
-        Ok(HttpResponse::Ok().json(statement))
-    }
+    }))
 }

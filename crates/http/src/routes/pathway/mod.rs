@@ -10,6 +10,7 @@ pub mod gp_appointments;
 pub mod onward;
 pub mod patients;
 pub mod provider;
+pub mod referral_export;
 pub mod referrals;
 pub mod safeguarding;
 pub mod volunteers;
@@ -96,6 +97,18 @@ pub async fn begin(state: &AppState, caller: &Caller, p: Partition) -> Result<Tx
 /// As [`begin`], read-only and planned for each query's actual filters.
 pub async fn begin_search(state: &AppState, caller: &Caller, p: Partition) -> Result<Tx, ApiError> {
     let mut tx = state.begin_search(TenantScope::of(caller)).await?;
+    confirm_practice(&mut tx, caller, p).await?;
+    Ok(tx)
+}
+
+/// As [`begin`], read-only, every statement reading one snapshot (an export's rows are one
+/// moment's, however long it takes to send them).
+pub async fn begin_snapshot(
+    state: &AppState,
+    caller: &Caller,
+    p: Partition,
+) -> Result<Tx, ApiError> {
+    let mut tx = state.begin_snapshot(TenantScope::of(caller)).await?;
     confirm_practice(&mut tx, caller, p).await?;
     Ok(tx)
 }
