@@ -32,3 +32,4 @@ mod service_accounts;
 mod stats;
 mod synthetic;
 mod tenancy;
+mod webhooks;

@@ -12,6 +12,7 @@ pub mod federation;
 pub mod ids;
 pub mod ledger;
 pub mod login_throttle;
+pub mod network;
 pub mod pagination;
 pub mod pathway;
 pub mod practice;
@@ -20,6 +21,7 @@ pub mod role;
 pub mod stats;
 pub mod user;
 pub mod validation;
+pub mod webhooks;
 
 pub use access::{Principal, PrincipalKind};
 pub use ids::{FederationId, OrganisationId, PracticeId, ServiceAccountId, ServiceId, UserId};

@@ -22,6 +22,7 @@ use std::net::TcpListener;
 use utoipa::OpenApi;
 use utoipa_actix_web::AppExt;
 use utoipa_swagger_ui::SwaggerUi;
+use waymark_domain::webhooks::RetrySchedule;
 use waymark_persistence::ledger::approval_queue::ApprovalQueue;
 
 /// The OpenAPI document of every route the application serves.
@@ -81,6 +82,23 @@ impl Application {
                 chrono::Duration::days(i64::from(settings.events_retention_days)),
             );
         }
+        if !settings.webhooks_interval.is_zero() {
+            crate::webhook_delivery::spawn(
+                db.pool.clone(),
+                crate::webhook_delivery::DeliverySettings {
+                    interval: settings.webhooks_interval,
+                    timeout: settings.webhooks_timeout,
+                    allowed_networks: settings.webhooks_allowed_networks.clone(),
+                    retries: RetrySchedule {
+                        first: settings.webhooks_first_retry,
+                        ..RetrySchedule::default()
+                    },
+                    retention: chrono::Duration::days(i64::from(settings.events_retention_days)),
+                },
+                routes::webhooks::render_payload,
+            )
+            .map_err(BuildError::Config)?;
+        }
         let state = web::Data::new(AppState {
             db,
             login_throttle: settings.login_throttle,
@@ -89,6 +107,7 @@ impl Application {
             approvals,
             // A quarter of the pool, at least one.
             exports: ExportSlots::new(settings.db_max_connections as usize / 4),
+            webhook_networks: settings.webhooks_allowed_networks.clone(),
         });
         let listener = TcpListener::bind(&settings.addr).map_err(|source| BuildError::Listen {
             addr: settings.addr.clone(),

@@ -12,81 +12,8 @@ use actix_web::dev::ServiceRequest;
 use actix_web::http::header::HeaderMap;
 use actix_web::HttpRequest;
 use std::net::IpAddr;
-
-/// A block of addresses, as in `10.0.0.0/8`, or one address.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct AddressBlock {
-    network: IpAddr,
-    prefix: u8,
-}
-
-impl AddressBlock {
-    /// Parses `address` or `address/prefix`; the address's bits past the prefix must be zero.
-    pub fn parse(text: &str) -> Result<Self, String> {
-        let (address, prefix) = match text.split_once('/') {
-            Some((address, prefix)) => (address, Some(prefix)),
-            None => (text, None),
-        };
-        let network: IpAddr = address
-            .trim()
-            .parse()
-            .map_err(|_| format!("`{text}` is not an IP address or address block"))?;
-        let width = if network.is_ipv4() { 32 } else { 128 };
-        let prefix = match prefix {
-            None => width,
-            Some(prefix) => prefix
-                .trim()
-                .parse::<u8>()
-                .ok()
-                .filter(|p| *p <= width)
-                .ok_or_else(|| format!("`{text}` has a prefix length outside 0–{width}"))?,
-        };
-        let block = Self { network, prefix };
-        if !block.contains(network) || masked(network, prefix) != bits(network) {
-            return Err(format!("`{text}` has address bits set past its prefix"));
-        }
-        Ok(block)
-    }
-
-    pub fn contains(&self, address: IpAddr) -> bool {
-        let address = canonical(address);
-        match (self.network, address) {
-            (IpAddr::V4(_), IpAddr::V4(_)) | (IpAddr::V6(_), IpAddr::V6(_)) => {
-                masked(address, self.prefix) == bits(self.network)
-            }
-            _ => false,
-        }
-    }
-}
-
-/// An IPv4 address reached over IPv6 (`::ffff:a.b.c.d`) is that IPv4 address.
-fn canonical(address: IpAddr) -> IpAddr {
-    match address {
-        IpAddr::V6(v6) => v6
-            .to_ipv4_mapped()
-            .map(IpAddr::V4)
-            .unwrap_or(IpAddr::V6(v6)),
-        v4 => v4,
-    }
-}
-
-fn bits(address: IpAddr) -> u128 {
-    match address {
-        IpAddr::V4(v4) => u128::from(u32::from(v4)),
-        IpAddr::V6(v6) => u128::from(v6),
-    }
-}
-
-fn masked(address: IpAddr, prefix: u8) -> u128 {
-    let width: u32 = if address.is_ipv4() { 32 } else { 128 };
-    let host_bits = width - u32::from(prefix);
-    let value = bits(address);
-    if host_bits >= 128 {
-        0
-    } else {
-        value >> host_bits << host_bits
-    }
-}
+use waymark_domain::network::canonical;
+pub use waymark_domain::network::AddressBlock;
 
 /// The proxies whose `X-Forwarded-For` entries are believed.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -175,24 +102,6 @@ mod tests {
 
     fn ip(text: &str) -> IpAddr {
         text.parse().unwrap()
-    }
-
-    #[test]
-    fn blocks_parse_and_contain() {
-        let block = AddressBlock::parse("10.0.0.0/8").unwrap();
-        assert!(block.contains(ip("10.200.3.4")));
-        assert!(!block.contains(ip("11.0.0.1")));
-        assert!(block.contains(ip("::ffff:10.1.2.3")));
-        assert!(AddressBlock::parse("fd00::/8")
-            .unwrap()
-            .contains(ip("fd12::1")));
-        assert!(AddressBlock::parse("0.0.0.0/0")
-            .unwrap()
-            .contains(ip("8.8.8.8")));
-        assert!(AddressBlock::parse("::1").unwrap().contains(ip("::1")));
-        assert!(AddressBlock::parse("10.0.0.1/8").is_err());
-        assert!(AddressBlock::parse("10.0.0.0/33").is_err());
-        assert!(AddressBlock::parse("proxy").is_err());
     }
 
     #[test]

@@ -23,6 +23,7 @@ pub mod routes;
 pub mod schemas;
 pub mod settings;
 pub mod state;
+pub mod webhook_delivery;
 
 pub use application::{document, Application};
 pub use settings::Settings;

@@ -46,6 +46,7 @@ Authenticate with `POST /v1/auth/token` and send `Authorization: Bearer <access_
         (name = "ledger", description = "The federation's payment ledger: tariffs, charges, funding, payment runs, statements (integer pence)"),
         (name = "statistics", description = "Aggregate statistics for commissioners, under the federation's disclosure control; exact as of `as_of`"),
         (name = "events", description = "The change feed: every committed change to referrals, onward referrals, activities, charges, payment runs, remittances and the directory, in order, exactly once"),
+        (name = "webhooks", description = "Endpoints the federation's events are pushed to, signed per the Standard Webhooks specification and retried for up to three days; their delivery attempts"),
         (name = "dashboard", description = "The commissioner dashboard page, served by Waymark itself"),
         (name = "audit", description = "The append-only log of access to patient data"),
         (name = "operations", description = "Health, readiness and metrics"),

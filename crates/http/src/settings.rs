@@ -1,7 +1,7 @@
 //! Configuration, read once from environment variables. `serve`, `token` and `seed-demo` read
 //! the same variables, so a token minted by one is accepted by the others.
 
-use crate::client_address::TrustedProxies;
+use crate::client_address::{AddressBlock, TrustedProxies};
 use std::path::PathBuf;
 use std::time::Duration;
 use waymark_domain::login_throttle::LoginThrottle;
@@ -62,6 +62,18 @@ pub struct Settings {
     /// `WAYMARK_TRUSTED_PROXIES`: comma-separated addresses and blocks (`10.0.0.0/8`) of the
     /// proxies in front of the service, whose `X-Forwarded-For` entries name the client.
     pub trusted_proxies: TrustedProxies,
+    /// `WAYMARK_WEBHOOKS_INTERVAL_MS` (1000): how often this instance makes and attempts
+    /// webhook deliveries (0: never here; other instances still do).
+    pub webhooks_interval: Duration,
+    /// `WAYMARK_WEBHOOKS_TIMEOUT_SECONDS` (15, 1 to 60): the most an attempt may take.
+    pub webhooks_timeout: Duration,
+    /// `WAYMARK_WEBHOOKS_FIRST_RETRY_MS` (5000): the wait after a first failed attempt, which
+    /// grows fourfold with each failure up to 8 hours, for up to three days.
+    pub webhooks_first_retry: Duration,
+    /// `WAYMARK_WEBHOOKS_ALLOWED_NETWORKS`: comma-separated blocks webhooks may be delivered to
+    /// although they are not on the public internet (loopback, private, link-local…); none by
+    /// default.
+    pub webhooks_allowed_networks: Vec<AddressBlock>,
 }
 
 impl std::fmt::Debug for Settings {
@@ -159,7 +171,33 @@ impl Settings {
             max_failures_per_address: failures("WAYMARK_SIGN_IN_FAILURES_PER_ADDRESS", 200)?,
             ..LoginThrottle::default()
         };
+        let webhooks_timeout = number("WAYMARK_WEBHOOKS_TIMEOUT_SECONDS", 15)?;
+        if !(1..=60).contains(&webhooks_timeout) {
+            return Err(SettingsError {
+                variable: "WAYMARK_WEBHOOKS_TIMEOUT_SECONDS",
+                problem: "must be between 1 and 60".into(),
+            });
+        }
+        let webhooks_first_retry = number("WAYMARK_WEBHOOKS_FIRST_RETRY_MS", 5000)?;
+        if !(1..=3_600_000).contains(&webhooks_first_retry) {
+            return Err(SettingsError {
+                variable: "WAYMARK_WEBHOOKS_FIRST_RETRY_MS",
+                problem: "must be between 1 and 3600000 (an hour)".into(),
+            });
+        }
+        let webhooks_allowed_networks = list("WAYMARK_WEBHOOKS_ALLOWED_NETWORKS")
+            .iter()
+            .map(|block| AddressBlock::parse(block))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|problem| SettingsError {
+                variable: "WAYMARK_WEBHOOKS_ALLOWED_NETWORKS",
+                problem,
+            })?;
         Ok(Settings {
+            webhooks_interval: Duration::from_millis(number("WAYMARK_WEBHOOKS_INTERVAL_MS", 1000)?),
+            webhooks_timeout: Duration::from_secs(webhooks_timeout),
+            webhooks_first_retry: Duration::from_millis(webhooks_first_retry),
+            webhooks_allowed_networks,
             login_throttle,
             events_sequence_interval: Duration::from_millis(number(
                 "WAYMARK_EVENTS_SEQUENCE_INTERVAL_MS",

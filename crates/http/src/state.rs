@@ -19,6 +19,8 @@ pub struct AppState {
     pub approvals: ApprovalQueue,
     /// Streamed exports running at once.
     pub exports: ExportSlots,
+    /// Blocks webhooks may be delivered to although they are not public.
+    pub webhook_networks: Vec<waymark_domain::network::AddressBlock>,
 }
 
 impl AppState {

@@ -70,10 +70,13 @@ pub(crate) async fn stop_tokens(
     conn: &mut PgConnection,
     account: ServiceAccountId,
 ) -> Result<(), StoreError> {
+    // The moment comes from here, not the database: Citus will not evaluate a volatile
+    // function in an UPDATE of a reference table.
     sqlx::query!(
-        "UPDATE credentials SET tokens_not_before = clock_timestamp(), updated_at = now()
+        "UPDATE credentials SET tokens_not_before = $2, updated_at = now()
          WHERE login = $1 AND principal_kind = 'service_account'",
         account.as_uuid().to_string(),
+        Utc::now(),
     )
     .execute(conn)
     .await?;
@@ -112,9 +115,10 @@ pub(crate) async fn revoke_service_account(
     sqlx::query!(
         "UPDATE credentials
          SET secret_hash = '', previous_secret_hash = NULL, previous_secret_expires_at = NULL,
-             tokens_not_before = clock_timestamp(), updated_at = now()
+             tokens_not_before = $2, updated_at = now()
          WHERE login = $1 AND principal_kind = 'service_account'",
         account.as_uuid().to_string(),
+        Utc::now(),
     )
     .execute(conn)
     .await?;

@@ -26,6 +26,7 @@ pub mod service_accounts;
 pub mod stats;
 pub mod tenant;
 pub mod users;
+pub mod webhooks;
 
 pub use error::StoreError;
 pub use pool::{connect, migrate, migrate_citus, Database, MIGRATOR};

@@ -18,6 +18,8 @@ pub struct TenantScope {
     ledger_reader: bool,
     /// Every practice's referrals, read only (`referrals:read` service accounts).
     referrals_reader: bool,
+    /// The federation's webhook endpoints (`webhooks:write` service accounts, the dispatcher).
+    webhooks: bool,
 }
 
 impl TenantScope {
@@ -31,6 +33,7 @@ impl TenantScope {
             platform: false,
             ledger_reader: false,
             referrals_reader: false,
+            webhooks: false,
         }
     }
 
@@ -44,6 +47,7 @@ impl TenantScope {
             platform: true,
             ledger_reader: false,
             referrals_reader: false,
+            webhooks: false,
         }
     }
 
@@ -56,6 +60,7 @@ impl TenantScope {
             platform: false,
             ledger_reader: false,
             referrals_reader: false,
+            webhooks: false,
         }
     }
 
@@ -69,6 +74,7 @@ impl TenantScope {
             platform: true,
             ledger_reader: false,
             referrals_reader: false,
+            webhooks: false,
         }
     }
 
@@ -81,6 +87,7 @@ impl TenantScope {
             platform: false,
             ledger_reader: false,
             referrals_reader: false,
+            webhooks: false,
         }
     }
 
@@ -95,6 +102,7 @@ impl TenantScope {
             platform: principal.is_platform_admin(),
             ledger_reader: principal.has_scope(ServiceScope::LedgerRead),
             referrals_reader: principal.has_scope(ServiceScope::ReferralsRead),
+            webhooks: principal.has_scope(ServiceScope::WebhooksWrite),
         }
     }
 
@@ -145,6 +153,9 @@ impl TenantScope {
         }
         if self.referrals_reader {
             sql.push_str("; SET LOCAL waymark.referrals_reader = 'on'");
+        }
+        if self.webhooks {
+            sql.push_str("; SET LOCAL waymark.webhooks = 'on'");
         }
         if access == Access::Search {
             sql.push_str("; SET LOCAL plan_cache_mode = force_custom_plan");
@@ -235,6 +246,19 @@ pub async fn begin_fold(pool: &PgPool, scope: TenantScope) -> Result<Tx, StoreEr
 /// Opens a read-write transaction scoped to `scope` that sequences or prunes the federation's
 /// events, all of which it sees.
 pub async fn begin_events_maintenance(pool: &PgPool, scope: TenantScope) -> Result<Tx, StoreError> {
+    begin_on_live_connection(pool, scope.begin_statement(Access::EventsMaintenance)).await
+}
+
+/// Opens a read-write transaction for the webhook dispatcher of `federation`: it reads the
+/// federation's whole feed and its webhook endpoints, deliveries and attempts, nothing else.
+pub async fn begin_webhook_dispatch(
+    pool: &PgPool,
+    federation: FederationId,
+) -> Result<Tx, StoreError> {
+    let scope = TenantScope {
+        webhooks: true,
+        ..TenantScope::federation(federation)
+    };
     begin_on_live_connection(pool, scope.begin_statement(Access::EventsMaintenance)).await
 }
 

@@ -15,6 +15,7 @@ pub mod service_accounts;
 pub mod stats;
 pub mod token;
 pub mod users;
+pub mod webhooks;
 
 use utoipa_actix_web::scope;
 use utoipa_actix_web::service_config::ServiceConfig;
@@ -124,6 +125,13 @@ pub fn configure(cfg: &mut ServiceConfig) {
                 .service(pathway::gp_appointments::list_counts)
                 .service(pathway::gp_appointments::import_counts)
                 .service(pathway::audit_events::list_audit_events)
+                .service(webhooks::create_webhook)
+                .service(webhooks::list_webhooks)
+                .service(webhooks::get_webhook)
+                .service(webhooks::update_webhook)
+                .service(webhooks::delete_webhook)
+                .service(webhooks::rotate_webhook_secret)
+                .service(webhooks::list_webhook_attempts)
                 .service(events::export_events)
                 .service(events::list_events)
                 .service(stats::referrals::referral_stats)
