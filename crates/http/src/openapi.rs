@@ -111,7 +111,7 @@ const PROBLEMS: [(&str, &str, &str); 13] = [
     (
         "503",
         "ServiceUnavailable",
-        "The database is out of reach (a restart or failover): `database_unavailable`; try again after Retry-After",
+        "The database is out of reach (a restart or failover): `database_unavailable`; or, for an export, the instance is running as many as it may: `exports_busy`. Try again after Retry-After",
     ),
 ];
 

@@ -220,9 +220,14 @@ async fn serve_federation(
     federation: FederationId,
     render: RenderPayload,
 ) -> Result<(), StoreError> {
-    let made = webhooks::enqueue(pool, federation, &render).await?;
-    if made > 0 {
-        tracing::debug!(%federation, deliveries = made, "webhook deliveries made");
+    let enqueued = webhooks::enqueue(pool, federation, &render).await?;
+    if enqueued.deliveries > 0 {
+        tracing::debug!(%federation, deliveries = enqueued.deliveries, "webhook deliveries made");
+    }
+    if enqueued.endpoints == 0 {
+        // A federation without enabled endpoints (or whose endpoints another instance is
+        // serving just now) has nothing due here.
+        return Ok(());
     }
     loop {
         let (mut tx, due) = webhooks::take_due(pool, federation, ATTEMPTS_AT_ONCE).await?;

@@ -291,25 +291,31 @@ pub async fn enqueue(
     pool: &PgPool,
     federation: FederationId,
     render: &(dyn Fn(&EventRow) -> String + Sync),
-) -> Result<u64, StoreError> {
+) -> Result<Enqueued, StoreError> {
     let mut tx = begin_webhook_dispatch(pool, federation).await?;
     let end = feed_state(&mut tx, federation).await?.last_position;
     let endpoints = sqlx::query!(
         "SELECT id, event_types, enqueued_through FROM webhook_endpoints
-         WHERE federation_id = $1 AND enabled AND enqueued_through < $2
+         WHERE federation_id = $1 AND enabled
          ORDER BY id FOR UPDATE SKIP LOCKED",
         federation.as_uuid(),
-        end,
     )
     .fetch_all(&mut *tx)
     .await?;
-    if endpoints.is_empty() {
+    let mut enqueued = Enqueued {
+        endpoints: endpoints.len(),
+        deliveries: 0,
+    };
+    let behind: Vec<_> = endpoints
+        .into_iter()
+        .filter(|e| e.enqueued_through < end)
+        .collect();
+    if behind.is_empty() {
         end_read(tx);
-        return Ok(0);
+        return Ok(enqueued);
     }
     let now = Utc::now();
-    let mut made = 0u64;
-    for endpoint in endpoints {
+    for endpoint in behind {
         let mut through = endpoint.enqueued_through;
         loop {
             let events = sqlx::query_as!(
@@ -345,7 +351,7 @@ pub async fn enqueue(
                         .push_bind(now);
                 });
                 insert.push(" ON CONFLICT DO NOTHING");
-                made += insert.build().execute(&mut *tx).await?.rows_affected();
+                enqueued.deliveries += insert.build().execute(&mut *tx).await?.rows_affected();
             }
             match events.last() {
                 Some(last) if events.len() as i64 == ENQUEUE_BATCH => through = last.position,
@@ -365,7 +371,15 @@ pub async fn enqueue(
         .await?;
     }
     commit(tx).await?;
-    Ok(made)
+    Ok(enqueued)
+}
+
+/// What [`enqueue`] found and made.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Enqueued {
+    /// Enabled endpoints it served (none: nothing can be due either).
+    pub endpoints: usize,
+    pub deliveries: u64,
 }
 
 /// A delivery whose attempt is due, with what it needs to be made.
@@ -496,7 +510,10 @@ pub async fn record_attempt(
     Ok(())
 }
 
-/// Ends every pending delivery of a disabled endpoint.
+/// Ends the pending deliveries of a disabled endpoint, but those an instance is attempting this
+/// moment (their rows locked by it): waiting for them could deadlock with that instance, which
+/// may be about to disable the endpoint itself. Those end with their attempts, or when finished
+/// deliveries are next forgotten ([`forget_finished`]).
 async fn give_up_pending(
     conn: &mut PgConnection,
     federation: FederationId,
@@ -505,7 +522,10 @@ async fn give_up_pending(
 ) -> Result<(), StoreError> {
     sqlx::query!(
         r#"UPDATE webhook_deliveries SET state = 'failed', next_attempt_at = NULL, finished_at = $3
-           WHERE federation_id = $1 AND endpoint_id = $2 AND state = 'pending'"#,
+           WHERE federation_id = $1 AND endpoint_id = $2 AND state = 'pending'
+             AND event_id IN (SELECT event_id FROM webhook_deliveries
+                              WHERE federation_id = $1 AND endpoint_id = $2 AND state = 'pending'
+                              FOR UPDATE SKIP LOCKED)"#,
         federation.as_uuid(),
         endpoint,
         at,
@@ -515,13 +535,25 @@ async fn give_up_pending(
     Ok(())
 }
 
-/// Forgets deliveries (and their attempts) that ended before `before`.
+/// Gives up what disabled endpoints are still owed, and forgets deliveries (and their
+/// attempts) that ended before `before`.
 pub async fn forget_finished(
     pool: &PgPool,
     federation: FederationId,
     before: DateTime<Utc>,
 ) -> Result<u64, StoreError> {
     let mut tx = begin_webhook_dispatch(pool, federation).await?;
+    sqlx::query!(
+        r#"UPDATE webhook_deliveries d
+           SET state = 'failed', next_attempt_at = NULL, finished_at = $2
+           FROM webhook_endpoints w
+           WHERE d.federation_id = $1 AND w.federation_id = $1 AND w.id = d.endpoint_id
+             AND NOT w.enabled AND d.state = 'pending'"#,
+        federation.as_uuid(),
+        Utc::now(),
+    )
+    .execute(&mut *tx)
+    .await?;
     let forgotten = sqlx::query!(
         "DELETE FROM webhook_deliveries
          WHERE federation_id = $1 AND state <> 'pending' AND finished_at < $2",

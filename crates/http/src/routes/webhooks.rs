@@ -226,7 +226,15 @@ fn respond(builder: HttpResponseBuilder, record: EndpointRecord) -> HttpResponse
 }
 
 /// Registers an endpoint and returns its signing secret, shown this once. It receives the
-/// events that take their place in the feed from now on.
+/// events that take their place in the feed from now on, each as a `POST` of
+/// `{"type", "timestamp", "data"}` (`data`: the event as `GET /v1/events` shows it) with the
+/// Standard Webhooks headers `webhook-id` (the event's id, the same on every attempt),
+/// `webhook-timestamp` (Unix seconds) and `webhook-signature` (`v1,` and the base64 HMAC-SHA256
+/// of `id.timestamp.body` under the key after `whsec_`; two, space-separated, during a
+/// rotation). A 2xx answer delivers it; 410 disables the endpoint; anything else is tried again
+/// with exponential backoff for up to three days. Only `http`/`https` addresses on the public
+/// internet are accepted (`422 webhook_url_not_allowed` otherwise), unless the deployment
+/// allows a network.
 #[utoipa::path(
     tag = "webhooks",
     security(("bearer" = [])),
