@@ -18,6 +18,7 @@ pub mod pathway;
 pub mod practice;
 pub mod rate_limit;
 pub mod role;
+pub mod secret_rotation;
 pub mod stats;
 pub mod user;
 pub mod validation;

@@ -31,16 +31,7 @@ impl<T: DeserializeOwned + 'static> FromRequest for JsonBody<T> {
         let declared_length = declared_length(req);
         let mut payload = payload.take();
         Box::pin(async move {
-            if !is_json(&content_type) {
-                return Err(ApiError::UnsupportedMediaType(format!(
-                    "send the body as application/json, not {}",
-                    if content_type.is_empty() {
-                        "without a Content-Type"
-                    } else {
-                        &content_type
-                    }
-                )));
-            }
+            require_json(&content_type)?;
             let bytes = read_limited(&mut payload, declared_length, limit).await?;
             parse_json(&bytes).map(JsonBody)
         })
@@ -68,16 +59,7 @@ impl<T: DeserializeOwned + Default + 'static> FromRequest for OptionalJsonBody<T
             if bytes.is_empty() {
                 return Ok(OptionalJsonBody(T::default()));
             }
-            if !is_json(&content_type) {
-                return Err(ApiError::UnsupportedMediaType(format!(
-                    "send the body as application/json, not {}",
-                    if content_type.is_empty() {
-                        "without a Content-Type"
-                    } else {
-                        &content_type
-                    }
-                )));
-            }
+            require_json(&content_type)?;
             if bytes.trim_ascii() == b"null" {
                 return Ok(OptionalJsonBody(T::default()));
             }
@@ -107,6 +89,21 @@ pub fn media_type(req: &HttpRequest) -> String {
                 .to_ascii_lowercase()
         })
         .unwrap_or_default()
+}
+
+/// `415` unless the body is declared JSON.
+fn require_json(content_type: &str) -> Result<(), ApiError> {
+    if is_json(content_type) {
+        return Ok(());
+    }
+    Err(ApiError::UnsupportedMediaType(format!(
+        "send the body as application/json, not {}",
+        if content_type.is_empty() {
+            "without a Content-Type"
+        } else {
+            content_type
+        }
+    )))
 }
 
 fn is_json(media_type: &str) -> bool {

@@ -21,6 +21,7 @@ pub mod rate_limit;
 pub mod request_context;
 pub mod routes;
 pub mod schemas;
+pub mod secret_rotation;
 pub mod settings;
 pub mod state;
 pub mod webhook_delivery;

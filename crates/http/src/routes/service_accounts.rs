@@ -11,6 +11,7 @@ use crate::json_body::{JsonBody, OptionalJsonBody};
 use crate::pagination::{Page, PageRequest};
 use crate::problem::ApiError;
 use crate::routes::federations::ListQuery;
+use crate::secret_rotation::SecretRotationBody;
 use crate::state::AppState;
 use actix_web::http::header;
 use actix_web::{get, patch, post, web, HttpResponse, HttpResponseBuilder};
@@ -85,17 +86,6 @@ pub struct ServiceAccountChangesBody {
     pub active: bool,
 }
 
-/// How long the secret being replaced keeps working, so the integration can switch over
-/// without downtime.
-#[derive(Deserialize, ToSchema, Default)]
-#[serde(deny_unknown_fields)]
-pub struct SecretRotationBody {
-    /// Seconds the previous secret still signs in, 0 (it stops now) to 604800 (a week).
-    /// Defaults to a day. A secret still in an earlier rotation's grace period stops now.
-    #[schema(minimum = 0, maximum = 604800, example = 86400)]
-    pub grace_period_seconds: Option<i64>,
-}
-
 /// The new secret, shown this once, and until when the previous one still works.
 #[derive(Serialize, ToSchema)]
 pub struct RotatedSecret {
@@ -106,9 +96,6 @@ pub struct RotatedSecret {
     /// When the previous secret stops signing in (absent when it stopped at once).
     pub previous_secret_expires_at: Option<DateTime<Utc>>,
 }
-
-const DEFAULT_GRACE_SECONDS: i64 = 24 * 60 * 60;
-const MAX_GRACE_SECONDS: i64 = 7 * 24 * 60 * 60;
 
 fn revoked(record: &ServiceAccountRecord) -> ApiError {
     ApiError::Conflict {
@@ -285,18 +272,9 @@ pub async fn rotate_service_account_secret(
     if !caller.is_federation_admin() {
         return Err(ApiError::NotFound);
     }
-    let grace = body.0.grace_period_seconds.unwrap_or(DEFAULT_GRACE_SECONDS);
-    if !(0..=MAX_GRACE_SECONDS).contains(&grace) {
-        return Err(ValidationErrors::single(
-            "grace_period_seconds",
-            "out_of_range",
-            "must be between 0 and 604800 (a week)",
-        )
-        .into());
-    }
+    let previous_expires_at = body.0.previous_secret_expires_at(Utc::now())?;
     let id = ServiceAccountId::from(path.into_inner());
     let secret = new_client_secret();
-    let previous_expires_at = (grace > 0).then(|| Utc::now() + chrono::Duration::seconds(grace));
     let mut tx = state.begin(TenantScope::of(&caller)).await?;
     let current = service_accounts::lock(&mut tx, federation, id).await?;
     if current.revoked_at.is_some() {

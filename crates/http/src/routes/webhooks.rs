@@ -10,6 +10,7 @@ use crate::json_body::{absent_or_nullable, apply_change, JsonBody, OptionalJsonB
 use crate::pagination::{Page, PageRequest};
 use crate::problem::ApiError;
 use crate::routes::federations::ListQuery;
+use crate::secret_rotation::SecretRotationBody;
 use crate::state::AppState;
 use crate::webhook_delivery::check_destination;
 use actix_web::http::header;
@@ -110,15 +111,6 @@ pub struct WebhookEndpointChangesBody {
     pub enabled: Option<bool>,
 }
 
-/// How long the secret being replaced keeps signing deliveries beside the new one.
-#[derive(Deserialize, ToSchema, Default)]
-#[serde(deny_unknown_fields)]
-pub struct WebhookSecretRotationBody {
-    /// Seconds, 0 (the old secret stops now) to 604800 (a week); a day when left out.
-    #[schema(minimum = 0, maximum = 604800, example = 86400)]
-    pub grace_period_seconds: Option<i64>,
-}
-
 /// One attempt at delivering an event to the endpoint.
 #[derive(Serialize, ToSchema)]
 pub struct WebhookAttempt {
@@ -156,9 +148,6 @@ impl From<AttemptRecord> for WebhookAttempt {
         }
     }
 }
-
-const DEFAULT_GRACE_SECONDS: i64 = 24 * 60 * 60;
-const MAX_GRACE_SECONDS: i64 = 7 * 24 * 60 * 60;
 
 /// The body of a delivery: `{"type", "timestamp", "data"}` as the Standard Webhooks
 /// specification suggests, `data` being the event as the change feed shows it.
@@ -405,7 +394,7 @@ pub async fn delete_webhook(
     tag = "webhooks",
     security(("bearer" = [])),
     params(("webhook_id" = Uuid, Path, description = "The endpoint")),
-    request_body(content = Option<WebhookSecretRotationBody>, description = "Optional; an empty body takes the default grace period"),
+    request_body(content = Option<SecretRotationBody>, description = "Optional; an empty body takes the default grace period"),
     responses((status = 200, description = "Rotated; keep the new secret", body = WebhookEndpointWithSecret, headers(("ETag" = String))))
 )]
 #[post("/webhooks/{webhook_id}/secret-rotations")]
@@ -413,20 +402,11 @@ pub async fn rotate_webhook_secret(
     state: web::Data<AppState>,
     caller: Caller,
     path: web::Path<Uuid>,
-    body: OptionalJsonBody<WebhookSecretRotationBody>,
+    body: OptionalJsonBody<SecretRotationBody>,
 ) -> Result<HttpResponse, ApiError> {
     let (federation, _) = manager(&caller)?;
-    let grace = body.0.grace_period_seconds.unwrap_or(DEFAULT_GRACE_SECONDS);
-    if !(0..=MAX_GRACE_SECONDS).contains(&grace) {
-        return Err(ValidationErrors::single(
-            "grace_period_seconds",
-            "out_of_range",
-            "must be between 0 and 604800 (a week)",
-        )
-        .into());
-    }
+    let previous_expires_at = body.0.previous_secret_expires_at(Utc::now())?;
     let secret = new_secret();
-    let previous_expires_at = (grace > 0).then(|| Utc::now() + chrono::Duration::seconds(grace));
     let mut tx = state.begin(TenantScope::of(&caller)).await?;
     let record = webhooks::rotate_secret(
         &mut tx,
