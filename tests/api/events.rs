@@ -267,6 +267,8 @@ async fn the_feed_refuses_what_it_cannot_answer_and_says_when_a_cursor_has_expir
     for (query, code) in [
         ("after=-3", "invalid_query_parameter"),
         ("after=soon", "invalid_query_parameter"),
+        // No cursor this feed gave is past its end.
+        ("after=999999", "invalid_query_parameter"),
         ("types=referral.deleted", "invalid_query_parameter"),
         ("limit=0", "invalid_query_parameter"),
         ("limit=1001", "invalid_query_parameter"),

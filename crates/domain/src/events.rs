@@ -211,6 +211,13 @@ impl FeedCursor {
         }
     }
 
+    /// Whether this cursor names a position the feed has not reached: no cursor the feed gave
+    /// can, so it was mistyped or belongs to another federation's feed, and going on from it
+    /// would silently pass over the events before it.
+    pub fn is_ahead_of(self, last_position: i64) -> bool {
+        self.0 > last_position
+    }
+
     /// Where a reader goes on from after a page read from this cursor: the page's last event,
     /// or, when nothing more was waiting, the feed's end (`last_position`, read before the
     /// page), so that a reader who sees few of the feed's events does not read the rest again.
@@ -342,6 +349,9 @@ mod tests {
         assert!(FeedCursor::decode("3").unwrap().has_expired(5));
         assert!(!FeedCursor::decode("5").unwrap().has_expired(5));
         assert!(!FeedCursor::START.has_expired(5));
+        assert!(FeedCursor::after(6).is_ahead_of(5));
+        assert!(!FeedCursor::after(5).is_ahead_of(5));
+        assert!(!FeedCursor::START.is_ahead_of(0));
         // More waiting: on from the last shown, never beyond it.
         assert_eq!(
             FeedCursor::after(3).next(Some(9), true, 20),

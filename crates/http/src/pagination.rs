@@ -7,7 +7,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 use waymark_domain::pagination::{into_page, Cursor, Limit};
 
-/// A page of a list. Pass `next_cursor` back as `cursor` for the next page; it is absent on the last.
+/// A page of a list. Pass `next_cursor` back as `cursor` for the next page; it is `null` on the last.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Page<T: ToSchema> {
     pub items: Vec<T>,

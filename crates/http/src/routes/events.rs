@@ -127,7 +127,7 @@ pub async fn list_events(
         limit + 1,
     )
     .await?;
-    reader.still_kept(page.pruned_through)?;
+    reader.answerable(page.pruned_through, page.last_position)?;
     let after = reader.after;
     let mut items: Vec<Event> = page.events.into_iter().map(Event::from).collect();
     let has_more = items.len() > limit as usize;
@@ -175,8 +175,9 @@ impl FeedReader {
         })
     }
 
-    /// `410 events_cursor_expired` when events after the cursor were pruned.
-    fn still_kept(&self, pruned_through: i64) -> Result<(), ApiError> {
+    /// `410 events_cursor_expired` when events after the cursor were pruned; `400` when the
+    /// cursor is past the feed's end (no cursor this feed gave can be).
+    fn answerable(&self, pruned_through: i64, last_position: i64) -> Result<(), ApiError> {
         if self.after.has_expired(pruned_through) {
             return Err(ApiError::Gone {
                 code: "events_cursor_expired",
@@ -187,6 +188,16 @@ impl FeedReader {
                     self.after.encode()
                 ),
             });
+        }
+        if self.after.is_ahead_of(last_position) {
+            return Err(ApiError::bad_request(
+                "invalid_query_parameter",
+                format!(
+                    "after ({}) is past the end of this federation's feed ({last_position}); \
+                     use a cursor this feed gave, or leave after out to start from the beginning",
+                    self.after.encode()
+                ),
+            ));
         }
         Ok(())
     }
@@ -233,8 +244,8 @@ pub async fn export_events(
     let slot = state.exports.take()?;
     let mut tx = state.begin_snapshot(TenantScope::of(&caller)).await?;
     let feed = events::feed_state(&mut tx, reader.federation).await?;
-    reader.still_kept(feed.pruned_through)?;
-    let through = feed.last_position.max(reader.after.position());
+    reader.answerable(feed.pruned_through, feed.last_position)?;
+    let through = feed.last_position;
     Ok(csv_export::stream(
         slot,
         "events.csv",

@@ -48,7 +48,7 @@ impl From<UpsertCounts> for UpsertCountsBody {
 }
 
 #[derive(Serialize, ToSchema)]
-pub struct ImportResult {
+pub struct DirectoryImportResult {
     pub dry_run: bool,
     pub organisations: UpsertCountsBody,
     pub services: UpsertCountsBody,
@@ -130,7 +130,7 @@ const CSV_REQUIRED: [&str; 7] = [
         (Object = "application/json"),
     )),
     responses(
-        (status = 200, description = "Imported (or, with dry_run, checked)", body = ImportResult),
+        (status = 200, description = "Imported (or, with dry_run, checked)", body = DirectoryImportResult),
         (status = 422, description = "Rows with problems; `errors[]` gives row, field and problem, and nothing was imported", body = crate::problem::Problem, content_type = "application/problem+json"),
     )
 )]
@@ -178,7 +178,7 @@ pub async fn import_directory(
     } else {
         commit(tx).await?;
     }
-    Ok(HttpResponse::Ok().json(ImportResult {
+    Ok(HttpResponse::Ok().json(DirectoryImportResult {
         dry_run,
         organisations: organisations.into(),
         services: services.into(),

@@ -83,7 +83,7 @@ pub struct ImportBody {
 }
 
 #[derive(Serialize, ToSchema)]
-pub struct ImportResult {
+pub struct AppointmentCountImportResult {
     pub imported: usize,
 }
 
@@ -253,7 +253,7 @@ pub async fn list_counts(
     params(("practice_id" = Uuid, Path, description = "The practice")),
     request_body = ImportBody,
     responses(
-        (status = 200, description = "Imported", body = ImportResult),
+        (status = 200, description = "Imported", body = AppointmentCountImportResult),
         (status = 422, description = "Nothing was imported (`import_rejected`); `errors` lists each bad row"),
     )
 )]
@@ -318,7 +318,7 @@ pub async fn import_counts(
     audit::record(&mut tx, p.federation, &actor, Action::Create, &created).await?;
     audit::record(&mut tx, p.federation, &actor, Action::Update, &replaced).await?;
     commit(tx).await?;
-    Ok(HttpResponse::Ok().json(ImportResult {
+    Ok(HttpResponse::Ok().json(AppointmentCountImportResult {
         imported: checked.len(),
     }))
 }
