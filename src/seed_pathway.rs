@@ -5,7 +5,9 @@
 use chrono::{Datelike, Duration, NaiveDate, TimeZone, Utc};
 use uuid::Uuid;
 use waymark_domain::directory::NeedCategory;
+use waymark_domain::pathway::assessment::{AssessmentInput, NewAssessment};
 use waymark_domain::pathway::clinic::NewClinicSession;
+use waymark_domain::pathway::demographics::Sex;
 use waymark_domain::pathway::onward::{NewActivity, OnwardKind, OnwardReferralState};
 use waymark_domain::pathway::patient::{Consent, NewPatient, PatientInput};
 use waymark_domain::pathway::referral::{NewReferral, ReferralInput, Urgency};
@@ -182,9 +184,17 @@ pub async fn seed(
                 date_of_birth: NaiveDate::from_ymd_opt(y, m, d).expect("a date"),
                 phone: Some("01509 000000".into()),
                 postcode: Some("LE11 1AA".into()),
+                sex: Some(if matches!(given, "Aisha" | "Margaret" | "Joan") {
+                    Sex::Female
+                } else {
+                    Sex::Male
+                }),
+                ethnic_category: Some(if given == "Aisha" { "K" } else { "A" }.into()),
+                imd_decile: Some(4),
                 consent: Consent {
                     share_name_with_providers: true,
                     share_contact_with_providers: given != "Daniel",
+                    share_beyond_practice: given != "Daniel",
                 },
                 ..Default::default()
             },
@@ -257,16 +267,16 @@ pub async fn seed(
             &mv(ReferralState::Booked, ReferralState::Seen),
         )
         .await?;
-        assessments::create_assessment(
-            tx,
-            federation,
-            practice,
-            referral.id,
-            &referral.need_categories,
-            "Wants to get fitter and see people more often",
-            by,
-        )
-        .await?;
+        let assessment = NewAssessment::parse(AssessmentInput {
+            need_categories: referral.need_categories.clone(),
+            what_matters: "Wants to get fitter and see people more often".into(),
+            concerns: vec!["Has lost touch with friends since retiring".into()],
+            goals: vec!["Walk with a group every week".into()],
+            other_support: Some("Information about the local library's social events".into()),
+        })
+        .map_err(invalid)?;
+        assessments::create_assessment(tx, federation, practice, referral.id, &assessment, by)
+            .await?;
         let swemwbs = Swemwbs::score(&[3, 2, 3, 3, 2, 3, 3]).map_err(invalid)?;
         let ons4 = Ons4::parse(5, 6, 5, 6).map_err(invalid)?;
         assessments::record_measure(

@@ -12,6 +12,8 @@ mod directory_eligibility;
 mod directory_import;
 mod events;
 mod exports;
+mod fhir_conformance;
+mod gp_record;
 mod helpers;
 mod instances;
 mod journey;

@@ -405,6 +405,9 @@ async fn every_pathway_route_answers_each_role_as_the_roles_table_says() {
             [A, F, A, F, N, N, N, N],
         ),
         row(M::GET, "/v1/practices/{practice_id}/referrals/{referral_id}/history", None, [A, A, A, A, N, N, N, N]),
+        // The message back to the GP and the FHIR export: read with the referral's details.
+        row(M::GET, "/v1/practices/{practice_id}/referrals/{referral_id}/gp-message", None, [A, A, A, A, N, N, N, N]),
+        row(M::GET, "/v1/practices/{practice_id}/referrals/{referral_id}/fhir", None, [A, A, A, A, N, N, N, N]),
         // Onward referrals: made (and withdrawn) by volunteers and clinicians.
         row(M::GET, "/v1/practices/{practice_id}/referrals/{referral_id}/onward-referrals", None, [A, A, A, A, N, N, N, N]),
         row(
@@ -1048,7 +1051,8 @@ async fn a_provider_sees_only_what_each_patient_consented_to_share() {
     .await;
     assert_eq!(
         updated["consent"],
-        json!({"share_name_with_providers": true, "share_contact_with_providers": true})
+        json!({"share_name_with_providers": true, "share_contact_with_providers": true,
+               "share_beyond_practice": false})
     );
     let reread = json_of(get(&app, &p.clinician, &path).await, 200).await;
     assert_eq!(reread["consent"], updated["consent"]);

@@ -42,6 +42,7 @@ Authenticate with `POST /v1/auth/token` and send `Authorization: Bearer <access_
         (name = "provider", description = "A provider organisation's onward referrals, activities and concerns"),
         (name = "case-notes", description = "Case notes on a referral (the practice's clinicians and volunteers only)"),
         (name = "safeguarding", description = "Safeguarding concerns, tracked by the practice to resolution"),
+        (name = "gp-record", description = "Back to the GP record: the message back to the GP and referrer, as JSON and as a FHIR R4 Bundle of UK Core resources, with SNOMED CT codes"),
         (name = "gp-appointments", description = "GP appointment counts before and after a referral"),
         (name = "ledger", description = "The federation's payment ledger: tariffs, charges, funding, payment runs, statements (integer pence)"),
         (name = "statistics", description = "Aggregate statistics for commissioners, under the federation's disclosure control; exact as of `as_of`"),

@@ -275,6 +275,24 @@ pub fn optional_outcome() -> Object {
     or_null(outcome())
 }
 
+/// Phenotypic sex, or `null` when not recorded.
+pub fn optional_sex() -> Object {
+    use waymark_domain::pathway::demographics::Sex;
+    or_null(string_enum(
+        Sex::ALL.iter().map(|s| s.code()),
+        "Phenotypic sex (NHS Data Dictionary)",
+    ))
+}
+
+/// An NHS ethnic category code, or `null` when not recorded.
+pub fn optional_ethnic_category() -> Object {
+    use waymark_domain::pathway::demographics::ETHNIC_CATEGORIES;
+    or_null(string_enum(
+        ETHNIC_CATEGORIES.iter().map(|(code, _)| *code),
+        "NHS ethnic category (the 2001 census classification)",
+    ))
+}
+
 /// An attendance, or `null` until it is recorded.
 pub fn optional_attendance() -> Object {
     or_null(attendance())

@@ -1,8 +1,11 @@
 //! The referral pathway: patients and their referrals to the social prescribing service.
 
 pub mod access;
+pub mod assessment;
 pub mod clinic;
+pub mod demographics;
 pub mod gp_appointments;
+pub mod gp_message;
 pub mod nhs_number;
 pub mod notes;
 pub mod onward;

@@ -1,5 +1,7 @@
-//! Patients registered at a practice, and what they consented to share with providers.
+//! Patients registered at a practice, and what they consented to share with providers and
+//! beyond the practice.
 
+use super::demographics::{EthnicCategory, ImdDecile, Sex};
 use super::nhs_number::NhsNumber;
 use crate::directory::contact::{optional_email, optional_phone, optional_text};
 use crate::directory::service::postcode;
@@ -12,14 +14,20 @@ const EARLIEST_BIRTH: NaiveDate = match NaiveDate::from_ymd_opt(1900, 1, 1) {
     None => panic!("1900-01-01 is a date"),
 };
 
-/// What the patient agreed providers may see when referred onward. Without consent a provider
-/// sees the referral and its needs, never who the patient is.
+/// What the patient agreed may be shared. Without consent a provider sees the referral and its
+/// needs, never who the patient is; and what leaves the practice's own records for the GP
+/// system or the referrer (the message back to the GP) is the coded events only.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Consent {
     /// The patient's name.
     pub share_name_with_providers: bool,
     /// Telephone number and email address.
     pub share_contact_with_providers: bool,
+    /// The story of the referral beyond its codes (what matters, concerns, goals, support,
+    /// wellbeing scores, outcome notes) in what leaves the practice: the message back to the
+    /// GP and referrer, and the FHIR export.
+    #[serde(default)]
+    pub share_beyond_practice: bool,
 }
 
 /// A patient's details as a client sends them, before validation.
@@ -33,6 +41,10 @@ pub struct PatientInput {
     pub phone: Option<String>,
     pub address: Option<String>,
     pub postcode: Option<String>,
+    pub sex: Option<Sex>,
+    /// An NHS ethnic category code.
+    pub ethnic_category: Option<String>,
+    pub imd_decile: Option<i64>,
     pub consent: Consent,
 }
 
@@ -53,6 +65,9 @@ pub struct PatientDetails {
     pub phone: Option<String>,
     pub address: Option<String>,
     pub postcode: Option<String>,
+    pub sex: Option<Sex>,
+    pub ethnic_category: Option<EthnicCategory>,
+    pub imd_decile: Option<ImdDecile>,
     pub consent: Consent,
 }
 
@@ -96,6 +111,13 @@ impl PatientDetails {
             .postcode
             .filter(|p| !p.trim().is_empty())
             .and_then(|p| errors.check("postcode", postcode(&p)));
+        let ethnic_category = input
+            .ethnic_category
+            .filter(|e| !e.trim().is_empty())
+            .and_then(|e| errors.check("ethnic_category", EthnicCategory::parse(&e)));
+        let imd_decile = input
+            .imd_decile
+            .and_then(|d| errors.check("imd_decile", ImdDecile::parse(d)));
         if !errors.is_empty() {
             return None;
         }
@@ -107,6 +129,9 @@ impl PatientDetails {
             phone,
             address,
             postcode,
+            sex: input.sex,
+            ethnic_category,
+            imd_decile,
             consent: input.consent,
         })
     }
@@ -130,9 +155,13 @@ mod tests {
             phone: Some("01509 123456".into()),
             address: None,
             postcode: Some("le11 1aa".into()),
+            sex: Some(Sex::Female),
+            ethnic_category: Some("b".into()),
+            imd_decile: Some(3),
             consent: Consent {
                 share_name_with_providers: true,
                 share_contact_with_providers: false,
+                share_beyond_practice: true,
             },
         }
     }
@@ -159,6 +188,8 @@ mod tests {
         bad.date_of_birth = NaiveDate::from_ymd_opt(2027, 1, 1).unwrap();
         bad.email = Some("not-an-email".into());
         bad.postcode = Some("nowhere".into());
+        bad.ethnic_category = Some("Q".into());
+        bad.imd_decile = Some(11);
         let errors = NewPatient::parse(bad, today()).unwrap_err();
         let fields: Vec<(&str, &str)> = errors
             .0
@@ -173,6 +204,8 @@ mod tests {
                 ("date_of_birth", "in_future"),
                 ("email", "invalid_format"),
                 ("postcode", "invalid_format"),
+                ("ethnic_category", "unknown_code"),
+                ("imd_decile", "out_of_range"),
             ]
         );
     }

@@ -89,6 +89,8 @@ pub fn configure(cfg: &mut ServiceConfig) {
                 .service(pathway::referrals::list_referrals)
                 .service(pathway::referrals::get_referral)
                 .service(pathway::referrals::referral_history)
+                .service(pathway::gp_message::gp_message)
+                .service(pathway::gp_message::referral_fhir)
                 .service(pathway::referrals::transition_referral)
                 .service(pathway::volunteers::create_volunteer)
                 .service(pathway::volunteers::list_volunteers)

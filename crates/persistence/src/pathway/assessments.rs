@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
 use uuid::Uuid;
 use waymark_domain::directory::NeedCategory;
+use waymark_domain::pathway::assessment::NewAssessment;
 use waymark_domain::pathway::wellbeing::{Ons4Score, SwemwbsScore, Timepoint};
 use waymark_domain::{FederationId, PracticeId};
 
@@ -15,6 +16,9 @@ pub struct AssessmentRecord {
     pub referral_id: Uuid,
     pub need_categories: Vec<NeedCategory>,
     pub what_matters: String,
+    pub concerns: Vec<String>,
+    pub goals: Vec<String>,
+    pub other_support: Option<String>,
     pub assessed_by: Uuid,
     pub assessed_at: DateTime<Utc>,
 }
@@ -24,6 +28,9 @@ struct AssessmentRow {
     referral_id: Uuid,
     need_categories: Vec<String>,
     what_matters: String,
+    concerns: Vec<String>,
+    goals: Vec<String>,
+    other_support: Option<String>,
     assessed_by: Uuid,
     assessed_at: DateTime<Utc>,
 }
@@ -37,6 +44,9 @@ impl TryFrom<AssessmentRow> for AssessmentRecord {
             referral_id: r.referral_id,
             need_categories: decode(&r.need_categories)?,
             what_matters: r.what_matters,
+            concerns: r.concerns,
+            goals: r.goals,
+            other_support: r.other_support,
             assessed_by: r.assessed_by,
             assessed_at: r.assessed_at,
         })
@@ -48,22 +58,25 @@ pub async fn create_assessment(
     federation: FederationId,
     practice: PracticeId,
     referral: Uuid,
-    needs: &[NeedCategory],
-    what_matters: &str,
+    assessment: &NewAssessment,
     assessed_by: Uuid,
 ) -> Result<AssessmentRecord, StoreError> {
     sqlx::query_as!(
         AssessmentRow,
         r#"INSERT INTO assessments (federation_id, practice_id, id, referral_id, need_categories,
-               what_matters, assessed_by)
-           VALUES ($1, $2, $3, $4, $5, $6, $7)
-           RETURNING id, referral_id, need_categories, what_matters, assessed_by, assessed_at"#,
+               what_matters, concerns, goals, other_support, assessed_by)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+           RETURNING id, referral_id, need_categories, what_matters, concerns, goals,
+                     other_support, assessed_by, assessed_at"#,
         federation.as_uuid(),
         practice.as_uuid(),
         Uuid::now_v7(),
         referral,
-        &codes(needs),
-        what_matters,
+        &codes(&assessment.need_categories),
+        assessment.what_matters,
+        &assessment.concerns,
+        &assessment.goals,
+        assessment.other_support,
         assessed_by,
     )
     .fetch_one(conn)
@@ -90,7 +103,8 @@ pub async fn find_assessment(
 ) -> Result<Option<AssessmentRecord>, StoreError> {
     sqlx::query_as!(
         AssessmentRow,
-        r#"SELECT id, referral_id, need_categories, what_matters, assessed_by, assessed_at
+        r#"SELECT id, referral_id, need_categories, what_matters, concerns, goals, other_support,
+                  assessed_by, assessed_at
            FROM assessments WHERE federation_id = $1 AND practice_id = $2 AND referral_id = $3"#,
         federation.as_uuid(),
         practice.as_uuid(),

@@ -4,6 +4,7 @@ use crate::error::{on_constraint, StoreError};
 use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::PgConnection;
 use uuid::Uuid;
+use waymark_domain::pathway::demographics::Sex;
 use waymark_domain::pathway::patient::{NewPatient, PatientDetails};
 use waymark_domain::{FederationId, PracticeId};
 
@@ -19,8 +20,13 @@ pub struct PatientRecord {
     pub phone: Option<String>,
     pub address: Option<String>,
     pub postcode: Option<String>,
+    /// A `Sex` code.
+    pub sex: Option<String>,
+    pub ethnic_category: Option<String>,
+    pub imd_decile: Option<i16>,
     pub share_name_with_providers: bool,
     pub share_contact_with_providers: bool,
+    pub share_beyond_practice: bool,
     pub version: i32,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -46,11 +52,14 @@ pub async fn create(
         PatientRecord,
         r#"INSERT INTO patients (federation_id, practice_id, id, nhs_number, given_name,
                family_name, date_of_birth, email, phone, address, postcode,
-               share_name_with_providers, share_contact_with_providers, registered_by)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+               share_name_with_providers, share_contact_with_providers, registered_by,
+               sex, ethnic_category, imd_decile, share_beyond_practice)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17,
+                   $18)
            RETURNING id, practice_id, nhs_number, given_name, family_name, date_of_birth, email,
-                     phone, address, postcode, share_name_with_providers,
-                     share_contact_with_providers, version, created_at, updated_at"#,
+                     phone, address, postcode, sex, ethnic_category, imd_decile,
+                     share_name_with_providers, share_contact_with_providers,
+                     share_beyond_practice, version, created_at, updated_at"#,
         federation.as_uuid(),
         practice.as_uuid(),
         id,
@@ -65,6 +74,10 @@ pub async fn create(
         d.consent.share_name_with_providers,
         d.consent.share_contact_with_providers,
         registered_by,
+        d.sex.map(Sex::code),
+        d.ethnic_category.map(|e| e.code()),
+        d.imd_decile.map(|i| i16::from(i.value())),
+        d.consent.share_beyond_practice,
     )
     .fetch_one(conn)
     .await
@@ -80,8 +93,9 @@ pub async fn find(
     sqlx::query_as!(
         PatientRecord,
         r#"SELECT id, practice_id, nhs_number, given_name, family_name, date_of_birth, email,
-                  phone, address, postcode, share_name_with_providers,
-                  share_contact_with_providers, version, created_at, updated_at
+                  phone, address, postcode, sex, ethnic_category, imd_decile,
+                  share_name_with_providers, share_contact_with_providers,
+                  share_beyond_practice, version, created_at, updated_at
            FROM patients WHERE federation_id = $1 AND practice_id = $2 AND id = $3"#,
         federation.as_uuid(),
         practice.as_uuid(),
@@ -104,8 +118,9 @@ pub async fn list(
     Ok(sqlx::query_as!(
         PatientRecord,
         r#"SELECT id, practice_id, nhs_number, given_name, family_name, date_of_birth, email,
-                  phone, address, postcode, share_name_with_providers,
-                  share_contact_with_providers, version, created_at, updated_at
+                  phone, address, postcode, sex, ethnic_category, imd_decile,
+                  share_name_with_providers, share_contact_with_providers,
+                  share_beyond_practice, version, created_at, updated_at
            FROM patients
            WHERE federation_id = $1 AND practice_id = $2
              AND ($3::text IS NULL OR nhs_number = $3)
@@ -135,11 +150,14 @@ pub async fn update(
         r#"UPDATE patients
            SET given_name = $5, family_name = $6, date_of_birth = $7, email = $8, phone = $9,
                address = $10, postcode = $11, share_name_with_providers = $12,
-               share_contact_with_providers = $13, version = version + 1, updated_at = now()
+               share_contact_with_providers = $13, sex = $14, ethnic_category = $15,
+               imd_decile = $16, share_beyond_practice = $17, version = version + 1,
+               updated_at = now()
            WHERE federation_id = $1 AND practice_id = $2 AND id = $3 AND version = $4
            RETURNING id, practice_id, nhs_number, given_name, family_name, date_of_birth, email,
-                     phone, address, postcode, share_name_with_providers,
-                     share_contact_with_providers, version, created_at, updated_at"#,
+                     phone, address, postcode, sex, ethnic_category, imd_decile,
+                     share_name_with_providers, share_contact_with_providers,
+                     share_beyond_practice, version, created_at, updated_at"#,
         federation.as_uuid(),
         practice.as_uuid(),
         id,
@@ -153,6 +171,10 @@ pub async fn update(
         d.postcode,
         d.consent.share_name_with_providers,
         d.consent.share_contact_with_providers,
+        d.sex.map(Sex::code),
+        d.ethnic_category.map(|e| e.code()),
+        d.imd_decile.map(|i| i16::from(i.value())),
+        d.consent.share_beyond_practice,
     )
     .fetch_optional(&mut *conn)
     .await?;

@@ -11,9 +11,9 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
-use waymark_domain::directory::contact::long_text;
 use waymark_domain::directory::NeedCategory;
 use waymark_domain::pathway::access::PracticeAction;
+use waymark_domain::pathway::assessment::{AssessmentInput, NewAssessment};
 use waymark_domain::pathway::wellbeing::{Ons4, Ons4Score, Swemwbs, SwemwbsScore, Timepoint};
 use waymark_domain::pathway::ReferralState;
 use waymark_domain::ValidationErrors;
@@ -60,6 +60,19 @@ pub struct AssessmentBody {
     /// What matters to the patient, in their words; at most 4,000 characters.
     #[schema(format = "lines", max_length = 4000)]
     pub what_matters: String,
+    /// The patient's concerns, in their words: at most 20, each a line of up to 500
+    /// characters.
+    #[serde(default)]
+    #[schema(max_items = 20)]
+    pub concerns: Vec<String>,
+    /// What the patient hopes to achieve: at most 20, each a line of up to 500 characters.
+    #[serde(default)]
+    #[schema(max_items = 20)]
+    pub goals: Vec<String>,
+    /// Support offered at the clinic besides referring on (advice, information given); at
+    /// most 4,000 characters.
+    #[schema(format = "lines-or-blank", max_length = 4000)]
+    pub other_support: Option<String>,
     /// The baseline wellbeing measure, when taken at the assessment.
     pub baseline: Option<MeasuresBody>,
 }
@@ -135,6 +148,9 @@ pub struct Assessment {
     #[schema(schema_with = crate::schemas::need_categories)]
     pub need_categories: Vec<NeedCategory>,
     pub what_matters: String,
+    pub concerns: Vec<String>,
+    pub goals: Vec<String>,
+    pub other_support: Option<String>,
     pub assessed_by: Uuid,
     pub assessed_at: DateTime<Utc>,
     /// The baseline measure, once taken.
@@ -148,6 +164,9 @@ impl Assessment {
             referral_id: r.referral_id,
             need_categories: r.need_categories,
             what_matters: r.what_matters,
+            concerns: r.concerns,
+            goals: r.goals,
+            other_support: r.other_support,
             assessed_by: r.assessed_by,
             assessed_at: r.assessed_at,
             baseline: baseline.map(WellbeingMeasure::from),
@@ -249,25 +268,35 @@ pub async fn create_assessment(
     let (practice, referral) = path.into_inner();
     let p = authorise(&caller, practice, PracticeAction::Assess)?;
     let b = body.0;
-    let mut errors = ValidationErrors::new();
-    let mut needs = b.need_categories;
-    needs.sort();
-    needs.dedup();
-    if needs.is_empty() {
-        errors.add("need_categories", "required", "name at least one need");
-    }
-    let what_matters = errors.check("what_matters", long_text(&b.what_matters, 4000));
+    let mut measure_errors = ValidationErrors::new();
     let baseline = b.baseline.map(|m| {
         need_something(
-            &mut errors,
+            &mut measure_errors,
             "baseline",
             m.swemwbs.is_some() || m.ons4.is_some(),
         );
-        score(&mut errors, "baseline.", m.swemwbs.as_deref(), m.ons4)
+        score(
+            &mut measure_errors,
+            "baseline.",
+            m.swemwbs.as_deref(),
+            m.ons4,
+        )
     });
-    if !errors.is_empty() {
-        return Err(errors.into());
-    }
+    // Every mistake at once: the assessment's, then the baseline's.
+    let new_assessment = match NewAssessment::parse(AssessmentInput {
+        need_categories: b.need_categories,
+        what_matters: b.what_matters,
+        concerns: b.concerns,
+        goals: b.goals,
+        other_support: b.other_support,
+    }) {
+        Ok(assessment) if measure_errors.is_empty() => assessment,
+        Ok(_) => return Err(measure_errors.into()),
+        Err(mut errors) => {
+            errors.0.extend(measure_errors.0);
+            return Err(errors.into());
+        }
+    };
     let actor = actor(&caller, &req);
     let mut tx = super::begin(&state, &caller, p).await?;
     let current = referrals::lock(&mut tx, p.federation, p.practice, referral).await?;
@@ -277,8 +306,7 @@ pub async fn create_assessment(
         p.federation,
         p.practice,
         referral,
-        &needs,
-        what_matters.as_deref().unwrap_or_default(),
+        &new_assessment,
         caller.subject,
     )
     .await

@@ -15,13 +15,14 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 use waymark_domain::pathway::access::PracticeAction;
+use waymark_domain::pathway::demographics::Sex;
 use waymark_domain::pathway::patient::{Consent, NewPatient, PatientDetails, PatientInput};
 use waymark_domain::pathway::NhsNumber;
 use waymark_persistence::audit::{self, Access, Action};
 use waymark_persistence::commit;
 use waymark_persistence::pathway::patients::{self, PatientRecord};
 
-/// What the patient agreed providers may see when referred onward.
+/// What the patient agreed may be shared.
 #[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ConsentBody {
@@ -31,6 +32,11 @@ pub struct ConsentBody {
     /// The provider may see the patient's telephone number and email address.
     #[serde(default)]
     pub share_contact_with_providers: bool,
+    /// The details of the referral (what matters to them, concerns, goals, support, wellbeing
+    /// scores, outcome notes) may leave the practice's records, in the message back to the GP
+    /// and referrer and the FHIR export; without it those carry the coded events only.
+    #[serde(default)]
+    pub share_beyond_practice: bool,
 }
 
 impl From<ConsentBody> for Consent {
@@ -38,6 +44,7 @@ impl From<ConsentBody> for Consent {
         Consent {
             share_name_with_providers: c.share_name_with_providers,
             share_contact_with_providers: c.share_contact_with_providers,
+            share_beyond_practice: c.share_beyond_practice,
         }
     }
 }
@@ -48,6 +55,7 @@ impl From<ConsentBody> for Consent {
 pub struct ConsentChangesBody {
     pub share_name_with_providers: Option<bool>,
     pub share_contact_with_providers: Option<bool>,
+    pub share_beyond_practice: Option<bool>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -64,6 +72,16 @@ pub struct Patient {
     pub phone: Option<String>,
     pub address: Option<String>,
     pub postcode: Option<String>,
+    /// Phenotypic sex (NHS Data Dictionary), when recorded.
+    #[schema(schema_with = crate::schemas::optional_sex)]
+    pub sex: Option<String>,
+    /// The NHS ethnic category code, when recorded.
+    #[schema(schema_with = crate::schemas::optional_ethnic_category)]
+    pub ethnic_category: Option<String>,
+    /// The Index of Multiple Deprivation decile of where the patient lives (1 most deprived),
+    /// when supplied.
+    #[schema(minimum = 1, maximum = 10)]
+    pub imd_decile: Option<i16>,
     pub consent: ConsentBody,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -82,9 +100,13 @@ impl From<PatientRecord> for Patient {
             phone: r.phone,
             address: r.address,
             postcode: r.postcode,
+            sex: r.sex,
+            ethnic_category: r.ethnic_category,
+            imd_decile: r.imd_decile,
             consent: ConsentBody {
                 share_name_with_providers: r.share_name_with_providers,
                 share_contact_with_providers: r.share_contact_with_providers,
+                share_beyond_practice: r.share_beyond_practice,
             },
             created_at: r.created_at,
             updated_at: r.updated_at,
@@ -113,6 +135,17 @@ pub struct NewPatientBody {
     /// A UK postcode.
     #[schema(format = "uk-postcode")]
     pub postcode: Option<String>,
+    /// Phenotypic sex (NHS Data Dictionary).
+    #[schema(schema_with = crate::schemas::optional_sex)]
+    pub sex: Option<Sex>,
+    /// An NHS ethnic category code (`A` White British … `S` any other ethnic group, `Z` not
+    /// stated, `99` not known).
+    #[schema(schema_with = crate::schemas::optional_ethnic_category)]
+    pub ethnic_category: Option<String>,
+    /// The Index of Multiple Deprivation decile of the patient's postcode, 1 (most deprived) to
+    /// 10, as the practice's system derives it.
+    #[schema(minimum = 1, maximum = 10)]
+    pub imd_decile: Option<i64>,
     /// Absent means no consent to share anything.
     #[serde(default)]
     pub consent: ConsentBody,
@@ -140,6 +173,15 @@ pub struct PatientChangesBody {
     #[serde(default, deserialize_with = "crate::json_body::absent_or_nullable")]
     #[schema(format = "uk-postcode", value_type = Option<String>)]
     pub postcode: Option<Option<String>>,
+    #[serde(default, deserialize_with = "crate::json_body::absent_or_nullable")]
+    #[schema(schema_with = crate::schemas::optional_sex)]
+    pub sex: Option<Option<Sex>>,
+    #[serde(default, deserialize_with = "crate::json_body::absent_or_nullable")]
+    #[schema(schema_with = crate::schemas::optional_ethnic_category)]
+    pub ethnic_category: Option<Option<String>>,
+    #[serde(default, deserialize_with = "crate::json_body::absent_or_nullable")]
+    #[schema(value_type = Option<i64>, minimum = 1, maximum = 10)]
+    pub imd_decile: Option<Option<i64>>,
     pub consent: Option<ConsentChangesBody>,
 }
 
@@ -154,6 +196,9 @@ impl From<NewPatientBody> for PatientInput {
             phone: b.phone,
             address: b.address,
             postcode: b.postcode,
+            sex: b.sex,
+            ethnic_category: b.ethnic_category,
+            imd_decile: b.imd_decile,
             consent: b.consent.into(),
         }
     }
@@ -171,9 +216,13 @@ impl PatientChangesBody {
             phone: current.phone,
             address: current.address,
             postcode: current.postcode,
+            sex: current.sex.as_deref().and_then(|s| s.parse().ok()),
+            ethnic_category: current.ethnic_category,
+            imd_decile: current.imd_decile.map(i64::from),
             consent: Consent {
                 share_name_with_providers: current.share_name_with_providers,
                 share_contact_with_providers: current.share_contact_with_providers,
+                share_beyond_practice: current.share_beyond_practice,
             },
         };
         apply_change(&mut input.given_name, self.given_name);
@@ -183,6 +232,9 @@ impl PatientChangesBody {
         apply_change(&mut input.phone, self.phone);
         apply_change(&mut input.address, self.address);
         apply_change(&mut input.postcode, self.postcode);
+        apply_change(&mut input.sex, self.sex);
+        apply_change(&mut input.ethnic_category, self.ethnic_category);
+        apply_change(&mut input.imd_decile, self.imd_decile);
         if let Some(consent) = self.consent {
             apply_change(
                 &mut input.consent.share_name_with_providers,
@@ -191,6 +243,10 @@ impl PatientChangesBody {
             apply_change(
                 &mut input.consent.share_contact_with_providers,
                 consent.share_contact_with_providers,
+            );
+            apply_change(
+                &mut input.consent.share_beyond_practice,
+                consent.share_beyond_practice,
             );
         }
         input
