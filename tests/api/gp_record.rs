@@ -503,3 +503,244 @@ async fn only_the_practice_and_its_federations_administrators_read_the_message()
     );
     assert_problem(get(&app, &p.clinician, &unknown).await, 404, "not_found").await;
 }
+
+fn codes_of(page: &Value) -> Vec<(String, String)> {
+    page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["referral_id"].as_str().unwrap().to_owned(),
+                e["code"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+async fn acknowledge(app: &TestApp, token: &str, practice: Uuid, ids: Value) -> reqwest::Response {
+    post(
+        app,
+        token,
+        &format!("/v1/practices/{practice}/gp-coding-queue/acknowledgements"),
+        json!({ "ids": ids }),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn the_coding_queue_holds_each_code_until_the_gp_system_has_filed_it_once() {
+    let app = spawn_app().await;
+    let p = practice(&app, "gp-coding-queue").await;
+    let patient = register_patient(&app, &p.clinician, p.id, 430).await;
+    let referral = refer(&app, &p.clinician, p.id, patient).await;
+    let declined = refer(&app, &p.clinician, p.id, patient).await;
+    json_of(
+        transition(
+            &app,
+            &p.clinician,
+            p.id,
+            declined,
+            json!({"to": "declined", "reason": "Not now"}),
+        )
+        .await,
+        200,
+    )
+    .await;
+    let queue_path = format!("/v1/practices/{}/gp-coding-queue", p.id);
+    let queue = json_of(get(&app, &p.clinician, &queue_path).await, 200).await;
+    assert_eq!(
+        codes_of(&queue),
+        [
+            (referral.to_string(), "871731000000106".to_owned()),
+            (declined.to_string(), "871731000000106".to_owned()),
+            (declined.to_string(), "871711000000103".to_owned()),
+        ]
+    );
+    let first = &queue["items"][0];
+    let patient_record = json_of(
+        get(
+            &app,
+            &p.clinician,
+            &format!("/v1/practices/{}/patients/{patient}", p.id),
+        )
+        .await,
+        200,
+    )
+    .await;
+    assert_eq!(first["nhs_number"], patient_record["nhs_number"]);
+    assert_eq!(first["system"], "http://snomed.info/sct");
+    assert_eq!(first["display"], "Referral to social prescribing service");
+    let ids: Vec<Value> = queue["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["id"].clone())
+        .collect();
+
+    // An id that is not the practice's refuses the whole request.
+    let refused = acknowledge(&app, &p.admin, p.id, json!([ids[0], Uuid::now_v7()])).await;
+    let problem = assert_problem(refused, 422, "validation_failed").await;
+    assert_eq!(problem["errors"][0]["code"], "not_found");
+    assert_eq!(
+        json_of(get(&app, &p.clinician, &queue_path).await, 200).await["items"]
+            .as_array()
+            .unwrap()
+            .len(),
+        3
+    );
+    for bad in [json!([]), json!(vec![Uuid::now_v7(); 1001])] {
+        let refused = acknowledge(&app, &p.admin, p.id, bad).await;
+        assert_problem(refused, 422, "validation_failed").await;
+    }
+
+    // Filed, an entry leaves the queue; acknowledged again, nothing changes.
+    let done = json_of(
+        acknowledge(&app, &p.admin, p.id, json!([ids[0], ids[1]])).await,
+        200,
+    )
+    .await;
+    assert_eq!(done["acknowledged"].as_array().unwrap().len(), 2);
+    let again = json_of(
+        acknowledge(&app, &p.admin, p.id, json!([ids[0]])).await,
+        200,
+    )
+    .await;
+    assert_eq!(again["acknowledged"], json!([]));
+    assert_eq!(again["already_acknowledged"], json!([ids[0]]));
+    let left = json_of(get(&app, &p.clinician, &queue_path).await, 200).await;
+    assert_eq!(
+        codes_of(&left),
+        [(declined.to_string(), "871711000000103".to_owned())]
+    );
+
+    // The queue's changes are on the practice's change feed.
+    let feed = json_of(
+        get(
+            &app,
+            &p.clinician,
+            "/v1/events?types=gp_coding_event.created,gp_coding_event.acknowledged&limit=100",
+        )
+        .await,
+        200,
+    )
+    .await;
+    let types: Vec<&str> = feed["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        types
+            .iter()
+            .filter(|t| **t == "gp_coding_event.created")
+            .count(),
+        3
+    );
+    assert_eq!(
+        types
+            .iter()
+            .filter(|t| **t == "gp_coding_event.acknowledged")
+            .count(),
+        2
+    );
+
+    // Reading and filing the queue are in the audit log.
+    let log = json_of(
+        get(
+            &app,
+            &p.admin,
+            &format!(
+                "/v1/practices/{}/audit-events?patient_id={patient}&limit=100",
+                p.id
+            ),
+        )
+        .await,
+        200,
+    )
+    .await;
+    let coded: Vec<(&str, &str)> = log["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["resource_type"] == "gp_coding_event")
+        .map(|e| {
+            (
+                e["action"].as_str().unwrap(),
+                e["resource_id"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert!(coded.contains(&("update", ids[0].as_str().unwrap())));
+    assert!(coded.iter().filter(|(action, _)| *action == "read").count() >= 3);
+
+    // Volunteers do not file codes; another practice finds nothing here.
+    assert_problem(get(&app, &p.volunteer, &queue_path).await, 403, "forbidden").await;
+    let other = practice(&app, "gp-coding-queue-2").await;
+    let elsewhere = app.as_role(Role::Clinician, p.federation, Some(Uuid::now_v7()));
+    assert_problem(get(&app, &elsewhere, &queue_path).await, 404, "not_found").await;
+    assert_problem(
+        get(&app, &other.clinician, &queue_path).await,
+        404,
+        "not_found",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_gp_system_integration_files_every_practices_codes_and_reads_nothing_else() {
+    let app = spawn_app().await;
+    let fed = app.create_federation("gp-integration").await;
+    let other = app.create_federation("gp-integration-2").await;
+    let integration = app
+        .as_service_account(fed.id, &[ServiceScope::GpCodingWrite])
+        .await;
+    let mut referrals = Vec::new();
+    for (practice, seed) in [(fed.practices[0], 440), (fed.practices[1], 450)] {
+        let clinician = app.as_role(Role::Clinician, fed.id, Some(practice));
+        let patient = register_patient(&app, &clinician, practice, seed).await;
+        referrals.push((
+            practice,
+            patient,
+            refer(&app, &clinician, practice, patient).await,
+        ));
+    }
+    for (practice, patient, referral) in &referrals {
+        let queue_path = format!("/v1/practices/{practice}/gp-coding-queue");
+        let queue = json_of(get(&app, &integration, &queue_path).await, 200).await;
+        assert_eq!(
+            codes_of(&queue),
+            [(referral.to_string(), "871731000000106".to_owned())]
+        );
+        let id = queue["items"][0]["id"].clone();
+        let done = json_of(
+            acknowledge(&app, &integration, *practice, json!([id])).await,
+            200,
+        )
+        .await;
+        assert_eq!(done["acknowledged"], json!([id]));
+        let empty = json_of(get(&app, &integration, &queue_path).await, 200).await;
+        assert_eq!(empty["items"], json!([]));
+        // It reads nothing else of the practice.
+        for path in [
+            format!("/v1/practices/{practice}/patients/{patient}"),
+            format!("/v1/practices/{practice}/referrals/{referral}"),
+            format!("/v1/practices/{practice}/referrals/{referral}/gp-message"),
+        ] {
+            assert_problem(get(&app, &integration, &path).await, 403, "forbidden").await;
+        }
+    }
+    // Another federation's practices are not there.
+    assert_problem(
+        get(
+            &app,
+            &integration,
+            &format!("/v1/practices/{}/gp-coding-queue", other.practices[0]),
+        )
+        .await,
+        404,
+        "not_found",
+    )
+    .await;
+}

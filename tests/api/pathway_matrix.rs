@@ -271,13 +271,14 @@ async fn every_pathway_route_answers_each_role_as_the_roles_table_says() {
         app.as_role(Role::FederationAdmin, p.federation, None),
         app.as_role(Role::Commissioner, p.federation, None),
         provider.clone(),
-        // Every scope but referrals:read, whose one door is checked in
-        // `pathway::a_referrals_read_account_reads_referrals_and_nothing_else_of_a_practice`.
+        // Every scope but the two that open a door of a practice: referrals:read (checked in
+        // `pathway::a_referrals_read_account_reads_referrals_and_nothing_else_of_a_practice`)
+        // and gp_coding:write (in `gp_record::…coding_queue…`).
         app.as_service_account(
             p.federation,
             &ServiceScope::ALL
                 .into_iter()
-                .filter(|s| *s != ServiceScope::ReferralsRead)
+                .filter(|s| !matches!(s, ServiceScope::ReferralsRead | ServiceScope::GpCodingWrite))
                 .collect::<Vec<_>>(),
         )
         .await,
@@ -405,6 +406,15 @@ async fn every_pathway_route_answers_each_role_as_the_roles_table_says() {
             [A, F, A, F, N, N, N, N],
         ),
         row(M::GET, "/v1/practices/{practice_id}/referrals/{referral_id}/history", None, [A, A, A, A, N, N, N, N]),
+        // The coding queue: filed in the GP record by the practice's clinicians and
+        // administrators.
+        row(M::GET, "/v1/practices/{practice_id}/gp-coding-queue", None, [A, F, A, F, N, N, N, N]),
+        row(
+            M::POST,
+            "/v1/practices/{practice_id}/gp-coding-queue/acknowledgements",
+            Some(json!({"ids": [Uuid::now_v7()]})),
+            [A, F, A, F, N, N, N, N],
+        ),
         // The message back to the GP and the FHIR export: read with the referral's details.
         row(M::GET, "/v1/practices/{practice_id}/referrals/{referral_id}/gp-message", None, [A, A, A, A, N, N, N, N]),
         row(M::GET, "/v1/practices/{practice_id}/referrals/{referral_id}/fhir", None, [A, A, A, A, N, N, N, N]),

@@ -40,6 +40,7 @@ pub const PRACTICE_TABLES: &[&str] = &[
     "gp_appointment_counts",
     "audit_events",
     "stats_referrals",
+    "gp_coding_events",
 ];
 
 /// Tenant tables that name a practice but are the federation's records: a charge names the

@@ -297,7 +297,8 @@ async fn scopes_are_the_documented_list_and_an_unknown_one_is_refused() {
             "events:read",
             "stats:read",
             "ledger:read",
-            "webhooks:write"
+            "webhooks:write",
+            "gp_coding:write"
         ]
     );
     let created = app

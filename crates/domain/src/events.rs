@@ -19,10 +19,12 @@ pub enum ResourceType {
     Remittance,
     Organisation,
     Service,
+    /// A SNOMED CT code queued for the GP record.
+    GpCodingEvent,
 }
 
 impl ResourceType {
-    pub const ALL: [ResourceType; 8] = [
+    pub const ALL: [ResourceType; 9] = [
         ResourceType::Referral,
         ResourceType::OnwardReferral,
         ResourceType::Activity,
@@ -31,6 +33,7 @@ impl ResourceType {
         ResourceType::Remittance,
         ResourceType::Organisation,
         ResourceType::Service,
+        ResourceType::GpCodingEvent,
     ];
 
     pub const fn as_str(self) -> &'static str {
@@ -43,6 +46,7 @@ impl ResourceType {
             ResourceType::Remittance => "remittance",
             ResourceType::Organisation => "organisation",
             ResourceType::Service => "service",
+            ResourceType::GpCodingEvent => "gp_coding_event",
         }
     }
 
@@ -56,6 +60,7 @@ impl ResourceType {
             | ResourceType::Service => &["created", "updated"],
             ResourceType::Activity => &["recorded"],
             ResourceType::PaymentRun | ResourceType::Remittance => &["created"],
+            ResourceType::GpCodingEvent => &["created", "acknowledged"],
         }
     }
 
@@ -98,8 +103,8 @@ pub fn parse_types(raw: Option<&str>) -> Result<Vec<String>, String> {
 pub enum Audience {
     /// A federation administrator: every event of the federation.
     Federation,
-    /// Practice staff: their practice's referrals, onward referrals and activities, and the
-    /// directory.
+    /// Practice staff: their practice's referrals, onward referrals, activities and the codes
+    /// queued for its GP record, and the directory.
     Practice(PracticeId),
     /// A provider: its own onward referrals (not signpostings), activities, charges and
     /// remittances, and the directory.
@@ -154,7 +159,11 @@ impl Audience {
                 organisation: None,
             },
             Audience::Practice(practice) => Visibility {
-                resource_types: [&[Referral, OnwardReferral, Activity][..], &directory].concat(),
+                resource_types: [
+                    &[Referral, OnwardReferral, Activity, GpCodingEvent][..],
+                    &directory,
+                ]
+                .concat(),
                 federation_wide: directory,
                 practice: Some(practice),
                 organisation: None,

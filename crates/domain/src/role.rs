@@ -102,10 +102,14 @@ pub enum ServiceScope {
     /// Register and manage the federation's webhook endpoints.
     #[serde(rename = "webhooks:write")]
     WebhooksWrite,
+    /// A GP-system integration: read every practice's coding queue (the SNOMED CT codes to file
+    /// in the GP record, with the patient's NHS number) and acknowledge what it filed.
+    #[serde(rename = "gp_coding:write")]
+    GpCodingWrite,
 }
 
 impl ServiceScope {
-    pub const ALL: [ServiceScope; 7] = [
+    pub const ALL: [ServiceScope; 8] = [
         ServiceScope::DirectoryRead,
         ServiceScope::DirectoryWrite,
         ServiceScope::ReferralsRead,
@@ -113,6 +117,7 @@ impl ServiceScope {
         ServiceScope::StatsRead,
         ServiceScope::LedgerRead,
         ServiceScope::WebhooksWrite,
+        ServiceScope::GpCodingWrite,
     ];
 
     pub const fn as_str(self) -> &'static str {
@@ -124,6 +129,7 @@ impl ServiceScope {
             ServiceScope::StatsRead => "stats:read",
             ServiceScope::LedgerRead => "ledger:read",
             ServiceScope::WebhooksWrite => "webhooks:write",
+            ServiceScope::GpCodingWrite => "gp_coding:write",
         }
     }
 

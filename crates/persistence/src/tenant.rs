@@ -20,6 +20,8 @@ pub struct TenantScope {
     referrals_reader: bool,
     /// The federation's webhook endpoints (`webhooks:write` service accounts, the dispatcher).
     webhooks: bool,
+    /// Every practice's coding queue (`gp_coding:write` service accounts).
+    gp_coding: bool,
 }
 
 impl TenantScope {
@@ -34,6 +36,7 @@ impl TenantScope {
             ledger_reader: false,
             referrals_reader: false,
             webhooks: false,
+            gp_coding: false,
         }
     }
 
@@ -48,6 +51,7 @@ impl TenantScope {
             ledger_reader: false,
             referrals_reader: false,
             webhooks: false,
+            gp_coding: false,
         }
     }
 
@@ -61,6 +65,7 @@ impl TenantScope {
             ledger_reader: false,
             referrals_reader: false,
             webhooks: false,
+            gp_coding: false,
         }
     }
 
@@ -75,6 +80,7 @@ impl TenantScope {
             ledger_reader: false,
             referrals_reader: false,
             webhooks: false,
+            gp_coding: false,
         }
     }
 
@@ -88,6 +94,7 @@ impl TenantScope {
             ledger_reader: false,
             referrals_reader: false,
             webhooks: false,
+            gp_coding: false,
         }
     }
 
@@ -103,6 +110,7 @@ impl TenantScope {
             ledger_reader: principal.has_scope(ServiceScope::LedgerRead),
             referrals_reader: principal.has_scope(ServiceScope::ReferralsRead),
             webhooks: principal.has_scope(ServiceScope::WebhooksWrite),
+            gp_coding: principal.has_scope(ServiceScope::GpCodingWrite),
         }
     }
 
@@ -156,6 +164,9 @@ impl TenantScope {
         }
         if self.webhooks {
             sql.push_str("; SET LOCAL waymark.webhooks = 'on'");
+        }
+        if self.gp_coding {
+            sql.push_str("; SET LOCAL waymark.gp_coding = 'on'");
         }
         if access == Access::Search {
             sql.push_str("; SET LOCAL plan_cache_mode = force_custom_plan");

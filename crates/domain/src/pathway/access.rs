@@ -34,6 +34,8 @@ pub enum PracticeAction {
     RaiseConcern,
     ManageConcerns,
     ReadAuditLog,
+    /// Read the coding queue and acknowledge what was filed in the GP record.
+    FileGpCodes,
 }
 
 /// The answer to "may this caller do that here?".
@@ -68,6 +70,7 @@ impl PracticeAction {
             RaiseConcern => &[Clinician, Volunteer, PracticeAdmin],
             ManageConcerns => &[Clinician, PracticeAdmin],
             ReadAuditLog => &[PracticeAdmin],
+            FileGpCodes => &[PracticeAdmin, Clinician],
         }
     }
 
@@ -94,12 +97,13 @@ pub fn decide(principal: &Principal, practice: PracticeId, action: PracticeActio
         return Decision::NotFound;
     }
     if principal.kind == PrincipalKind::ServiceAccount {
-        return if !principal.has_scope(ServiceScope::ReferralsRead) {
-            Decision::NotFound
-        } else if action == PracticeAction::ReadReferrals {
-            Decision::Allowed
-        } else {
-            Decision::Forbidden
+        let reads_referrals = principal.has_scope(ServiceScope::ReferralsRead);
+        let files_codes = principal.has_scope(ServiceScope::GpCodingWrite);
+        return match action {
+            PracticeAction::ReadReferrals if reads_referrals => Decision::Allowed,
+            PracticeAction::FileGpCodes if files_codes => Decision::Allowed,
+            _ if reads_referrals || files_codes => Decision::Forbidden,
+            _ => Decision::NotFound,
         };
     }
     if principal.has_role(Role::FederationAdmin) {
@@ -248,6 +252,38 @@ mod tests {
         assert_eq!(
             decide(&account, practice, PracticeAction::ReadReferrals),
             Decision::NotFound
+        );
+    }
+
+    #[test]
+    fn a_gp_coding_account_files_codes_of_any_practice_and_reads_nothing_else() {
+        let mut account = principal(Role::Commissioner, None);
+        account.kind = PrincipalKind::ServiceAccount;
+        account.roles.clear();
+        account.scopes = vec![ServiceScope::GpCodingWrite];
+        let practice = PracticeId::new();
+        assert_eq!(
+            decide(&account, practice, PracticeAction::FileGpCodes),
+            Decision::Allowed
+        );
+        assert_eq!(
+            decide(&account, practice, PracticeAction::ReadReferrals),
+            Decision::Forbidden
+        );
+        let clinician = principal(Role::Clinician, Some(practice));
+        assert_eq!(
+            decide(&clinician, practice, PracticeAction::FileGpCodes),
+            Decision::Allowed
+        );
+        let volunteer = principal(Role::Volunteer, Some(practice));
+        assert_eq!(
+            decide(&volunteer, practice, PracticeAction::FileGpCodes),
+            Decision::Forbidden
+        );
+        let admin = principal(Role::FederationAdmin, None);
+        assert_eq!(
+            decide(&admin, practice, PracticeAction::FileGpCodes),
+            Decision::Forbidden
         );
     }
 }

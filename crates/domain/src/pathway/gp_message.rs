@@ -47,25 +47,40 @@ pub struct CodedEvent {
     pub at: DateTime<Utc>,
 }
 
+/// The concept a referral is coded with on entering `state`: the referral to social prescribing
+/// when it is made (and received), the decline when it is declined.
+pub fn coded_on_entering(state: ReferralState) -> Option<(&'static str, &'static str)> {
+    let code = match state {
+        ReferralState::Received => snomed::REFERRAL_TO_SOCIAL_PRESCRIBING,
+        ReferralState::Declined => snomed::SOCIAL_PRESCRIBING_DECLINED,
+        _ => return None,
+    };
+    Some((code, snomed::display(code)))
+}
+
 /// The referral's coded events, in order: the referral to social prescribing when it was made,
 /// and, when it was declined, the decline.
 pub fn coded_events(
     referred_at: DateTime<Utc>,
     states: &[(ReferralState, DateTime<Utc>)],
 ) -> Vec<CodedEvent> {
+    let (code, display) =
+        coded_on_entering(ReferralState::Received).expect("a referral is coded when made");
     let mut events = vec![CodedEvent {
-        code: snomed::REFERRAL_TO_SOCIAL_PRESCRIBING,
-        display: snomed::display(snomed::REFERRAL_TO_SOCIAL_PRESCRIBING),
+        code,
+        display,
         at: referred_at,
     }];
     events.extend(
         states
             .iter()
-            .filter(|(state, _)| *state == ReferralState::Declined)
-            .map(|(_, at)| CodedEvent {
-                code: snomed::SOCIAL_PRESCRIBING_DECLINED,
-                display: snomed::display(snomed::SOCIAL_PRESCRIBING_DECLINED),
-                at: *at,
+            .filter(|(state, _)| *state != ReferralState::Received)
+            .filter_map(|(state, at)| {
+                coded_on_entering(*state).map(|(code, display)| CodedEvent {
+                    code,
+                    display,
+                    at: *at,
+                })
             }),
     );
     events
@@ -84,6 +99,25 @@ mod tests {
         assert_eq!(Disclosure::of(&consent), Disclosure::CodesOnly);
         consent.share_beyond_practice = true;
         assert_eq!(Disclosure::of(&consent), Disclosure::Full);
+    }
+
+    #[test]
+    fn only_being_made_and_being_declined_are_coded() {
+        assert_eq!(
+            coded_on_entering(ReferralState::Received).unwrap().0,
+            "871731000000106"
+        );
+        assert_eq!(
+            coded_on_entering(ReferralState::Declined).unwrap().0,
+            "871711000000103"
+        );
+        for state in [
+            ReferralState::Booked,
+            ReferralState::Seen,
+            ReferralState::Closed,
+        ] {
+            assert_eq!(coded_on_entering(state), None);
+        }
     }
 
     #[test]

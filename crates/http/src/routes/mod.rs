@@ -91,6 +91,8 @@ pub fn configure(cfg: &mut ServiceConfig) {
                 .service(pathway::referrals::referral_history)
                 .service(pathway::gp_message::gp_message)
                 .service(pathway::gp_message::referral_fhir)
+                .service(pathway::gp_coding::coding_queue)
+                .service(pathway::gp_coding::acknowledge_codes)
                 .service(pathway::referrals::transition_referral)
                 .service(pathway::volunteers::create_volunteer)
                 .service(pathway::volunteers::list_volunteers)

@@ -5,6 +5,7 @@ pub mod assessments;
 pub mod case_notes;
 pub mod clinics;
 pub mod gp_appointments;
+pub mod gp_coding;
 pub mod gp_record;
 pub mod onward;
 pub mod patients;

@@ -137,6 +137,16 @@ pub async fn create(
     )
     .execute(&mut *conn)
     .await?;
+    super::gp_coding::queue(
+        conn,
+        federation,
+        practice,
+        row.id,
+        row.patient_id,
+        ReferralState::Received,
+        row.created_at,
+    )
+    .await?;
     row.try_into()
 }
 
@@ -349,6 +359,16 @@ pub async fn change_state(
         change.to,
         change.reason,
         change.by,
+    )
+    .await?;
+    super::gp_coding::queue(
+        conn,
+        federation,
+        practice,
+        id,
+        row.patient_id,
+        change.to,
+        row.updated_at,
     )
     .await?;
     row.try_into()

@@ -8,6 +8,7 @@ pub mod case_notes;
 pub mod clinics;
 pub mod fhir;
 pub mod gp_appointments;
+pub mod gp_coding;
 pub mod gp_message;
 pub mod onward;
 pub mod patients;
@@ -78,6 +79,9 @@ fn forbidden_because(action: PracticeAction) -> &'static str {
             "only clinicians and practice administrators manage safeguarding concerns"
         }
         ReadAuditLog => "only practice administrators read the audit log",
+        FileGpCodes => {
+            "only the practice's clinicians and administrators, and gp_coding:write integrations, file codes in the GP record"
+        }
     }
 }
 
