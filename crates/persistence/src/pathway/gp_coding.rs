@@ -24,17 +24,28 @@ pub(crate) async fn queue(
     let Some((code, display)) = coded_on_entering(state) else {
         return Ok(());
     };
+    // Two statements rather than an INSERT … SELECT, which Citus runs its own way: during a
+    // shard move (writes blocked) one was cancelled in a distributed deadlock, where a read
+    // and a plain insert wait for the move like every other statement.
+    let nhs_number = sqlx::query_scalar!(
+        "SELECT nhs_number FROM patients WHERE federation_id = $1 AND practice_id = $2 AND id = $3",
+        federation.as_uuid(),
+        practice.as_uuid(),
+        patient,
+    )
+    .fetch_one(&mut *conn)
+    .await?;
     sqlx::query!(
         r#"INSERT INTO gp_coding_events (federation_id, practice_id, id, referral_id, patient_id,
                nhs_number, code, display, occurred_at)
-           SELECT $1, $2, $3, $4, $5, p.nhs_number, $6, $7, $8
-           FROM patients p WHERE p.federation_id = $1 AND p.practice_id = $2 AND p.id = $5
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
            ON CONFLICT DO NOTHING"#,
         federation.as_uuid(),
         practice.as_uuid(),
         Uuid::now_v7(),
         referral,
         patient,
+        nhs_number,
         code,
         display,
         at,
