@@ -189,16 +189,7 @@ pub async fn read(
     // Read before the events: the events' statement, taking its snapshot later, sees every
     // event up to this position, so a reader may be sent on to it (`FeedCursor::next`).
     let feed = feed_state(&mut tx, federation).await?;
-    let resource_types: Vec<String> = visibility
-        .resource_types
-        .iter()
-        .map(|r| r.as_str().to_owned())
-        .collect();
-    let federation_wide: Vec<String> = visibility
-        .federation_wide
-        .iter()
-        .map(|r| r.as_str().to_owned())
-        .collect();
+    let (resource_types, federation_wide) = type_names(visibility);
     let events = sqlx::query_as!(
         EventRow,
         r#"SELECT id, position AS "position!", type AS event_type, resource_type, resource_id,
@@ -228,6 +219,18 @@ pub async fn read(
         last_position: feed.last_position,
         pruned_through: feed.pruned_through,
     })
+}
+
+/// The names of the resource types a reader sees at all, and of those it sees across the
+/// federation, as the queries take them.
+fn type_names(visibility: &Visibility) -> (Vec<String>, Vec<String>) {
+    let names = |types: &[waymark_domain::events::ResourceType]| {
+        types.iter().map(|r| r.as_str().to_owned()).collect()
+    };
+    (
+        names(&visibility.resource_types),
+        names(&visibility.federation_wide),
+    )
 }
 
 /// Where a federation's feed stands.
@@ -263,16 +266,7 @@ pub fn export<'c>(
     after: FeedCursor,
     through: i64,
 ) -> BoxStream<'c, Result<EventRow, StoreError>> {
-    let resource_types: Vec<String> = visibility
-        .resource_types
-        .iter()
-        .map(|r| r.as_str().to_owned())
-        .collect();
-    let federation_wide: Vec<String> = visibility
-        .federation_wide
-        .iter()
-        .map(|r| r.as_str().to_owned())
-        .collect();
+    let (resource_types, federation_wide) = type_names(visibility);
     sqlx::query_as!(
         EventRow,
         r#"SELECT id, position AS "position!", type AS event_type, resource_type, resource_id,

@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 use waymark_domain::validation::bounded_text;
-use waymark_domain::{ServiceAccountId, ServiceScope, ValidationErrors};
+use waymark_domain::{FederationId, ServiceAccountId, ServiceScope, ValidationErrors};
 use waymark_persistence::service_accounts::{self, ServiceAccountRecord};
 use waymark_persistence::{commit, end_read, TenantScope};
 
@@ -107,6 +107,14 @@ fn revoked(record: &ServiceAccountRecord) -> ApiError {
                 .map(|at| at.to_rfc3339())
                 .unwrap_or_default()
         ),
+    }
+}
+
+/// The federation whose accounts the caller administers; anyone else finds no account by id.
+fn administered(caller: &Caller) -> Result<FederationId, ApiError> {
+    match caller.federation_id {
+        Some(federation) if caller.is_federation_admin() => Ok(federation),
+        _ => Err(ApiError::NotFound),
     }
 }
 
@@ -201,10 +209,7 @@ pub async fn get_service_account(
     caller: Caller,
     path: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
-    let federation = caller.federation_id.ok_or(ApiError::NotFound)?;
-    if !caller.is_federation_admin() {
-        return Err(ApiError::NotFound);
-    }
+    let federation = administered(&caller)?;
     let mut tx = state.begin_read(TenantScope::of(&caller)).await?;
     let record = service_accounts::find(
         &mut tx,
@@ -235,10 +240,7 @@ pub async fn update_service_account(
     if_match: IfMatch,
     body: JsonBody<ServiceAccountChangesBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let federation = caller.federation_id.ok_or(ApiError::NotFound)?;
-    if !caller.is_federation_admin() {
-        return Err(ApiError::NotFound);
-    }
+    let federation = administered(&caller)?;
     let version = if_match.version()?;
     let id = ServiceAccountId::from(path.into_inner());
     let mut tx = state.begin(TenantScope::of(&caller)).await?;
@@ -268,10 +270,7 @@ pub async fn rotate_service_account_secret(
     path: web::Path<Uuid>,
     body: OptionalJsonBody<SecretRotationBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let federation = caller.federation_id.ok_or(ApiError::NotFound)?;
-    if !caller.is_federation_admin() {
-        return Err(ApiError::NotFound);
-    }
+    let federation = administered(&caller)?;
     let previous_expires_at = body.0.previous_secret_expires_at(Utc::now())?;
     let id = ServiceAccountId::from(path.into_inner());
     let secret = new_client_secret();
@@ -315,10 +314,7 @@ pub async fn revoke_service_account(
     caller: Caller,
     path: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
-    let federation = caller.federation_id.ok_or(ApiError::NotFound)?;
-    if !caller.is_federation_admin() {
-        return Err(ApiError::NotFound);
-    }
+    let federation = administered(&caller)?;
     let id = ServiceAccountId::from(path.into_inner());
     let mut tx = state.begin(TenantScope::of(&caller)).await?;
     service_accounts::lock(&mut tx, federation, id).await?;
