@@ -256,7 +256,8 @@ impl<'a> PracticeStory<'a> {
             .uuids(&referred_to)
             .uuid(registered_by)
             .time(at)
-            .time(at);
+            .time(at)
+            .opt_text(sex(rng));
         self.audit(
             tables,
             at,
@@ -1137,6 +1138,19 @@ fn working_hours(at: DateTime<Utc>) -> DateTime<Utc> {
     }
     let seconds = at.timestamp().rem_euclid(10 * 3600);
     Utc.from_utc_datetime(&day.and_hms_opt(8, 0, 0).expect("an hour")) + Duration::seconds(seconds)
+}
+
+/// A patient's sex as their record has it: social prescribing sees more women than men, and
+/// a few records say nothing.
+fn sex(rng: &mut Rng) -> Option<&'static str> {
+    let draw = rng.below(1000);
+    match draw {
+        0..=589 => Some("female"),
+        590..=979 => Some("male"),
+        980..=984 => Some("indeterminate"),
+        985..=989 => Some("not_known"),
+        _ => None,
+    }
 }
 
 /// The `n`th NHS number of the practice's patients, from the range set aside for testing

@@ -99,7 +99,7 @@ tables! {
     patients: ["federation_id", "practice_id", "id", "nhs_number", "given_name", "family_name",
         "date_of_birth", "email", "phone", "postcode", "share_name_with_providers",
         "share_contact_with_providers", "referred_to_organisations", "registered_by",
-        "created_at", "updated_at"],
+        "created_at", "updated_at", "sex"],
     referrals: ["federation_id", "practice_id", "id", "patient_id", "referred_by",
         "need_categories", "note", "urgency", "state", "snomed_concept_id", "outcome",
         "closed_at", "version", "created_at", "updated_at"],

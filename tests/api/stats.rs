@@ -23,6 +23,9 @@ struct Counted {
     federation: Uuid,
     practice_a: Uuid,
     practice_b: Uuid,
+    /// The patients of a0–a11, in order.
+    patients_a: Vec<Uuid>,
+    clinician_a: String,
     commissioner: String,
     admin: String,
     /// The day every referral of practice A number i was made: `first_day + i`.
@@ -47,16 +50,27 @@ fn period() -> String {
     format!("from={}&to={to}", first_of_last_month())
 }
 
-async fn register(app: &TestApp, token: &str, practice: Uuid, seed: u32, age: i64) -> Uuid {
-    // Half a year past a birthday, so the referral (weeks ago) falls in the same year of age.
-    let born = Utc::now().date_naive() - Duration::days(age * 365 + age / 4 + 180);
+/// A date of birth half a year past a birthday, so that a referral made weeks ago falls in the
+/// same year of age.
+fn born_aged(age: i64) -> NaiveDate {
+    Utc::now().date_naive() - Duration::days(age * 365 + age / 4 + 180)
+}
+
+async fn register(
+    app: &TestApp,
+    token: &str,
+    practice: Uuid,
+    seed: u32,
+    age: i64,
+    sex: Option<&str>,
+) -> Uuid {
     let response = post(
         app,
         token,
         &format!("/v1/practices/{practice}/patients"),
         json!({
             "nhs_number": nhs_number(seed), "given_name": "Sam", "family_name": format!("Counted{seed}"),
-            "date_of_birth": born,
+            "date_of_birth": born_aged(age), "sex": sex,
             "consent": {"share_name_with_providers": false, "share_contact_with_providers": false},
         }),
     )
@@ -128,13 +142,15 @@ async fn made_on(app: &TestApp, federation: Uuid, referrals: &[(Uuid, NaiveDate)
 
 /// Practice A: twelve referrals (a0–a11), made on consecutive days of last month.
 /// - Needs: a0–a5 loneliness; a6–a11 loneliness and physical activity. Ages: a0–a7 30, a8–a11 70.
+/// - Sex: a0–a9 female, a10 and a11 male.
 /// - a0–a9 booked into one clinic; a0–a8 attended (seen), a9 did not; a10 declined; a11 waits.
 /// - a0–a7 referred on to one service; its provider accepted a0–a6 (engaged), recorded eight
 ///   charged activities (a0 twice), all approved: 8 charges, £135.
 /// - Wellbeing pairs for a0–a7; GP appointments 5 before and 3 after for a0–a8.
 /// - a0–a5 and a8 closed, a7 withdrawn, a6 still active.
 ///
-/// Practice B: three referrals for debt and benefits, age 40, made on the first three days.
+/// Practice B: three referrals for debt and benefits, age 40, sex not recorded, made on the first
+/// three days.
 async fn counted_federation(slug: &str) -> Counted {
     let app = spawn_app_with(&[("WAYMARK_STATS_FOLD_INTERVAL_MS", "0")]).await;
     let fed = app.create_federation(slug).await;
@@ -151,6 +167,7 @@ async fn counted_federation(slug: &str) -> Counted {
     let first_day = first_of_last_month();
 
     let mut a = Vec::new();
+    let mut patients_a = Vec::new();
     for i in 0..12u32 {
         let patient = register(
             &app,
@@ -158,8 +175,10 @@ async fn counted_federation(slug: &str) -> Counted {
             practice_a,
             1000 + 10 * i,
             if i < 8 { 30 } else { 70 },
+            Some(if i < 10 { "female" } else { "male" }),
         )
         .await;
+        patients_a.push(patient);
         let needs: &[&str] = if i < 6 {
             &["loneliness_isolation"]
         } else {
@@ -169,7 +188,7 @@ async fn counted_federation(slug: &str) -> Counted {
     }
     let mut b = Vec::new();
     for i in 0..3u32 {
-        let patient = register(&app, &clinician_b, practice_b, 2000 + 10 * i, 40).await;
+        let patient = register(&app, &clinician_b, practice_b, 2000 + 10 * i, 40, None).await;
         b.push(refer(&app, &clinician_b, practice_b, patient, &["debt_benefits"]).await);
     }
     let days: Vec<(Uuid, NaiveDate)> = a
@@ -415,6 +434,8 @@ async fn counted_federation(slug: &str) -> Counted {
         federation: fed.id,
         practice_a,
         practice_b,
+        patients_a,
+        clinician_a: p.clinician,
         first_day,
         app,
     }
@@ -427,6 +448,28 @@ impl Counted {
             200,
         )
         .await
+    }
+
+    /// Corrects patient a`i`'s record as their practice would.
+    async fn correct_patient(&self, i: usize, change: Value) {
+        let path = format!(
+            "/v1/practices/{}/patients/{}",
+            self.practice_a, self.patients_a[i]
+        );
+        let etag = get(&self.app, &self.clinician_a, &path).await.headers()["etag"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        let response = self
+            .app
+            .patch(&path)
+            .bearer_auth(&self.clinician_a)
+            .header("If-Match", etag)
+            .json(&change)
+            .send()
+            .await
+            .unwrap();
+        json_of(response, 200).await;
     }
 
     async fn fold(&self) {
@@ -717,6 +760,96 @@ async fn every_figure_matches_the_hand_counted_federation_before_and_after_foldi
         .await;
     assert_eq!(weeks["buckets"].as_array().unwrap().len(), 4);
     assert_eq!(shown(&weeks["total"]), 15);
+
+    // Sex: a0–a9 female, a10 and a11 male, B's three not recorded; with the age band too.
+    let referred = |answer: &Value| shown(&by(&answer["stages"], "stage", "referred")["referrals"]);
+    let female = f.stats(c, &format!("funnel?{period}&sex=female")).await;
+    assert_eq!(female["sex"], "female");
+    assert_eq!(referred(&female), 10);
+    assert_eq!(
+        shown(&by(&female["stages"], "stage", "seen")["referrals"]),
+        10
+    );
+    for (filter, expected) in [
+        ("sex=male", json!("small_count")),
+        ("sex=not_known", json!("small_count")),
+        ("sex=indeterminate", json!(0)),
+        ("age_band=25_34&sex=female", json!(10)),
+        ("age_band=65_74&sex=female", json!("small_count")),
+        ("age_band=25_34&sex=male", json!(0)),
+    ] {
+        let answer = f.stats(c, &format!("funnel?{period}&{filter}")).await;
+        assert_eq!(referred(&answer), expected, "{filter}");
+    }
+    let female_wellbeing = f.stats(c, &format!("wellbeing?{period}&sex=female")).await;
+    assert_eq!(
+        shown(&by(&female_wellbeing["measures"], "measure", "swemwbs")["pairs"]),
+        10
+    );
+    let by_sex = f.stats(c, &format!("referrals?{period}&sex=female")).await;
+    assert_eq!(shown(&by_sex["total"]), 10);
+    assert_eq!(
+        shown(
+            &by(
+                &by_sex["by_practice"],
+                "practice_id",
+                &f.practice_b.to_string()
+            )["total"]
+        ),
+        0
+    );
+
+    // Corrections move a patient's referrals: a0–a5 are men, and a0 was born forty years
+    // earlier than recorded. Male: a0–a5, a10, a11; the 25–34 band: a1–a7; 65–74: a0, a8–a11.
+    for i in 0..6 {
+        f.correct_patient(i, json!({"sex": "male"})).await;
+    }
+    f.correct_patient(0, json!({"date_of_birth": born_aged(70)}))
+        .await;
+    let corrected = [
+        ("sex=male", json!(10)),
+        ("sex=female", json!("small_count")),
+        ("age_band=25_34", json!("small_count")),
+        ("age_band=65_74", json!("small_count")),
+        ("age_band=25_34&sex=male", json!("small_count")),
+        ("age_band=25_34&sex=female", json!("small_count")),
+    ];
+    let mut unfolded = Vec::new();
+    for (filter, expected) in corrected.clone() {
+        let answer = f.stats(c, &format!("funnel?{period}&{filter}")).await;
+        assert_eq!(referred(&answer), expected, "{filter}, before folding");
+        unfolded.push(answer);
+    }
+    f.fold().await;
+    for ((filter, _), before) in corrected.iter().zip(&unfolded) {
+        let after = f.stats(c, &format!("funnel?{period}&{filter}")).await;
+        assert_eq!(
+            figures_of(before),
+            figures_of(&after),
+            "{filter}, after folding"
+        );
+    }
+    let rows_by_cell: Vec<(String, String, i64)> = sqlx::query_as(
+        "SELECT age_band, sex, sum(referrals)::bigint FROM stats_referral_rollups
+         WHERE federation_id = $1 AND bucket_kind = 'month' AND need_category = 'all'
+           AND practice_id = $2 AND age_band <> 'all' AND sex <> 'all'
+         GROUP BY 1, 2 HAVING sum(referrals) <> 0 ORDER BY 1, 2",
+    )
+    .bind(f.federation)
+    .bind(f.practice_a)
+    .fetch_all(&mut deltas)
+    .await
+    .unwrap();
+    assert_eq!(
+        rows_by_cell,
+        vec![
+            ("25_34".to_owned(), "female".to_owned(), 2),
+            ("25_34".to_owned(), "male".to_owned(), 5),
+            ("65_74".to_owned(), "female".to_owned(), 2),
+            ("65_74".to_owned(), "male".to_owned(), 3),
+        ],
+        "practice A's referrals by age band and sex, exactly"
+    );
 }
 
 #[tokio::test]
@@ -1065,6 +1198,8 @@ async fn questions_are_checked() {
         "practice_ids=",
         "need_category=gardening",
         "age_band=30_40",
+        "sex=woman",
+        "sex=",
         "format=xml",
         "colour=blue",
         "from=yesterday",
@@ -1073,7 +1208,7 @@ async fn questions_are_checked() {
         assert_problem(response, 400, "invalid_query_parameter").await;
     }
     for endpoint in ["spend", "volunteer-hours"] {
-        for filter in ["need_category=housing", "age_band=0_17"] {
+        for filter in ["need_category=housing", "age_band=0_17", "sex=female"] {
             let response = get(&app, &c, &format!("/v1/stats/{endpoint}?{filter}")).await;
             assert_problem(response, 400, "invalid_query_parameter").await;
         }
@@ -1214,6 +1349,7 @@ struct Lived {
     swemwbs_after: Option<i16>,
     gp_before: Option<i32>,
     gp_after: Option<i32>,
+    sex: String,
 }
 
 #[tokio::test]
@@ -1261,7 +1397,9 @@ async fn a_generated_federations_figures_are_its_rows_counted_again() {
                 (SELECT g.appointments FROM gp_appointment_counts g WHERE g.federation_id = r.federation_id
                  AND g.referral_id = r.id AND g.appointment_window = 'before') AS gp_before,
                 (SELECT g.appointments FROM gp_appointment_counts g WHERE g.federation_id = r.federation_id
-                 AND g.referral_id = r.id AND g.appointment_window = 'after') AS gp_after
+                 AND g.referral_id = r.id AND g.appointment_window = 'after') AS gp_after,
+                (SELECT coalesce(p.sex, 'not_known') FROM patients p WHERE p.federation_id = r.federation_id
+                 AND p.id = r.patient_id) AS sex
          FROM referrals r WHERE r.federation_id = $1",
     )
     .bind(federation)
@@ -1320,6 +1458,24 @@ async fn a_generated_federations_figures_are_its_rows_counted_again() {
             "{stage}"
         );
     }
+    for sex in ["female", "male", "indeterminate", "not_known"] {
+        let of_sex = json_of(
+            get(&app, &c, &format!("/v1/stats/funnel?{period}&sex={sex}")).await,
+            200,
+        )
+        .await;
+        assert_eq!(
+            shown(&by(&of_sex["stages"], "stage", "referred")["referrals"]),
+            count(lived.iter().filter(|l| l.sex == sex).count()),
+            "{sex}"
+        );
+    }
+    assert!(
+        lived.iter().filter(|l| l.sex == "female").count()
+            > lived.iter().filter(|l| l.sex == "male").count(),
+        "the generator records sex, more women than men"
+    );
+
     let mut waits: Vec<i64> = lived
         .iter()
         .filter_map(|l| l.seen_on.map(|d| (d - l.referred_on).num_days()))
@@ -1381,4 +1537,18 @@ async fn a_generated_federations_figures_are_its_rows_counted_again() {
     .await;
     assert_eq!(shown(&s["total"]["charges"]), count(charges as usize));
     assert_eq!(shown(&s["total"]["amount_pence"]), json!(pence));
+
+    // Built again with every trigger live, as a migration that changes how statistics are kept
+    // builds them, the figures are the same: the facts' removal leaves no deltas behind.
+    sqlx::query("SELECT waymark_stats_rebuild($1)")
+        .bind(federation)
+        .execute(&mut owner)
+        .await
+        .unwrap();
+    let rebuilt = json_of(
+        get(&app, &c, &format!("/v1/stats/funnel?{period}")).await,
+        200,
+    )
+    .await;
+    assert_eq!(figures_of(&fun), figures_of(&rebuilt));
 }

@@ -1,7 +1,7 @@
 //! Reading the statistics: the rollups and the deltas not yet folded into them, summed in one
 //! snapshot, so every answer is exact as of the moment that snapshot was taken whether or not
 //! the compactor has caught up. Every query names the federation and reads one bucket kind,
-//! need category and age band slice, in bucket order (the rollups' primary key). A question
+//! need category, age band and sex slice, in bucket order (the rollups' primary key). A question
 //! about the whole federation reads its rows under the nil practice id, which the folds keep
 //! for every practice together; one about some practices adds up theirs.
 
@@ -13,7 +13,7 @@ use waymark_domain::stats::{BucketKind, PairSums, Period, ReferralMeasures};
 use waymark_domain::FederationId;
 
 /// What a question is asked of: a federation's whole buckets in a period, its practices (all
-/// when `None`), one need category and one age band (`all` for either when not asked).
+/// when `None`), one need category, one age band and one sex (`all` for any not asked).
 #[derive(Clone, Debug)]
 pub struct Slice {
     pub federation: FederationId,
@@ -21,9 +21,10 @@ pub struct Slice {
     pub practices: Option<Vec<Uuid>>,
     pub need_category: String,
     pub age_band: String,
+    pub sex: String,
 }
 
-/// The rollups' name for every need category or every age band.
+/// The rollups' name for every need category, every age band or every sex.
 pub const ALL: &str = "all";
 
 fn kind(period: &Period) -> &'static str {
@@ -90,14 +91,15 @@ pub async fn referral_measures(
                SELECT practice_id, bucket_start, referrals, booked, seen, onward_referred, engaged, closed, declined, did_not_attend, withdrawn, contacts, contact_days_total, swemwbs_pairs, swemwbs_change, swemwbs_improved, life_satisfaction_pairs, life_satisfaction_change, life_satisfaction_improved, worthwhile_pairs, worthwhile_change, worthwhile_improved, happiness_pairs, happiness_change, happiness_improved, anxiety_pairs, anxiety_change, anxiety_improved, gp_pairs, gp_before, gp_after
                FROM stats_referral_rollups
                WHERE federation_id = $1 AND bucket_kind = $2 AND need_category = $3
-                 AND age_band = $4 AND bucket_start BETWEEN $5 AND $6
+                 AND age_band = $4 AND sex = $8 AND bucket_start BETWEEN $5 AND $6
                  AND practice_id <> '00000000-0000-0000-0000-000000000000'
                  AND ($7::uuid[] IS NULL OR practice_id = ANY($7))
                UNION ALL
                SELECT practice_id, CASE WHEN $2 = 'week' THEN date_trunc('week', referred_on::timestamp)::date ELSE date_trunc('month', referred_on::timestamp)::date END, referrals, booked, seen, onward_referred, engaged, closed, declined, did_not_attend, withdrawn, contacts, contact_days_total, swemwbs_pairs, swemwbs_change, swemwbs_improved, life_satisfaction_pairs, life_satisfaction_change, life_satisfaction_improved, worthwhile_pairs, worthwhile_change, worthwhile_improved, happiness_pairs, happiness_change, happiness_improved, anxiety_pairs, anxiety_change, anxiety_improved, gp_pairs, gp_before, gp_after
                FROM stats_referral_deltas
                WHERE federation_id = $1 AND ($3 = 'all' OR $3 = ANY(need_categories))
-                 AND ($4 = 'all' OR age_band = $4) AND referred_on BETWEEN $5 AND $6
+                 AND ($4 = 'all' OR age_band = $4) AND ($8 = 'all' OR sex = $8)
+                 AND referred_on BETWEEN $5 AND $6
                  AND ($7::uuid[] IS NULL OR practice_id = ANY($7))
            ) x
            GROUP BY 1, 2
@@ -109,6 +111,7 @@ pub async fn referral_measures(
         slice.period.from(),
         slice.period.to(),
         slice.practices.as_deref(),
+        slice.sex,
     )
     .fetch_all(conn)
     .await?;
@@ -175,7 +178,7 @@ pub async fn referrals_by_need(
                SELECT need_category, bucket_start, referrals
                FROM stats_referral_rollups
                WHERE federation_id = $1 AND bucket_kind = $2 AND need_category <> 'all'
-                 AND age_band = $3 AND bucket_start BETWEEN $4 AND $5
+                 AND age_band = $3 AND sex = $7 AND bucket_start BETWEEN $4 AND $5
                  AND practice_id = ANY(coalesce($6, ARRAY['00000000-0000-0000-0000-000000000000'::uuid]))
                UNION ALL
                SELECT c.need_category, CASE WHEN $2 = 'week' THEN date_trunc('week', d.referred_on::timestamp)::date
@@ -183,7 +186,7 @@ pub async fn referrals_by_need(
                       d.referrals
                FROM stats_referral_deltas d CROSS JOIN LATERAL unnest(d.need_categories) c (need_category)
                WHERE d.federation_id = $1 AND ($3 = 'all' OR d.age_band = $3)
-                 AND d.referred_on BETWEEN $4 AND $5
+                 AND ($7 = 'all' OR d.sex = $7) AND d.referred_on BETWEEN $4 AND $5
                  AND ($6::uuid[] IS NULL OR d.practice_id = ANY($6))
            ) x
            GROUP BY 1, 2
@@ -194,6 +197,7 @@ pub async fn referrals_by_need(
         slice.period.from(),
         slice.period.to(),
         slice.practices.as_deref(),
+        slice.sex,
     )
     .fetch_all(conn)
     .await?;
@@ -214,14 +218,15 @@ pub async fn contact_days(
                SELECT contact_days, contacts
                FROM stats_contact_day_rollups
                WHERE federation_id = $1 AND bucket_kind = $2 AND need_category = $3
-                 AND age_band = $4 AND bucket_start BETWEEN $5 AND $6
+                 AND age_band = $4 AND sex = $8 AND bucket_start BETWEEN $5 AND $6
                  AND practice_id = ANY(coalesce($7, ARRAY['00000000-0000-0000-0000-000000000000'::uuid]))
                UNION ALL
                SELECT contact_days, contacts::bigint
                FROM stats_referral_deltas
                WHERE federation_id = $1 AND contact_days IS NOT NULL
                  AND ($3 = 'all' OR $3 = ANY(need_categories))
-                 AND ($4 = 'all' OR age_band = $4) AND referred_on BETWEEN $5 AND $6
+                 AND ($4 = 'all' OR age_band = $4) AND ($8 = 'all' OR sex = $8)
+                 AND referred_on BETWEEN $5 AND $6
                  AND ($7::uuid[] IS NULL OR practice_id = ANY($7))
            ) x
            GROUP BY 1
@@ -233,6 +238,7 @@ pub async fn contact_days(
         slice.period.from(),
         slice.period.to(),
         slice.practices.as_deref(),
+        slice.sex,
     )
     .fetch_all(conn)
     .await?;

@@ -21,6 +21,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 use waymark_domain::directory::NeedCategory;
+use waymark_domain::pathway::demographics::Sex;
 use waymark_domain::stats::{AgeBand, BucketKind, Cell, Period, StatsSettings, Suppression};
 use waymark_domain::FederationId;
 use waymark_persistence::stats::read::{self, Slice, ALL};
@@ -37,7 +38,7 @@ pub fn reader(caller: &Caller) -> Result<FederationId, ApiError> {
 }
 
 /// What every statistics route is asked: the period, the practices, and for the referral
-/// statistics the need category and age band.
+/// statistics the need category, age band and sex.
 #[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
@@ -59,6 +60,10 @@ pub struct StatsQuery {
     /// Only patients of this age band on the day of their referral (referral statistics only).
     #[param(schema_with = age_band_filter)]
     pub age_band: Option<String>,
+    /// Only patients of this sex as their record has it, `not_known` counting those whose sex
+    /// is not recorded (referral statistics only).
+    #[param(schema_with = sex_filter)]
+    pub sex: Option<String>,
     /// `json` (the default) or `csv`; `Accept: text/csv` also asks for CSV.
     #[param(schema_with = crate::csv::format_parameter)]
     pub format: Option<String>,
@@ -85,6 +90,14 @@ fn age_band_filter() -> utoipa::openapi::Object {
     )
 }
 
+fn sex_filter() -> utoipa::openapi::Object {
+    string_enum(
+        Sex::ALL.map(Sex::code),
+        "Only patients of this sex as their record has it (`not_known` includes those whose sex \
+         is not recorded)",
+    )
+}
+
 pub fn suppression_schema() -> utoipa::openapi::Object {
     or_null(string_enum(
         [
@@ -104,9 +117,10 @@ pub fn suppression_schema() -> utoipa::openapi::Object {
 /// Which statistics a route offers, for the filters that apply to it.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub enum Filters {
-    /// Practices, period, need category and age band.
+    /// Practices, period, need category, age band and sex.
     Referrals,
-    /// Practices and period only: spend and clinic time belong to no referral's need or age.
+    /// Practices and period only: spend and clinic time belong to no referral's need, age or
+    /// sex.
     PracticesAndPeriod,
 }
 
@@ -151,11 +165,12 @@ impl Question {
                 Some(ids)
             }
         };
-        let narrowed = query.need_category.is_some() || query.age_band.is_some();
+        let narrowed =
+            query.need_category.is_some() || query.age_band.is_some() || query.sex.is_some();
         if filters == Filters::PracticesAndPeriod && narrowed {
             return Err(invalid(
-                "need_category and age_band apply to referral statistics only: spend and clinic \
-                 time belong to no one referral's need or age"
+                "need_category, age_band and sex apply to referral statistics only: spend and \
+                 clinic time belong to no one referral's need, age or sex"
                     .into(),
             ));
         }
@@ -175,6 +190,14 @@ impl Question {
                 .code()
                 .to_owned(),
         };
+        let sex = match query.sex.as_deref() {
+            None => ALL.to_owned(),
+            Some(raw) => raw
+                .parse::<Sex>()
+                .map_err(|e| invalid(format!("sex: {e}")))?
+                .code()
+                .to_owned(),
+        };
         let csv = wants_csv(query.format.as_deref(), req)?;
         Ok(Self {
             slice: Slice {
@@ -183,6 +206,7 @@ impl Question {
                 practices,
                 need_category,
                 age_band,
+                sex,
             },
             csv,
         })
@@ -310,6 +334,8 @@ pub struct Covering {
     pub need_category: String,
     /// The age band asked for, or `all`.
     pub age_band: String,
+    /// The sex asked for, or `all`.
+    pub sex: String,
     pub disclosure: Disclosure,
 }
 
@@ -340,6 +366,7 @@ impl Covering {
             practice_ids: slice.practices.clone(),
             need_category: slice.need_category.clone(),
             age_band: slice.age_band.clone(),
+            sex: slice.sex.clone(),
             disclosure: Disclosure {
                 suppress_up_to: policy.suppress_up_to(),
                 round_to: policy.round_to(),
