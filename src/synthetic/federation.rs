@@ -296,14 +296,8 @@ pub fn generate(plan: &Plan, tables: &mut Tables) -> Federation {
                 .texts(modes)
                 .text(&format!("Community Centre, {town}"))
                 .text(postcode)
-                .text(&format!(
-                    "{:.4}",
-                    latitude + rng.between(-200, 200) as f64 / 10_000.0
-                ))
-                .text(&format!(
-                    "{:.4}",
-                    longitude + rng.between(-200, 200) as f64 / 10_000.0
-                ))
+                .float(to_four_places(latitude, rng.between(-200, 200)))
+                .float(to_four_places(longitude, rng.between(-200, 200)))
                 .bool(accepting_referrals)
                 .text("free")
                 .text(&format!("hello@org{}.{domain}", index + 1))
@@ -360,4 +354,10 @@ fn capitalised(word: &str) -> String {
         .next()
         .map(|first| first.to_uppercase().chain(chars).collect())
         .unwrap_or_default()
+}
+
+/// A coordinate moved by `offset` ten-thousandths of a degree, to four decimal places (about
+/// 10 m), as a directory entry gives it.
+fn to_four_places(degrees: f64, offset: i64) -> f64 {
+    ((degrees * 10_000.0).round() + offset as f64) / 10_000.0
 }

@@ -76,16 +76,21 @@ pub struct Summary {
     seconds: f64,
     rows_per_second: u64,
     fund_balance_pence: i64,
+    /// Indexes set aside while the rows went in (into a database with no federation yet), and
+    /// built after.
+    indexes_built_afterwards: usize,
     phases: Phases,
     tables: Vec<TableCount>,
 }
 
-/// Where the time went: generating and copying the rows, checking their foreign keys (when
-/// that waited for the end), building the statistics from them, and reconciling the ledger and
+/// Where the time went: generating and copying the rows, building the indexes set aside for
+/// them (in a new database), checking their foreign keys (when that waited for the end),
+/// building the statistics from them (and their indexes), and reconciling the ledger and
 /// committing (which checks the deferred keys).
 #[derive(Serialize)]
 struct Phases {
     load_seconds: f64,
+    index_build_seconds: f64,
     key_check_seconds: f64,
     statistics_seconds: f64,
     check_and_commit_seconds: f64,
@@ -152,10 +157,16 @@ pub async fn run(settings: &Settings, args: SyntheticArgs) -> anyhow::Result<Sum
         Err(other) => return Err(other.into()),
     }
 
-    let mut tables = tables::Tables::new();
+    let mut tables = tables::Tables::new(&mut tx).await?;
     let keys_checked_afterwards = bulk::may_check_keys_afterwards(&mut tx).await?;
+    // In a database with no federation yet, the big tables, and the statistics built from
+    // them, are filled with their indexes set aside and built after. Only a superuser's load:
+    // it checks the keys at the end, so no check needs a child's index while the rows go in.
+    let (mut loaded_indexes, mut statistics_indexes) = Default::default();
     if keys_checked_afterwards {
         tables.check_keys_afterwards();
+        loaded_indexes = bulk::set_indexes_aside(&mut tx, &tables.checked_afterwards()).await?;
+        statistics_indexes = bulk::set_indexes_aside(&mut tx, &stats::rebuild::TABLES).await?;
     }
     let federation = federation::generate(&plan, &mut tables);
     tables.send(&mut tx).await?;
@@ -187,8 +198,14 @@ pub async fn run(settings: &Settings, args: SyntheticArgs) -> anyhow::Result<Sum
     let fund_balance_pence = ledger.write(&organisations, &mut tables);
     tables.send(&mut tx).await?;
 
-    let loaded_at = started.elapsed();
     progress.finish(made, &tables);
+    let loaded_at = started.elapsed();
+    let indexes_built_afterwards = loaded_indexes.len() + statistics_indexes.len();
+    if !loaded_indexes.is_empty() {
+        progress.phase(&format!("building {} indexes", loaded_indexes.len()));
+    }
+    bulk::build_indexes(&mut tx, loaded_indexes).await?;
+    let indexed_at = started.elapsed();
 
     // The planner has to know how big the tables just filled are (ANALYZE in the transaction
     // counts its own rows) before their keys are checked and the statistics built from them,
@@ -207,6 +224,7 @@ pub async fn run(settings: &Settings, args: SyntheticArgs) -> anyhow::Result<Sum
     let id = FederationId::from(federation.id);
     progress.phase("building the statistics");
     stats::rebuild::rebuild(&mut tx, id).await?;
+    bulk::build_indexes(&mut tx, statistics_indexes).await?;
     let statistics_at = started.elapsed();
     progress.phase("reconciling the ledger and committing");
     let unbalanced = accounts::reconcile(&mut tx, id)
@@ -249,11 +267,13 @@ pub async fn run(settings: &Settings, args: SyntheticArgs) -> anyhow::Result<Sum
         rows_per_second: (rows as f64 / seconds) as u64,
         phases: Phases {
             load_seconds: tenths(loaded_at),
-            key_check_seconds: tenths(keys_at - loaded_at),
+            index_build_seconds: tenths(indexed_at - loaded_at),
+            key_check_seconds: tenths(keys_at - indexed_at),
             statistics_seconds: tenths(statistics_at - keys_at),
             check_and_commit_seconds: tenths(committed_at - statistics_at),
         },
         fund_balance_pence,
+        indexes_built_afterwards,
         tables: counts
             .into_iter()
             .map(|(table, rows)| TableCount { table, rows })

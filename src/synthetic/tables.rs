@@ -31,8 +31,11 @@ macro_rules! tables {
         }
 
         impl Tables {
-            pub fn new() -> Self {
-                Self { $($name: CopyRows::new(stringify!($name), &[$($column),+]),)+ }
+            /// Empty buffers for every table, each column's type read from the catalogue.
+            pub async fn new(conn: &mut PgConnection) -> Result<Self, StoreError> {
+                Ok(Self {
+                    $($name: CopyRows::new(&mut *conn, stringify!($name), &[$($column),+]).await?,)+
+                })
             }
 
             /// Each table's buffered rows, in the order the tables are declared.
@@ -55,18 +58,22 @@ macro_rules! tables {
                 })+
             }
 
+            /// The tables loaded with their keys off.
+            pub fn checked_afterwards(&self) -> Vec<&str> {
+                [$(&self.$name),+]
+                    .into_iter()
+                    .filter(|rows| rows.keys_checked_afterwards())
+                    .map(|rows| rows.table())
+                    .collect()
+            }
+
             /// Checks the keys of every table loaded with them off.
             pub async fn check_keys(
                 &self,
                 conn: &mut PgConnection,
                 federation: Uuid,
             ) -> Result<(), LoadError> {
-                let tables: Vec<&str> = [$(&self.$name),+]
-                    .into_iter()
-                    .filter(|rows| rows.keys_checked_afterwards())
-                    .map(|rows| rows.table())
-                    .collect();
-                bulk::check_keys(conn, &tables, federation).await
+                bulk::check_keys(conn, &self.checked_afterwards(), federation).await
             }
 
             /// Rows sent, per table.

@@ -219,6 +219,82 @@ async fn the_same_seed_makes_the_same_federation_and_another_seed_another() {
 }
 
 #[tokio::test]
+async fn a_load_into_a_new_database_builds_its_indexes_afterwards_exactly_as_they_were() {
+    let app = spawn_app().await;
+    let mut db = owner(&app).await;
+    // Every index and constraint of the schema, as the catalogue defines it.
+    let catalogue = "SELECT string_agg(definition, E'\\n' ORDER BY definition) FROM (
+            SELECT indexdef AS definition FROM pg_indexes WHERE schemaname = 'public'
+            UNION ALL
+            SELECT concat_ws(' ', conrelid::regclass, conname, pg_get_constraintdef(oid),
+                             convalidated, condeferrable, condeferred)
+            FROM pg_constraint WHERE connamespace = 'public'::regnamespace) d";
+    let before: String = sqlx::query_scalar(catalogue)
+        .fetch_one(&mut db)
+        .await
+        .unwrap();
+
+    let distributed: bool =
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'citus')")
+            .fetch_one(&mut db)
+            .await
+            .unwrap();
+
+    let end = NaiveDate::from_ymd_opt(2026, 11, 1).unwrap();
+    let first = seed(&app, "synthetic-first", "4", end);
+    let set_aside = first["indexes_built_afterwards"].as_u64().unwrap();
+    if distributed {
+        // Citus tables keep their indexes: DDL there is not for the middle of a load.
+        assert_eq!(set_aside, 0);
+    } else {
+        // The pathway's secondary indexes, the keys no foreign key uses, and the statistics'.
+        assert!(
+            set_aside >= 30,
+            "only {set_aside} indexes were built afterwards"
+        );
+    }
+    let after: String = sqlx::query_scalar(catalogue)
+        .fetch_one(&mut db)
+        .await
+        .unwrap();
+    assert_eq!(before, after);
+    for (index, valid) in sqlx::query_as::<_, (String, bool)>(
+        "SELECT indexrelid::regclass::text, indisvalid AND indisready FROM pg_index
+         WHERE indrelid::regclass::text IN ('audit_events', 'charges', 'stats_referral_rollups')",
+    )
+    .fetch_all(&mut db)
+    .await
+    .unwrap()
+    {
+        assert!(valid, "{index} is not ready");
+    }
+    // The keys built afterwards hold: a second copy of a rollup cell is refused.
+    let duplicate = sqlx::query(
+        "INSERT INTO stats_referral_rollups SELECT * FROM stats_referral_rollups LIMIT 1",
+    )
+    .execute(&mut db)
+    .await
+    .unwrap_err();
+    assert!(duplicate
+        .to_string()
+        .contains("stats_referral_rollups_pkey"));
+
+    // A federation loaded beside another fills tables in use: their indexes stay.
+    let second = seed(&app, "synthetic-second", "5", end);
+    assert_eq!(second["indexes_built_afterwards"], 0);
+    let federation: Uuid = second["federation_id"].as_str().unwrap().parse().unwrap();
+    let referrals = count(
+        &mut db,
+        "SELECT sum(referrals)::bigint FROM stats_referral_rollups WHERE federation_id = $1
+           AND bucket_kind = 'month' AND need_category = 'all' AND age_band = 'all'
+           AND sex = 'all' AND practice_id = '00000000-0000-0000-0000-000000000000'",
+        federation,
+    )
+    .await;
+    assert_eq!(referrals, 400);
+}
+
+#[tokio::test]
 async fn the_generator_refuses_a_taken_slug_and_impossible_sizes_and_loads_nothing() {
     let app = spawn_app().await;
     let run = |args: &[&str]| {
@@ -315,6 +391,7 @@ async fn rows_loaded_with_their_keys_checked_afterwards_must_refer_to_something(
     // A volunteer of a practice that does not exist, and one whose user does not: COPY takes
     // both with the keys off, and the check afterwards names each broken key.
     let mut volunteers = CopyRows::new(
+        &mut tx,
         "volunteers",
         &[
             "federation_id",
@@ -323,7 +400,9 @@ async fn rows_loaded_with_their_keys_checked_afterwards_must_refer_to_something(
             "user_id",
             "display_name",
         ],
-    );
+    )
+    .await
+    .unwrap();
     volunteers.check_keys_afterwards();
     volunteers
         .row()
