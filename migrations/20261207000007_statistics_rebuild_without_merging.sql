@@ -6,7 +6,9 @@
 --
 -- It inserts them in the order of their keys, so the rows one question reads (a slice's
 -- practices and buckets) lie together on a few pages instead of one page each, and a key built
--- afterwards finds them sorted already.
+-- afterwards finds them sorted already. The codes are sorted bytewise (COLLATE "C"): the same
+-- order for these ASCII codes as the database's collation gives the key, at a fraction of the
+-- cost of comparing by locale.
 
 -- On Citus the functions are changed over one connection per node.
 SET LOCAL citus.multi_shard_modify_mode = 'sequential';
@@ -46,7 +48,10 @@ CREATE FUNCTION waymark_stats_fold_referrals(federation uuid, source text, merge
             WHERE d.federation_id = $1
             GROUP BY 1, 2, 3, 4, 5, 6, 7
             %s
-            $sql$, source, CASE WHEN NOT merge THEN 'ORDER BY 1, 2, 3, 4, 5, 7, 6' ELSE $conflict$
+            $sql$, source, CASE WHEN NOT merge THEN $order$
+            ORDER BY 1, k.kind COLLATE "C", c.category COLLATE "C", a.band COLLATE "C",
+                     a.sex COLLATE "C", 7, 6
+            $order$ ELSE $conflict$
             ON CONFLICT (federation_id, bucket_kind, need_category, age_band, sex, practice_id, bucket_start)
             DO UPDATE SET
                 referrals = r.referrals + EXCLUDED.referrals,
@@ -94,7 +99,10 @@ CREATE FUNCTION waymark_stats_fold_referrals(federation uuid, source text, merge
             WHERE d.federation_id = $1 AND d.contact_days IS NOT NULL
             GROUP BY 1, 2, 3, 4, 5, 6, 7, 8
             %s
-            $sql$, source, CASE WHEN NOT merge THEN 'ORDER BY 1, 2, 3, 4, 5, 7, 6, 8' ELSE $conflict$
+            $sql$, source, CASE WHEN NOT merge THEN $order$
+            ORDER BY 1, k.kind COLLATE "C", c.category COLLATE "C", a.band COLLATE "C",
+                     a.sex COLLATE "C", 7, 6, 8
+            $order$ ELSE $conflict$
             ON CONFLICT (federation_id, bucket_kind, need_category, age_band, sex, practice_id, bucket_start, contact_days)
             DO UPDATE SET contacts = r.contacts + EXCLUDED.contacts
             $conflict$ END) USING federation;

@@ -9,6 +9,7 @@ use crate::error::StoreError;
 use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::PgConnection;
 use uuid::Uuid;
+use waymark_domain::directory::NeedCategory;
 use waymark_domain::stats::{BucketKind, PairSums, Period, ReferralMeasures};
 use waymark_domain::FederationId;
 
@@ -171,13 +172,19 @@ pub async fn referrals_by_need(
     conn: &mut PgConnection,
     slice: &Slice,
 ) -> Result<Vec<(String, NaiveDate, i64)>, StoreError> {
+    // Named one by one rather than as "not all", so the rollups' key (need category before
+    // age band, sex and practice) is read as a range per category, not the whole bucket kind.
+    let categories: Vec<String> = NeedCategory::ALL
+        .iter()
+        .map(|c| c.code().to_owned())
+        .collect();
     let rows = sqlx::query!(
         r#"SELECT need_category AS "need_category!", bucket_start AS "bucket_start!",
                   sum(referrals)::bigint AS "referrals!"
            FROM (
                SELECT need_category, bucket_start, referrals
                FROM stats_referral_rollups
-               WHERE federation_id = $1 AND bucket_kind = $2 AND need_category <> 'all'
+               WHERE federation_id = $1 AND bucket_kind = $2 AND need_category = ANY($8)
                  AND age_band = $3 AND sex = $7 AND bucket_start BETWEEN $4 AND $5
                  AND practice_id = ANY(coalesce($6, ARRAY['00000000-0000-0000-0000-000000000000'::uuid]))
                UNION ALL
@@ -198,6 +205,7 @@ pub async fn referrals_by_need(
         slice.period.to(),
         slice.practices.as_deref(),
         slice.sex,
+        &categories,
     )
     .fetch_all(conn)
     .await?;
