@@ -180,6 +180,51 @@ async fn a_synthetic_federation_keeps_the_apis_rules_and_reads_back_through_it()
 }
 
 #[tokio::test]
+async fn the_loads_referral_rollups_are_those_the_databases_own_rebuild_makes() {
+    let app = spawn_app().await;
+    let end = NaiveDate::from_ymd_opt(2026, 11, 1).unwrap();
+    let summary = seed(&app, "synthetic-rollups", "11", end);
+    let federation: Uuid = summary["federation_id"].as_str().unwrap().parse().unwrap();
+    let mut db = owner(&app).await;
+    let rows_of = |table: &str| {
+        format!(
+            "SELECT coalesce(array_agg(t::text ORDER BY t::text), '{{}}') FROM {table} t \
+             WHERE t.federation_id = $1"
+        )
+    };
+    let mut loaded = Vec::new();
+    for table in ["stats_referral_rollups", "stats_contact_day_rollups"] {
+        let rows: Vec<String> = sqlx::query_scalar(&rows_of(table))
+            .bind(federation)
+            .fetch_one(&mut db)
+            .await
+            .unwrap();
+        // Every referral's cells, the histogram's by day too: far more than the referrals.
+        assert!(rows.len() > 4_000, "{table} has {} rows", rows.len());
+        loaded.push((table, rows));
+    }
+
+    // The load summed the facts' contributions itself; the database's fold, run over the same
+    // facts, makes the same rows to the last figure.
+    sqlx::query("SELECT waymark_stats_rebuild($1)")
+        .bind(federation)
+        .execute(&mut db)
+        .await
+        .unwrap();
+    for (table, rows) in loaded {
+        let rebuilt: Vec<String> = sqlx::query_scalar(&rows_of(table))
+            .bind(federation)
+            .fetch_one(&mut db)
+            .await
+            .unwrap();
+        assert_eq!(rows.len(), rebuilt.len(), "{table}");
+        for (loaded, rebuilt) in rows.iter().zip(&rebuilt) {
+            assert_eq!(loaded, rebuilt, "{table}");
+        }
+    }
+}
+
+#[tokio::test]
 async fn the_same_seed_makes_the_same_federation_and_another_seed_another() {
     let (first, second) = (spawn_app().await, spawn_app().await);
     let end = Utc::now().date_naive() - Duration::days(3);

@@ -7,6 +7,7 @@ pub mod disclosure;
 pub mod figures;
 pub mod measures;
 pub mod period;
+pub mod rollup;
 pub mod settings;
 
 pub use age_band::AgeBand;
