@@ -2,7 +2,7 @@
 //! load that deferred them (`waymark seed-synthetic`): one set-wise pass instead of a trigger per
 //! row. Runs in the load's own transaction, as the schema owner.
 
-use crate::bulk::{CopyRows, Row};
+use crate::bulk::{self, CopyRows, Row};
 use crate::error::StoreError;
 use futures_util::TryStreamExt;
 use sqlx::PgConnection;
@@ -31,12 +31,25 @@ pub async fn rebuild(conn: &mut PgConnection, federation: FederationId) -> Resul
     sqlx::query("SET LOCAL work_mem = '512MB'")
         .execute(&mut *conn)
         .await?;
+    // Each fact is made from the referral it refers to, in the same statement, so a superuser
+    // (whom `session_replication_role` needs) spares the key's check of every row.
+    let unchecked = bulk::may_check_keys_afterwards(conn).await?;
+    if unchecked {
+        sqlx::query("SET LOCAL session_replication_role = replica")
+            .execute(&mut *conn)
+            .await?;
+    }
     sqlx::query!(
         "SELECT waymark_stats_rebuild_facts($1)",
         federation.as_uuid()
     )
     .execute(&mut *conn)
     .await?;
+    if unchecked {
+        sqlx::query("SET LOCAL session_replication_role = origin")
+            .execute(&mut *conn)
+            .await?;
+    }
     let rollups = sum_contributions(conn, federation).await?;
     copy_referral_rollups(conn, federation, &rollups).await?;
     copy_contact_day_rollups(conn, federation, &rollups).await?;
