@@ -51,8 +51,27 @@ pub async fn rebuild(conn: &mut PgConnection, federation: FederationId) -> Resul
             .await?;
     }
     let rollups = sum_contributions(conn, federation).await?;
-    copy_referral_rollups(conn, federation, &rollups).await?;
-    copy_contact_day_rollups(conn, federation, &rollups).await?;
+    copy_cells(
+        conn,
+        federation,
+        "stats_referral_rollups",
+        &MEASURE_COLUMNS,
+        rollups.referral_cells(),
+        measure_fields,
+    )
+    .await?;
+    copy_cells(
+        conn,
+        federation,
+        "stats_contact_day_rollups",
+        &["contact_days", "contacts"],
+        rollups
+            .contact_day_cells()
+            .into_iter()
+            .map(|(cell, days, contacts)| (cell, (days, contacts))),
+        |row, (days, contacts)| row.int(days.into()).int(contacts),
+    )
+    .await?;
     drop(rollups);
     sqlx::query!(
         "SELECT waymark_stats_rebuild_spend_and_clinic_rollups($1)",
@@ -211,78 +230,58 @@ fn key_fields<'a>(row: Row<'a>, federation: FederationId, cell: &CellKey<'_>) ->
         .date(cell.bucket_start)
 }
 
-async fn copy_referral_rollups(
-    conn: &mut PgConnection,
-    federation: FederationId,
-    rollups: &Rollups,
-) -> Result<(), StoreError> {
-    let columns: Vec<&str> = KEY_COLUMNS
-        .iter()
-        .chain(&MEASURE_COLUMNS)
-        .copied()
-        .collect();
-    let mut rows = CopyRows::new(conn, "stats_referral_rollups", &columns).await?;
-    for (cell, m) in rollups.referral_cells() {
-        let mut row = key_fields(rows.row(), federation, &cell);
-        for value in [
-            m.referrals,
-            m.booked,
-            m.seen,
-            m.onward_referred,
-            m.engaged,
-            m.closed,
-            m.declined,
-            m.did_not_attend,
-            m.withdrawn,
-            m.contacts,
-            m.contact_days_total,
-            m.swemwbs.pairs,
-            m.swemwbs.change,
-            m.swemwbs.improved,
-            m.life_satisfaction.pairs,
-            m.life_satisfaction.change,
-            m.life_satisfaction.improved,
-            m.worthwhile.pairs,
-            m.worthwhile.change,
-            m.worthwhile.improved,
-            m.happiness.pairs,
-            m.happiness.change,
-            m.happiness.improved,
-            m.anxiety.pairs,
-            m.anxiety.change,
-            m.anxiety.improved,
-            m.gp_pairs,
-            m.gp_before,
-            m.gp_after,
-        ] {
-            row = row.int(value);
-        }
-        drop(row);
-        if rows.pending_bytes() > SEND_EVERY_BYTES {
-            rows.send(conn).await?;
-        }
+/// A cell's measures, in [`MEASURE_COLUMNS`]' order.
+fn measure_fields<'a>(mut row: Row<'a>, m: &ReferralMeasures) -> Row<'a> {
+    for value in [
+        m.referrals,
+        m.booked,
+        m.seen,
+        m.onward_referred,
+        m.engaged,
+        m.closed,
+        m.declined,
+        m.did_not_attend,
+        m.withdrawn,
+        m.contacts,
+        m.contact_days_total,
+        m.swemwbs.pairs,
+        m.swemwbs.change,
+        m.swemwbs.improved,
+        m.life_satisfaction.pairs,
+        m.life_satisfaction.change,
+        m.life_satisfaction.improved,
+        m.worthwhile.pairs,
+        m.worthwhile.change,
+        m.worthwhile.improved,
+        m.happiness.pairs,
+        m.happiness.change,
+        m.happiness.improved,
+        m.anxiety.pairs,
+        m.anxiety.change,
+        m.anxiety.improved,
+        m.gp_pairs,
+        m.gp_before,
+        m.gp_after,
+    ] {
+        row = row.int(value);
     }
-    rows.send(conn).await?;
-    Ok(())
+    row
 }
 
-async fn copy_contact_day_rollups(
+/// Copies `cells` into `table`, each row the cell's key ([`KEY_COLUMNS`]) followed by what
+/// `write` writes for `columns`.
+async fn copy_cells<T>(
     conn: &mut PgConnection,
     federation: FederationId,
-    rollups: &Rollups,
+    table: &str,
+    columns: &[&str],
+    cells: impl IntoIterator<Item = (CellKey<'_>, T)>,
+    write: impl for<'r> Fn(Row<'r>, T) -> Row<'r>,
 ) -> Result<(), StoreError> {
-    let columns: Vec<&str> = KEY_COLUMNS
-        .iter()
-        .chain(&["contact_days", "contacts"])
-        .copied()
-        .collect();
-    let mut rows = CopyRows::new(conn, "stats_contact_day_rollups", &columns).await?;
-    for (cell, days, contacts) in rollups.contact_day_cells() {
-        drop(
-            key_fields(rows.row(), federation, &cell)
-                .int(days.into())
-                .int(contacts),
-        );
+    let columns: Vec<&str> = KEY_COLUMNS.iter().chain(columns).copied().collect();
+    let mut rows = CopyRows::new(conn, table, &columns).await?;
+    for (cell, value) in cells {
+        drop(write(key_fields(rows.row(), federation, &cell), value));
         if rows.pending_bytes() > SEND_EVERY_BYTES {
             rows.send(conn).await?;
         }
