@@ -26,7 +26,7 @@ pub struct Slice {
 }
 
 /// The rollups' name for every need category, every age band or every sex.
-pub const ALL: &str = "all";
+pub use waymark_domain::stats::rollup::ALL;
 
 fn kind(period: &Period) -> &'static str {
     match period.kind() {
