@@ -24,8 +24,9 @@ use uuid::Uuid;
 use waymark_domain::federation::Slug;
 use waymark_domain::FederationId;
 use waymark_http::Settings;
+use waymark_persistence::bulk::{self, CopyBatch};
 use waymark_persistence::ledger::accounts;
-use waymark_persistence::{bulk, federations, stats, StoreError};
+use waymark_persistence::{federations, stats, StoreError};
 
 /// Rows are sent to the database whenever this much has been generated.
 const SEND_EVERY_BYTES: usize = 16 << 20;
@@ -53,6 +54,7 @@ pub struct SyntheticArgs {
 }
 
 /// What a generator run is: the sizes, the seed, and the story's time span.
+#[derive(Clone)]
 pub struct Plan {
     pub seed: u64,
     pub slug: String,
@@ -171,35 +173,34 @@ pub async fn run(settings: &Settings, args: SyntheticArgs) -> anyhow::Result<Sum
     }
     let federation = federation::generate(&plan, &mut tables);
     tables.send(&mut tx).await?;
-    let mut ledger = ledger::Ledger::new(
-        plan.seed,
-        federation.id,
-        federation.admin,
-        plan.start,
-        plan.end,
-    );
     let progress = Progress::new(plan.referrals);
+    let mut rows_sent: u64 = tables.counts().iter().map(|(_, n)| n).sum();
+    // The patients' rows are made on a thread of their own while the last lot is copied in:
+    // the server need not wait for the generator, nor the generator for the server.
+    let (lots, mut arriving) = tokio::sync::mpsc::channel(1);
+    let generator = {
+        let plan = plan.clone();
+        std::thread::spawn(move || generate_patients(&plan, federation, tables, lots))
+    };
     let mut made = 0;
-    let mut patients = 0;
-    for (practice, share) in federation.practices.iter().zip(shares(&plan)) {
-        let mut story =
-            practice::PracticeStory::new(&plan, &federation, practice, share, &mut tables);
-        while story.referrals_left() > 0 {
-            made += story.next_patient(&mut tables, &mut ledger);
-            if tables.pending_bytes() > SEND_EVERY_BYTES {
-                tables.send(&mut tx).await?;
-                progress.show(made, &tables);
-            }
+    while let Some(lot) = arriving.recv().await {
+        for batch in lot.batches {
+            rows_sent += batch.send(&mut tx).await?;
         }
-        patients += story.finish(&mut tables);
-        tables.send(&mut tx).await?;
-        progress.show(made, &tables);
+        made = lot.referrals;
+        progress.show(made, rows_sent);
     }
-    let organisations: Vec<Uuid> = federation.organisations.iter().map(|o| o.id).collect();
-    let fund_balance_pence = ledger.write(&organisations, &mut tables);
-    tables.send(&mut tx).await?;
-
-    progress.finish(made, &tables);
+    let Patients {
+        federation,
+        tables,
+        patients,
+        fund_balance_pence,
+    } = match generator.join() {
+        Ok(Some(generated)) => generated,
+        Ok(None) => bail!("the generator stopped before the load took all its rows"),
+        Err(_) => bail!("the generator failed; nothing was loaded"),
+    };
+    progress.finish(made, rows_sent);
     let loaded_at = started.elapsed();
     let indexes_built_afterwards = loaded_indexes.len() + statistics_indexes.len();
     if !loaded_indexes.is_empty() {
@@ -284,6 +285,64 @@ pub async fn run(settings: &Settings, args: SyntheticArgs) -> anyhow::Result<Sum
     })
 }
 
+/// Rows the generator has made, to be copied in, and the referrals made so far.
+struct Lot {
+    batches: Vec<CopyBatch>,
+    referrals: u64,
+}
+
+/// What the generator hands back once every patient's rows are made and handed over.
+struct Patients {
+    federation: federation::Federation,
+    tables: tables::Tables,
+    patients: u64,
+    fund_balance_pence: i64,
+}
+
+/// Every practice's patients, then the ledger's payments for their activities, handed over in
+/// lots of about [`SEND_EVERY_BYTES`]; `None` when the loader stopped taking them.
+fn generate_patients(
+    plan: &Plan,
+    federation: federation::Federation,
+    mut tables: tables::Tables,
+    lots: tokio::sync::mpsc::Sender<Lot>,
+) -> Option<Patients> {
+    let hand_over = |tables: &mut tables::Tables, referrals: u64| {
+        let batches = tables.take_batches();
+        lots.blocking_send(Lot { batches, referrals }).ok()
+    };
+    let mut ledger = ledger::Ledger::new(
+        plan.seed,
+        federation.id,
+        federation.admin,
+        plan.start,
+        plan.end,
+    );
+    let mut made = 0;
+    let mut patients = 0;
+    for (practice, share) in federation.practices.iter().zip(shares(plan)) {
+        let mut story =
+            practice::PracticeStory::new(plan, &federation, practice, share, &mut tables);
+        while story.referrals_left() > 0 {
+            made += story.next_patient(&mut tables, &mut ledger);
+            if tables.pending_bytes() > SEND_EVERY_BYTES {
+                hand_over(&mut tables, made)?;
+            }
+        }
+        patients += story.finish(&mut tables);
+        hand_over(&mut tables, made)?;
+    }
+    let organisations: Vec<Uuid> = federation.organisations.iter().map(|o| o.id).collect();
+    let fund_balance_pence = ledger.write(&organisations, &mut tables);
+    hand_over(&mut tables, made)?;
+    Some(Patients {
+        federation,
+        tables,
+        patients,
+        fund_balance_pence,
+    })
+}
+
 /// Each practice's referrals: practices differ in size (0.6 to 1.4 times the mean), and the
 /// shares add up to the whole.
 fn shares(plan: &Plan) -> Vec<u64> {
@@ -321,11 +380,10 @@ impl Progress {
         }
     }
 
-    fn show(&self, made: u64, tables: &tables::Tables) {
+    fn show(&self, made: u64, rows: u64) {
         if !self.terminal {
             return;
         }
-        let rows: u64 = tables.counts().iter().map(|(_, n)| n).sum();
         let elapsed = self.started.elapsed().as_secs_f64().max(0.001);
         let done = made as f64 / self.target as f64;
         let left = if done > 0.0 {
@@ -343,8 +401,8 @@ impl Progress {
         std::io::stderr().flush().ok();
     }
 
-    fn finish(&self, made: u64, tables: &tables::Tables) {
-        self.show(made, tables);
+    fn finish(&self, made: u64, rows: u64) {
+        self.show(made, rows);
         if self.terminal {
             eprintln!();
         }

@@ -3,7 +3,7 @@
 
 use sqlx::PgConnection;
 use uuid::Uuid;
-use waymark_persistence::bulk::{self, CopyRows, LoadError};
+use waymark_persistence::bulk::{self, CopyBatch, CopyRows, LoadError};
 use waymark_persistence::StoreError;
 
 /// Tables loaded with every check as each row arrives: their inserts fire more than keys and
@@ -43,6 +43,12 @@ macro_rules! tables {
                 let mut sent = 0;
                 $(sent += self.$name.send(conn).await?;)+
                 Ok(sent)
+            }
+
+            /// Each table's buffered rows, taken to be sent elsewhere, in the order the tables
+            /// are declared.
+            pub fn take_batches(&mut self) -> Vec<CopyBatch> {
+                [$(self.$name.take_batch()),+].into_iter().flatten().collect()
             }
 
             pub fn pending_bytes(&self) -> usize {

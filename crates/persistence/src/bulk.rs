@@ -20,7 +20,7 @@ use std::fmt::Write as _;
 use uuid::Uuid;
 
 mod copy_rows;
-pub use copy_rows::{CopyRows, Row};
+pub use copy_rows::{CopyBatch, CopyRows, Row};
 
 /// Why rows could not be loaded.
 #[derive(Debug, thiserror::Error)]

@@ -191,23 +191,62 @@ impl CopyRows {
         self.buffer.len()
     }
 
-    /// Rows sent so far.
+    /// Rows sent so far, or taken to be sent ([`CopyRows::take_batch`]).
     pub fn sent(&self) -> u64 {
         self.sent
     }
 
     /// Sends the buffered rows with one COPY, and empties the buffer.
     pub async fn send(&mut self, conn: &mut PgConnection) -> Result<u64, StoreError> {
-        if self.rows == 0 {
-            return Ok(0);
+        match self.take_batch() {
+            Some(batch) => batch.send(conn).await,
+            None => Ok(0),
         }
+    }
+
+    /// Takes the buffered rows, to be sent by the caller (on another thread, say, while more
+    /// are made), and empties the buffer. They count as sent; a batch that fails to send fails
+    /// the load.
+    pub fn take_batch(&mut self) -> Option<CopyBatch> {
+        if self.rows == 0 {
+            return None;
+        }
+        // The trailer: a row of -1 fields.
+        self.buffer.extend_from_slice(&(-1i16).to_be_bytes());
+        let batch = CopyBatch {
+            statement: self.statement.clone(),
+            buffer: std::mem::take(&mut self.buffer),
+            rows: self.rows,
+            keys_checked_afterwards: self.keys_checked_afterwards,
+        };
+        self.sent += self.rows;
+        self.rows = 0;
+        Some(batch)
+    }
+}
+
+/// Rows of one table taken from its [`CopyRows`], ready for one COPY.
+pub struct CopyBatch {
+    statement: String,
+    buffer: Vec<u8>,
+    rows: u64,
+    keys_checked_afterwards: bool,
+}
+
+impl CopyBatch {
+    /// Rows in the batch.
+    pub fn rows(&self) -> u64 {
+        self.rows
+    }
+
+    /// Sends the rows with one COPY and answers how many the server took (all of them, or
+    /// an error).
+    pub async fn send(self, conn: &mut PgConnection) -> Result<u64, StoreError> {
         if self.keys_checked_afterwards {
             sqlx::query("SET LOCAL session_replication_role = replica")
                 .execute(&mut *conn)
                 .await?;
         }
-        // The trailer: a row of -1 fields.
-        self.buffer.extend_from_slice(&(-1i16).to_be_bytes());
         let mut copy = conn.copy_in_raw(&self.statement).await?;
         if let Err(error) = copy.send(self.buffer.as_slice()).await {
             copy.abort(error.to_string()).await.ok();
@@ -219,9 +258,6 @@ impl CopyRows {
                 .execute(&mut *conn)
                 .await?;
         }
-        self.sent += copied;
-        self.buffer.clear();
-        self.rows = 0;
         Ok(copied)
     }
 }
