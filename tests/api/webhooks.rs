@@ -161,6 +161,23 @@ async fn attempts(app: &TestApp, token: &str, endpoint: &str) -> Vec<Value> {
         .clone()
 }
 
+/// The endpoint's attempts once at least `count` are recorded. A receiver has a delivery
+/// before the instance that made it has recorded the attempt (a batch's attempts are recorded
+/// together), so listing at once can miss some.
+async fn attempts_recorded(app: &TestApp, token: &str, endpoint: &str, count: usize) -> Vec<Value> {
+    for _ in 0..400 {
+        let listed = attempts(app, token, endpoint).await;
+        if listed.len() >= count {
+            return listed;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!(
+        "expected {count} attempts recorded, got {}",
+        attempts(app, token, endpoint).await.len()
+    );
+}
+
 /// A referral of a new patient (seeds ten apart make distinct NHS numbers).
 async fn new_referral(app: &TestApp, p: &Practice, seed: u32) -> Uuid {
     let patient = register_patient(app, &p.clinician, p.id, seed * 10).await;
@@ -236,7 +253,7 @@ async fn deliveries_are_signed_as_standard_webhooks_say_and_their_attempts_liste
         .iter()
         .all(|d| d.body.contains("\"type\":\"referral.created\"")));
 
-    let listed = attempts(&app, &admin, &id).await;
+    let listed = attempts_recorded(&app, &admin, &id, 2).await;
     assert_eq!(listed.len(), 2);
     for attempt in &listed {
         assert_eq!(attempt["outcome"], "delivered");
@@ -272,7 +289,7 @@ async fn failures_are_retried_with_backoff_and_a_410_disables_the_endpoint() {
         .iter()
         .all(|d| signed_by(d, endpoint["secret"].as_str().unwrap())));
 
-    let listed = attempts(&app, &admin, &id).await;
+    let listed = attempts_recorded(&app, &admin, &id, 3).await;
     let outcomes: Vec<(&str, i64, i64)> = listed
         .iter()
         .map(|a| {
@@ -462,6 +479,7 @@ async fn instances_share_the_work_and_never_make_the_same_attempt_twice() {
     let _second = first.another_instance_with(&DELIVERING).await;
     let _third = first.another_instance_with(&DELIVERING).await;
     receiver.wait_for(20).await;
+    let listed = attempts_recorded(&first, &admin, endpoint["id"].as_str().unwrap(), 20).await;
     tokio::time::sleep(Duration::from_millis(800)).await;
     let delivered = receiver.received();
     assert_eq!(delivered.len(), 20, "each event once");
@@ -476,7 +494,6 @@ async fn instances_share_the_work_and_never_make_the_same_attempt_twice() {
     let mut expected: Vec<String> = referrals.iter().map(Uuid::to_string).collect();
     expected.sort();
     assert_eq!(delivered_referrals, expected);
-    let listed = attempts(&first, &admin, endpoint["id"].as_str().unwrap()).await;
     assert_eq!(listed.len(), 20);
     assert!(listed
         .iter()
