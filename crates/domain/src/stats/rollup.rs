@@ -10,8 +10,7 @@
 //! same way into the contact-day histogram.
 
 use super::{BucketKind, ReferralMeasures};
-use chrono::NaiveDate;
-use std::cmp::Ordering;
+use chrono::{Datelike, NaiveDate};
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 use uuid::Uuid;
@@ -97,11 +96,15 @@ impl Rollups {
     /// bytewise).
     pub fn referral_cells(&self) -> Vec<(CellKey<'_>, &ReferralMeasures)> {
         let order = self.codes.order();
-        let mut cells: Vec<(&Key, &ReferralMeasures)> = self.referrals.iter().collect();
-        cells.sort_unstable_by(|(a, _), (b, _)| a.compare(b, &order));
+        let mut cells: Vec<(SortKey, &Key, &ReferralMeasures)> = self
+            .referrals
+            .iter()
+            .map(|(key, measures)| (key.sort_key(&order), key, measures))
+            .collect();
+        cells.sort_unstable_by_key(|(rank, _, _)| *rank);
         cells
             .into_iter()
-            .map(|(key, measures)| (key.cell(&self.codes), measures))
+            .map(|(_, key, measures)| (key.cell(&self.codes), measures))
             .collect()
     }
 
@@ -109,13 +112,15 @@ impl Rollups {
     /// referrals were first seen that many days after they were made; in key order.
     pub fn contact_day_cells(&self) -> Vec<(CellKey<'_>, i32, i64)> {
         let order = self.codes.order();
-        let mut cells: Vec<(&(Key, i32), &i64)> = self.contact_days.iter().collect();
-        cells.sort_unstable_by(|((a, a_days), _), ((b, b_days), _)| {
-            a.compare(b, &order).then(a_days.cmp(b_days))
-        });
+        let mut cells: Vec<((SortKey, i32), &Key, i64)> = self
+            .contact_days
+            .iter()
+            .map(|((key, days), contacts)| ((key.sort_key(&order), *days), key, *contacts))
+            .collect();
+        cells.sort_unstable_by_key(|(rank, _, _)| *rank);
         cells
             .into_iter()
-            .map(|((key, days), contacts)| (key.cell(&self.codes), *days, *contacts))
+            .map(|((_, days), key, contacts)| (key.cell(&self.codes), days, contacts))
             .collect()
     }
 }
@@ -131,17 +136,20 @@ struct Key {
 }
 
 impl Key {
-    /// The primary key's order: kind, category, band, sex, practice, bucket.
-    fn compare(&self, other: &Self, order: &[u16]) -> Ordering {
-        let rank = |id: u16| order[usize::from(id)];
-        self.kind
-            .code()
-            .cmp(other.kind.code())
-            .then_with(|| rank(self.category).cmp(&rank(other.category)))
-            .then_with(|| rank(self.band).cmp(&rank(other.band)))
-            .then_with(|| rank(self.sex).cmp(&rank(other.sex)))
-            .then_with(|| self.practice.cmp(&other.practice))
-            .then_with(|| self.bucket.cmp(&other.bucket))
+    /// The primary key's order (kind, category, band, sex, practice, bucket) as plain numbers,
+    /// compared many times faster than the codes themselves: the kind's and codes' ranks in
+    /// one word, the practice id as one number (a UUID's bytes in order) and the bucket's day.
+    fn sort_key(&self, order: &Order) -> SortKey {
+        let rank = |id: u16| u64::from(order.codes[usize::from(id)]);
+        let codes = (order.kind(self.kind) << 48)
+            | (rank(self.category) << 32)
+            | (rank(self.band) << 16)
+            | rank(self.sex);
+        (
+            codes,
+            self.practice.as_u128(),
+            self.bucket.num_days_from_ce(),
+        )
     }
 
     fn cell<'a>(&self, codes: &'a Codes) -> CellKey<'a> {
@@ -179,7 +187,7 @@ impl Codes {
     }
 
     /// Each code's rank among the codes sorted bytewise, by id.
-    fn order(&self) -> Vec<u16> {
+    fn order(&self) -> Order {
         let mut ids: Vec<u16> = (0..self.codes.len())
             .map(|i| u16::try_from(i).expect("fewer than 65,536 distinct codes"))
             .collect();
@@ -188,9 +196,27 @@ impl Codes {
         for (position, id) in ids.into_iter().enumerate() {
             rank[usize::from(id)] = u16::try_from(position).expect("fewer than 65,536 codes");
         }
-        rank
+        Order { codes: rank }
     }
 }
+
+/// The rollups' key order: each code's rank, by id.
+struct Order {
+    codes: Vec<u16>,
+}
+
+impl Order {
+    /// The kind's rank among the kinds, their codes compared bytewise.
+    fn kind(&self, kind: BucketKind) -> u64 {
+        BucketKind::ALL
+            .iter()
+            .filter(|other| other.code().as_bytes() < kind.code().as_bytes())
+            .count() as u64
+    }
+}
+
+/// A cell's place in the primary key's order ([`Key::sort_key`]).
+type SortKey = (u64, u128, i32);
 
 /// A multiply-rotate hash (as rustc's own tables use) for keys made of small numbers: the
 /// default SipHash costs more than the sums it finds the cell for. The keys come from the
