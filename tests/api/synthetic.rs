@@ -297,6 +297,28 @@ async fn a_load_into_a_new_database_builds_its_indexes_afterwards_exactly_as_the
             set_aside >= 30,
             "only {set_aside} indexes were built afterwards"
         );
+        // The rollups were copied in their key's order into tables emptied in the load, so
+        // they lie in that order: not one row follows a greater key.
+        for (table, key) in [
+            (
+                "stats_referral_rollups",
+                "bucket_kind, need_category, age_band, sex, practice_id, bucket_start",
+            ),
+            (
+                "stats_contact_day_rollups",
+                "bucket_kind, need_category, age_band, sex, practice_id, bucket_start, contact_days",
+            ),
+        ] {
+            let out_of_order: i64 = sqlx::query_scalar(&format!(
+                "SELECT count(*) FILTER (WHERE key < before) FROM (
+                     SELECT ROW({key}) AS key, lag(ROW({key})) OVER (ORDER BY ctid) AS before
+                     FROM {table}) k"
+            ))
+            .fetch_one(&mut db)
+            .await
+            .unwrap();
+            assert_eq!(out_of_order, 0, "{table} is out of its key's order");
+        }
     }
     let after: String = sqlx::query_scalar(catalogue)
         .fetch_one(&mut db)

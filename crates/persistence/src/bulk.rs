@@ -111,8 +111,10 @@ impl IndexesSetAside {
 /// fills them without an index insertion per row, and [`build_indexes`] builds each in one
 /// sort afterwards, as `pg_restore` does. A primary key or unique constraint is dropped and
 /// added again only when no foreign key depends on its index (its parents' keys stay, for
-/// whatever checks keys during the load). The drops are part of the load's transaction: they
-/// are undone if it fails, and nobody else sees the tables without their indexes.
+/// whatever checks keys during the load). A table no foreign key refers to is also emptied
+/// again with TRUNCATE, so that its rows lie in the order they were copied in. The drops and
+/// truncations are part of the load's transaction: they are undone if it fails, and nobody
+/// else sees the tables without their indexes.
 ///
 /// Each table set aside is locked (`ACCESS EXCLUSIVE`) until the load commits. With no
 /// federation, no request of the service touches a tenant table, so that keeps nobody
@@ -156,6 +158,25 @@ pub async fn set_indexes_aside(
             .await?
         {
             continue;
+        }
+        // Emptied again, the table gets a file of this transaction's own, which COPY fills
+        // strictly in order (it looks for no free space left in earlier pages): rows copied in
+        // their key's order stay in it, and the key is built from them without a full sort.
+        // Not for a table a foreign key refers to, which TRUNCATE refuses, nor one whose
+        // triggers refuse it.
+        let truncatable = sqlx::query_scalar::<_, bool>(
+            "SELECT NOT EXISTS (SELECT 1 FROM pg_constraint
+                                WHERE confrelid = $1::text::regclass AND contype = 'f')
+                AND NOT EXISTS (SELECT 1 FROM pg_trigger
+                                WHERE tgrelid = $1::text::regclass AND tgtype & 32 <> 0)",
+        )
+        .bind(table)
+        .fetch_one(&mut *conn)
+        .await?;
+        if truncatable {
+            sqlx::query(&format!("TRUNCATE {table}"))
+                .execute(&mut *conn)
+                .await?;
         }
         let indexes = sqlx::query!(
             r#"SELECT i.indexrelid::regclass::text AS "index!",
