@@ -216,7 +216,6 @@ impl CopyRows {
         let batch = CopyBatch {
             statement: self.statement.clone(),
             buffer: std::mem::take(&mut self.buffer),
-            rows: self.rows,
             keys_checked_afterwards: self.keys_checked_afterwards,
         };
         self.sent += self.rows;
@@ -229,16 +228,10 @@ impl CopyRows {
 pub struct CopyBatch {
     statement: String,
     buffer: Vec<u8>,
-    rows: u64,
     keys_checked_afterwards: bool,
 }
 
 impl CopyBatch {
-    /// Rows in the batch.
-    pub fn rows(&self) -> u64 {
-        self.rows
-    }
-
     /// Sends the rows with one COPY and answers how many the server took (all of them, or
     /// an error).
     pub async fn send(self, conn: &mut PgConnection) -> Result<u64, StoreError> {
